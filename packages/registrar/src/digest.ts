@@ -1,0 +1,476 @@
+/**
+ * HTTP digest authentication for SIP (RFC 3261 §22.4, RFC 2617, RFC 7616,
+ * RFC 8760): challenges with stateless, self-validating nonces and
+ * verification of Authorization credentials.
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { InvalidArgumentError } from './errors.js'
+
+/** A hash algorithm that can be offered in a challenge. */
+export type DigestAlgorithm = 'MD5' | 'SHA-256'
+
+/** An algorithm a client may answer with: the offered ones and their session variants. */
+export type DigestAlgorithmVariant = DigestAlgorithm | 'MD5-sess' | 'SHA-256-sess'
+
+/** Options of {@link DigestAuthenticator}. */
+export interface DigestAuthenticatorOptions {
+  /**
+   * Realm put in every challenge. Unset, the realm is the domain of the request
+   * (see {@link DigestAuthenticator.realmFor}), which is what the subscriber
+   * stores hash passwords with.
+   * @default undefined
+   */
+  realm?: string
+  /**
+   * HMAC key for nonces, the same on every sipd node so that any node accepts
+   * a nonce another node issued. At least 16 characters. Required.
+   */
+  secret: string
+  /**
+   * Algorithms offered, most preferred first; each becomes its own
+   * WWW-Authenticate value (RFC 8760 §2.4, RFC 7616 §3.7).
+   * @default ['MD5']
+   */
+  algorithms?: readonly DigestAlgorithm[]
+  /**
+   * Lifetime of a nonce in seconds; an older nonce with a valid response is
+   * answered `stale` (RFC 7616 §3.3).
+   * @default 300
+   */
+  nonceTtlSec?: number
+  /**
+   * Quality of protection offered. Only `auth`: SIP bodies are not covered
+   * (auth-int is not offered; RFC 3261 §22.4 does not require it).
+   * @default 'auth'
+   */
+  qop?: 'auth'
+  /**
+   * Most nonces whose highest nonce-count is remembered (replay protection,
+   * RFC 7616 §3.4). When full, the oldest is forgotten and nonces issued
+   * before it are answered `stale` on first use, which costs the client one
+   * extra round trip and never lets a replay through.
+   * @default 65536
+   */
+  maxNonceCounts?: number
+  /**
+   * Clock in milliseconds since the epoch.
+   * @default Date.now
+   */
+  now?: () => number
+}
+
+/** Defaults of {@link DigestAuthenticatorOptions} (all but `secret`). */
+export const DEFAULT_DIGEST_OPTIONS = Object.freeze({
+  realm: undefined as string | undefined,
+  algorithms: Object.freeze(['MD5']) as readonly DigestAlgorithm[],
+  nonceTtlSec: 300,
+  qop: 'auth' as const,
+  maxNonceCounts: 65536,
+  now: Date.now as () => number
+})
+
+/**
+ * The digest parameters of an Authorization header, as the parser gives them
+ * (`SipMessage.authorization`): names lower-case, quotes removed.
+ */
+export interface DigestCredentialsInput {
+  username?: string | undefined
+  realm?: string | undefined
+  nonce?: string | undefined
+  uri?: string | undefined
+  response?: string | undefined
+  algorithm?: string | undefined
+  cnonce?: string | undefined
+  qop?: string | undefined
+  nc?: string | undefined
+  opaque?: string | undefined
+}
+
+/** Input of {@link DigestAuthenticator.verify}. */
+export interface DigestVerifyRequest {
+  /** Method of the request line (`REGISTER`), the A2 method (RFC 7616 §3.4.3). */
+  method: string
+  /** The client's credentials. */
+  credentials: DigestCredentialsInput
+  /**
+   * The realm the request must be authenticated in, normally
+   * `realmFor(domain)`. Credentials for another realm fail with
+   * `unknown-user`: issue 7 answers them like an unknown user (403).
+   * Unset, the credentials' realm is taken as is.
+   */
+  realm?: string
+  /**
+   * The subscriber's HA1 for an algorithm (lower-case hex), or `undefined`
+   * when there is no such (enabled) subscriber. Called at most once.
+   */
+  ha1: (algorithm: DigestAlgorithm) => string | undefined
+}
+
+/**
+ * Why credentials were refused. Suggested answers:
+ * `stale` → 401 with `stale=true`; `bad-nonce`, `wrong-password`, `replay` →
+ * 401 with a fresh challenge; `unknown-user` → 403; `bad-request` → 400.
+ */
+export type DigestFailureReason = 'stale' | 'bad-nonce' | 'wrong-password' | 'replay' | 'bad-request' | 'unknown-user'
+
+/** Outcome of {@link DigestAuthenticator.verify}. */
+export type DigestVerifyResult =
+  | { ok: true, algorithm: DigestAlgorithmVariant }
+  | { ok: false, reason: DigestFailureReason }
+
+// Nonce layout: base64url(6-byte ms timestamp + 9 random bytes) followed by
+// base64url(first 16 bytes of HMAC-SHA256(secret, payload 0x00 realm)).
+// 15 and 16 bytes encode to exactly 20 and 22 characters, so no separator.
+const NONCE_PAYLOAD_BYTES = 15
+const NONCE_PAYLOAD_CHARS = 20
+const NONCE_MAC_BYTES = 16
+const NONCE_LENGTH = 42
+// Nodes' clocks differ a little; a nonce "from the future" within this margin
+// was issued by a node whose clock is ahead, beyond it the nonce is forged.
+const MAX_CLOCK_SKEW_MS = 60_000
+// Bounded work per insertion when dropping expired nonce-count entries.
+const NONCE_SWEEP_PER_INSERT = 64
+const MAX_REALMS_CACHED = 1024
+
+/**
+ * Issues digest challenges and verifies the answers.
+ *
+ * Nonces are stateless: a timestamp and random bytes signed with an HMAC over
+ * the realm, so any node holding the secret validates any node's nonce.
+ * Replay protection (RFC 7616 §3.4: a nonce-count must increase) is kept per
+ * node in a bounded table; a client that moves to another node with the same
+ * nonce is not detected as a replay there, its response is still bound to
+ * the nonce and expires with it.
+ */
+export class DigestAuthenticator {
+  readonly #realm: string | undefined
+  readonly #secret: Buffer
+  readonly #algorithms: readonly DigestAlgorithm[]
+  readonly #ttlMs: number
+  readonly #qop: 'auth'
+  readonly #now: () => number
+  readonly #counts: NonceCountTable
+  readonly #opaques = new Map<string, string>()
+  // A fixed HA1 used when the user is unknown, so that an unknown user costs
+  // the same hashing as a wrong password.
+  readonly #dummyHa1: Record<DigestAlgorithm, string>
+
+  constructor (options: DigestAuthenticatorOptions) {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('DigestAuthenticator: options must be an object')
+    const o = { ...DEFAULT_DIGEST_OPTIONS, ...definedOnly(options) }
+    if (typeof o.secret !== 'string' || o.secret.length < 16) {
+      throw new InvalidArgumentError('DigestAuthenticator: option "secret" must be a string of at least 16 characters, the same on every node')
+    }
+    if (o.realm !== undefined && (typeof o.realm !== 'string' || o.realm.length === 0)) {
+      throw new InvalidArgumentError('DigestAuthenticator: option "realm" must be a non-empty string or unset')
+    }
+    if (!Array.isArray(o.algorithms) || o.algorithms.length === 0) {
+      throw new InvalidArgumentError('DigestAuthenticator: option "algorithms" must be a non-empty list of "MD5" and "SHA-256"')
+    }
+    const seen = new Set<string>()
+    for (const a of o.algorithms) {
+      if (a !== 'MD5' && a !== 'SHA-256') throw new InvalidArgumentError(`DigestAuthenticator: option "algorithms" has ${JSON.stringify(a)}; supported are "MD5" and "SHA-256"`)
+      if (seen.has(a)) throw new InvalidArgumentError(`DigestAuthenticator: option "algorithms" lists ${a} twice`)
+      seen.add(a)
+    }
+    if (!Number.isInteger(o.nonceTtlSec) || o.nonceTtlSec < 1 || o.nonceTtlSec > 86_400) {
+      throw new InvalidArgumentError(`DigestAuthenticator: option "nonceTtlSec" must be an integer from 1 to 86400, got ${String(o.nonceTtlSec)}`)
+    }
+    if (o.qop !== 'auth') throw new InvalidArgumentError(`DigestAuthenticator: option "qop" must be "auth", got ${JSON.stringify(o.qop)}`)
+    if (!Number.isInteger(o.maxNonceCounts) || o.maxNonceCounts < 1) {
+      throw new InvalidArgumentError(`DigestAuthenticator: option "maxNonceCounts" must be a positive integer, got ${String(o.maxNonceCounts)}`)
+    }
+    if (typeof o.now !== 'function') throw new InvalidArgumentError('DigestAuthenticator: option "now" must be a function')
+    this.#realm = o.realm
+    this.#secret = Buffer.from(o.secret, 'utf8')
+    this.#algorithms = Object.freeze([...o.algorithms])
+    this.#ttlMs = o.nonceTtlSec * 1000
+    this.#qop = o.qop
+    this.#now = o.now
+    this.#counts = new NonceCountTable(o.maxNonceCounts)
+    this.#dummyHa1 = {
+      MD5: ha1('\0', '\0', randomBytes(16).toString('hex'), 'MD5'),
+      'SHA-256': ha1('\0', '\0', randomBytes(16).toString('hex'), 'SHA-256')
+    }
+  }
+
+  /** The algorithms offered, most preferred first. */
+  get algorithms (): readonly DigestAlgorithm[] {
+    return this.#algorithms
+  }
+
+  /** The realm to challenge a request for `domain` with: the configured realm, else the domain. */
+  realmFor (domain: string): string {
+    return this.#realm ?? domain
+  }
+
+  /**
+   * WWW-Authenticate (or Proxy-Authenticate) values, one per offered
+   * algorithm in preference order (RFC 8760 §2.4), all with the same nonce.
+   * `algorithm=MD5` is written out even though MD5 is the RFC 2617 default:
+   * issue 7 records that baresip 1.0 and sipp 3.6 give up on a challenge
+   * naming any other algorithm, and an explicit MD5 keeps them working.
+   */
+  challenge (realm: string, opts?: { stale?: boolean }): string[] {
+    const nonce = this.#issueNonce(realm, this.#now())
+    const head = `Digest realm="${quote(realm)}", nonce="${nonce}", opaque="${this.#opaque(realm)}", qop="${this.#qop}", algorithm=`
+    const tail = opts?.stale === true ? ', stale=true' : ''
+    const out: string[] = []
+    for (const a of this.#algorithms) out.push(head + a + tail)
+    return out
+  }
+
+  /**
+   * Checks credentials against a challenge this node or any node with the
+   * same secret issued. Never throws for bad input; the reason says what to
+   * answer.
+   */
+  verify (req: DigestVerifyRequest): DigestVerifyResult {
+    const c = req.credentials
+    if (c === undefined || c === null) return BAD_REQUEST
+    const { username, realm, nonce, uri, response } = c
+    if (!nonEmpty(username) || !nonEmpty(realm) || !nonEmpty(nonce) || !nonEmpty(uri) || !nonEmpty(response)) return BAD_REQUEST
+    // RFC 7616 §3.4: an absent algorithm means MD5.
+    const variant = parseAlgorithm(c.algorithm)
+    if (variant === undefined) return BAD_REQUEST
+    const base = baseAlgorithm(variant)
+    // Accepting an algorithm we did not offer would let a client downgrade
+    // to MD5 where the operator asked for SHA-256 only.
+    if (!this.#algorithms.includes(base)) return BAD_REQUEST
+    const sess = variant !== base
+    let nc = 0
+    if (c.qop !== undefined) {
+      // RFC 7616 §3.4: with qop, cnonce and nc are required. Only auth was offered.
+      if (c.qop.toLowerCase() !== 'auth') return BAD_REQUEST
+      if (!nonEmpty(c.cnonce) || c.nc === undefined) return BAD_REQUEST
+      nc = parseNonceCount(c.nc)
+      if (nc <= 0) return BAD_REQUEST
+    } else if (sess && !nonEmpty(c.cnonce)) {
+      // RFC 2617 §3.2.2.2: the -sess A1 needs a cnonce.
+      return BAD_REQUEST
+    }
+    if (req.realm !== undefined && req.realm !== realm) return UNKNOWN_USER
+
+    const issuedAt = this.#checkNonce(nonce, realm)
+    if (issuedAt < 0) return BAD_NONCE
+    if (c.opaque !== undefined && c.opaque !== this.#opaque(realm)) return BAD_NONCE
+
+    const stored = req.ha1(base)
+    const known = typeof stored === 'string' && stored.length > 0
+    const key = known ? stored.toLowerCase() : this.#dummyHa1[base]
+    const expected = digestResponse({
+      algorithm: variant,
+      ha1: key,
+      nonce,
+      cnonce: c.cnonce,
+      nc: c.nc,
+      qop: c.qop,
+      method: req.method,
+      uri
+    })
+    // Deliberately not compared with the Request-URI: sipp 3.6 puts the
+    // remote address there (uri="sip:127.0.0.5:5060" for a REGISTER to
+    // sip:example.test), and the response already covers the uri it sent.
+    const matches = constantTimeHexEqual(expected, response)
+    if (!known) return UNKNOWN_USER
+    if (!matches) return WRONG_PASSWORD
+    // RFC 7616 §3.3: stale only when the digest itself is right, so the
+    // client retries with the new nonce without asking the user again.
+    const now = this.#now()
+    const expiresAt = issuedAt + this.#ttlMs
+    if (now >= expiresAt) return STALE
+    if (c.qop !== undefined) {
+      const verdict = this.#counts.advance(nonce, issuedAt, expiresAt, nc, now)
+      if (verdict === 'replay') return REPLAY
+      if (verdict === 'forgotten') return STALE
+    }
+    return { ok: true, algorithm: variant }
+  }
+
+  #issueNonce (realm: string, now: number): string {
+    const payload = randomBytes(NONCE_PAYLOAD_BYTES)
+    payload.writeUIntBE(Math.max(0, Math.floor(now)), 0, 6)
+    return payload.toString('base64url') + this.#mac(payload, realm).toString('base64url')
+  }
+
+  /** Issue time of a nonce we signed for this realm, or -1. */
+  #checkNonce (nonce: string, realm: string): number {
+    if (nonce.length !== NONCE_LENGTH) return -1
+    const p = nonce.slice(0, NONCE_PAYLOAD_CHARS)
+    const m = nonce.slice(NONCE_PAYLOAD_CHARS)
+    const payload = Buffer.from(p, 'base64url')
+    const mac = Buffer.from(m, 'base64url')
+    // Buffer's base64url decoder skips foreign characters; re-encoding makes
+    // sure exactly one spelling of a nonce is accepted.
+    if (payload.length !== NONCE_PAYLOAD_BYTES || mac.length !== NONCE_MAC_BYTES) return -1
+    if (payload.toString('base64url') !== p || mac.toString('base64url') !== m) return -1
+    if (!timingSafeEqual(mac, this.#mac(payload, realm))) return -1
+    const issuedAt = payload.readUIntBE(0, 6)
+    if (issuedAt > this.#now() + MAX_CLOCK_SKEW_MS) return -1
+    return issuedAt
+  }
+
+  #mac (payload: Buffer, realm: string): Buffer {
+    return createHmac('sha256', this.#secret).update(payload).update('\0').update(realm, 'utf8').digest().subarray(0, NONCE_MAC_BYTES)
+  }
+
+  /** Opaque value per realm, derived from the secret so that every node sends the same. */
+  #opaque (realm: string): string {
+    let v = this.#opaques.get(realm)
+    if (v === undefined) {
+      v = createHmac('sha256', this.#secret).update('opaque\0').update(realm, 'utf8').digest().subarray(0, 12).toString('base64url')
+      if (this.#opaques.size >= MAX_REALMS_CACHED) this.#opaques.clear()
+      this.#opaques.set(realm, v)
+    }
+    return v
+  }
+}
+
+/**
+ * HA1 = H(username ":" realm ":" password) in lower-case hex (RFC 7616
+ * §3.4.2), what the subscriber stores keep instead of the password.
+ */
+export function ha1 (user: string, realm: string, password: string, algorithm: DigestAlgorithm): string {
+  return hash(algorithm, `${user}:${realm}:${password}`)
+}
+
+/** Inputs of {@link digestResponse}. */
+export interface DigestResponseInput {
+  algorithm: DigestAlgorithmVariant
+  /** H(user:realm:password), lower-case hex. */
+  ha1: string
+  nonce: string
+  cnonce?: string | undefined
+  nc?: string | undefined
+  qop?: string | undefined
+  method: string
+  uri: string
+}
+
+/**
+ * The request-digest a client must send (RFC 7616 §3.4.1; without qop the
+ * RFC 2069 form of RFC 2617 §3.2.2.1), lower-case hex.
+ * @internal exported for tests.
+ */
+export function digestResponse (i: DigestResponseInput): string {
+  const base = baseAlgorithm(i.algorithm)
+  // RFC 7616 §3.4.2: for -sess, A1 = H(user:realm:pass) ":" nonce ":" cnonce.
+  const a1Hash = i.algorithm === base ? i.ha1 : hash(base, `${i.ha1}:${i.nonce}:${i.cnonce ?? ''}`)
+  const a2Hash = hash(base, `${i.method}:${i.uri}`)
+  if (i.qop === undefined) return hash(base, `${a1Hash}:${i.nonce}:${a2Hash}`)
+  return hash(base, `${a1Hash}:${i.nonce}:${i.nc ?? ''}:${i.cnonce ?? ''}:${i.qop}:${a2Hash}`)
+}
+
+const BAD_REQUEST: DigestVerifyResult = Object.freeze({ ok: false, reason: 'bad-request' })
+const BAD_NONCE: DigestVerifyResult = Object.freeze({ ok: false, reason: 'bad-nonce' })
+const STALE: DigestVerifyResult = Object.freeze({ ok: false, reason: 'stale' })
+const WRONG_PASSWORD: DigestVerifyResult = Object.freeze({ ok: false, reason: 'wrong-password' })
+const REPLAY: DigestVerifyResult = Object.freeze({ ok: false, reason: 'replay' })
+const UNKNOWN_USER: DigestVerifyResult = Object.freeze({ ok: false, reason: 'unknown-user' })
+
+function hash (algorithm: DigestAlgorithm, text: string): string {
+  return createHash(algorithm === 'MD5' ? 'md5' : 'sha256').update(text, 'utf8').digest('hex')
+}
+
+function baseAlgorithm (a: DigestAlgorithmVariant): DigestAlgorithm {
+  return a === 'MD5' || a === 'MD5-sess' ? 'MD5' : 'SHA-256'
+}
+
+function parseAlgorithm (text: string | undefined): DigestAlgorithmVariant | undefined {
+  if (text === undefined) return 'MD5'
+  // RFC 7616 §3.3: algorithm names are case-insensitive.
+  switch (text.toUpperCase()) {
+    case 'MD5': return 'MD5'
+    case 'MD5-SESS': return 'MD5-sess'
+    case 'SHA-256': return 'SHA-256'
+    case 'SHA-256-SESS': return 'SHA-256-sess'
+    default: return undefined
+  }
+}
+
+/** nc is 8 hex digits (RFC 7616 §3.4); 1 to 8 are accepted. Returns 0 when invalid. */
+function parseNonceCount (text: string): number {
+  if (text.length === 0 || text.length > 8) return 0
+  let v = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    let d: number
+    if (c >= 0x30 && c <= 0x39) d = c - 0x30
+    else if (c >= 0x61 && c <= 0x66) d = c - 0x57
+    else if (c >= 0x41 && c <= 0x46) d = c - 0x37
+    else return 0
+    v = v * 16 + d
+  }
+  return v
+}
+
+function constantTimeHexEqual (expected: string, got: string): boolean {
+  if (got.length !== expected.length) return false
+  return timingSafeEqual(Buffer.from(expected, 'latin1'), Buffer.from(got.toLowerCase(), 'latin1'))
+}
+
+function nonEmpty (s: string | undefined): s is string {
+  return typeof s === 'string' && s.length > 0
+}
+
+/** Escape for a quoted-string (RFC 3261 §25.1). */
+function quote (s: string): string {
+  let out = ''
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]
+    out += c === '"' || c === '\\' ? '\\' + c : c
+  }
+  return out
+}
+
+function definedOnly<T extends object> (o: T): Partial<T> {
+  const out: Partial<T> = {}
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] !== undefined) out[k] = o[k]
+  return out
+}
+
+interface NonceCount { nc: number, issuedAt: number, expiresAt: number }
+
+/**
+ * Highest nonce-count seen per nonce, bounded in size. Map insertion order
+ * follows first use, which is close to issue order, so expired entries are
+ * dropped from the front a few at a time.
+ */
+class NonceCountTable {
+  readonly #max: number
+  readonly #map = new Map<string, NonceCount>()
+  // Issue time of the newest nonce forgotten for lack of room; a nonce issued
+  // no later than this may have been used already, so it cannot be trusted.
+  #forgottenUpTo = -1
+
+  constructor (max: number) {
+    this.#max = max
+  }
+
+  advance (nonce: string, issuedAt: number, expiresAt: number, nc: number, now: number): 'ok' | 'replay' | 'forgotten' {
+    const e = this.#map.get(nonce)
+    if (e !== undefined) {
+      if (nc <= e.nc) return 'replay'
+      e.nc = nc
+      return 'ok'
+    }
+    if (issuedAt <= this.#forgottenUpTo) return 'forgotten'
+    if (this.#map.size >= this.#max) this.#makeRoom(now)
+    this.#map.set(nonce, { nc, issuedAt, expiresAt })
+    return 'ok'
+  }
+
+  #makeRoom (now: number): void {
+    let n = 0
+    for (const [k, v] of this.#map) {
+      if (n++ >= NONCE_SWEEP_PER_INSERT) break
+      if (v.expiresAt <= now) this.#map.delete(k)
+    }
+    while (this.#map.size >= this.#max) {
+      const first = this.#map.entries().next()
+      if (first.done === true) break
+      this.#map.delete(first.value[0])
+      if (first.value[1].issuedAt > this.#forgottenUpTo) this.#forgottenUpTo = first.value[1].issuedAt
+    }
+  }
+}

@@ -1,0 +1,250 @@
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { DigestAuthenticator, digestResponse, ha1, type DigestAlgorithm, type DigestCredentialsInput } from '../src/digest.js'
+import { InvalidArgumentError } from '../src/errors.js'
+
+const SECRET = 'test-secret-0123456789abcdef'
+
+/** An independent client-side computation (RFC 7616 §3.4.1), written apart from the code under test. */
+function client (alg: 'md5' | 'sha256', o: { user: string, realm: string, pass: string, method: string, uri: string, nonce: string, cnonce?: string, nc?: string, qop?: string, sess?: boolean }): string {
+  const h = (s: string): string => createHash(alg).update(s).digest('hex')
+  let a1 = h(`${o.user}:${o.realm}:${o.pass}`)
+  if (o.sess === true) a1 = h(`${a1}:${o.nonce}:${o.cnonce ?? ''}`)
+  const a2 = h(`${o.method}:${o.uri}`)
+  return o.qop === undefined ? h(`${a1}:${o.nonce}:${a2}`) : h(`${a1}:${o.nonce}:${o.nc ?? ''}:${o.cnonce ?? ''}:${o.qop}:${a2}`)
+}
+
+/** Pulls a quoted or token parameter out of a challenge value (test helper, not hot path). */
+function param (challenge: string, name: string): string | undefined {
+  for (const part of challenge.replace(/^Digest /, '').split(', ')) {
+    const eq = part.indexOf('=')
+    if (part.slice(0, eq) === name) {
+      const v = part.slice(eq + 1)
+      return v.startsWith('"') ? v.slice(1, -1) : v
+    }
+  }
+  return undefined
+}
+
+function clock (start = 1_750_000_000_000): { now: () => number, advance: (ms: number) => void } {
+  let n = start
+  return { now: () => n, advance: (ms) => { n += ms } }
+}
+
+const users: Record<string, string> = { alice: 'wonderland', Mufasa: 'Circle of Life' }
+function ha1Of (user: string, realm: string) {
+  return (a: DigestAlgorithm): string | undefined => users[user] === undefined ? undefined : ha1(user, realm, users[user], a)
+}
+
+t.test('RFC 7616 §3.9.1 example: MD5 and SHA-256 with qop=auth', async t => {
+  const base = {
+    nonce: '7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v',
+    cnonce: 'f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ',
+    nc: '00000001',
+    qop: 'auth',
+    method: 'GET',
+    uri: '/dir/index.html'
+  }
+  t.equal(digestResponse({ ...base, algorithm: 'MD5', ha1: ha1('Mufasa', 'http-auth@example.org', 'Circle of Life', 'MD5') }),
+    '8ca523f5e9506fed4657c9700eebdbec')
+  t.equal(digestResponse({ ...base, algorithm: 'SHA-256', ha1: ha1('Mufasa', 'http-auth@example.org', 'Circle of Life', 'SHA-256') }),
+    '753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1')
+})
+
+t.test('the response sipp 3.6 computes (MD5, qop=auth, RFC 2617)', async t => {
+  // Captured from sipp 3.6.1 `[authentication username=alice password=wonderland]`
+  // answering a 401 from a loopback UDP server; note uri is the remote address.
+  const header = { username: 'alice', realm: 'example.test', cnonce: '6b8b4567', nc: '00000001', qop: 'auth', uri: 'sip:127.0.0.5:25070', nonce: 'AAGUyJ3nXy0abc-_xyz0123', response: '61f146e1a62ba46de8e6144253b88c6b', algorithm: 'MD5' }
+  t.equal(digestResponse({ algorithm: 'MD5', ha1: ha1('alice', 'example.test', 'wonderland', 'MD5'), nonce: header.nonce, cnonce: header.cnonce, nc: header.nc, qop: header.qop, method: 'REGISTER', uri: header.uri }), header.response)
+})
+
+t.test('challenge: one value per algorithm in preference order, algorithm written out', async t => {
+  const a = new DigestAuthenticator({ secret: SECRET })
+  const md5 = a.challenge('example.test')
+  t.equal(md5.length, 1)
+  t.match(md5[0], /^Digest realm="example\.test", nonce="[A-Za-z0-9_-]{42}", opaque="[A-Za-z0-9_-]+", qop="auth", algorithm=MD5$/)
+
+  const both = new DigestAuthenticator({ secret: SECRET, algorithms: ['SHA-256', 'MD5'] }).challenge('example.test', { stale: true })
+  t.equal(both.length, 2)
+  t.ok(both[0].endsWith('algorithm=SHA-256, stale=true'))
+  t.ok(both[1].endsWith('algorithm=MD5, stale=true'))
+  t.equal(param(both[0], 'nonce'), param(both[1], 'nonce'), 'the two challenges share a nonce')
+
+  t.not(param(a.challenge('example.test')[0], 'nonce'), param(a.challenge('example.test')[0], 'nonce'), 'nonces differ')
+  t.equal(param(md5[0], 'opaque'), param(new DigestAuthenticator({ secret: SECRET }).challenge('example.test')[0], 'opaque'), 'every node sends the same opaque')
+  t.match(a.challenge('a"b\\c')[0], /^Digest realm="a\\"b\\\\c", /, 'realm is escaped as a quoted-string')
+})
+
+t.test('realmFor: configured realm, else the domain', async t => {
+  t.equal(new DigestAuthenticator({ secret: SECRET }).realmFor('example.test'), 'example.test')
+  t.equal(new DigestAuthenticator({ secret: SECRET, realm: 'sipd' }).realmFor('example.test'), 'sipd')
+})
+
+/** Answers a fresh challenge the way a phone would. */
+function answer (a: DigestAuthenticator, o: { user?: string, pass?: string, realm?: string, alg?: 'MD5' | 'SHA-256' | 'MD5-sess' | 'SHA-256-sess', qop?: boolean, nc?: string, method?: string, nonce?: string }): DigestCredentialsInput {
+  const realm = o.realm ?? 'example.test'
+  const alg = o.alg ?? 'MD5'
+  const ch = a.challenge(realm)[0]
+  const nonce = o.nonce ?? param(ch, 'nonce') ?? ''
+  const user = o.user ?? 'alice'
+  const uri = 'sip:example.test'
+  const cnonce = 'c0ffee42'
+  const qop = o.qop === false ? undefined : 'auth'
+  const nc = qop === undefined ? undefined : (o.nc ?? '00000001')
+  const response = client(alg.startsWith('MD5') ? 'md5' : 'sha256', { user, realm, pass: o.pass ?? users[user] ?? 'x', method: o.method ?? 'REGISTER', uri, nonce, cnonce, nc, qop, sess: alg.endsWith('-sess') })
+  return { username: user, realm, nonce, uri, response, algorithm: alg, cnonce: qop === undefined && !alg.endsWith('-sess') ? undefined : cnonce, qop, nc, opaque: param(ch, 'opaque') }
+}
+
+t.test('verify: MD5 and SHA-256, qop=auth', async t => {
+  for (const alg of ['MD5', 'SHA-256'] as const) {
+    const a = new DigestAuthenticator({ secret: SECRET, algorithms: [alg] })
+    const credentials = answer(a, { alg })
+    t.same(a.verify({ method: 'REGISTER', credentials, realm: 'example.test', ha1: ha1Of('alice', 'example.test') }), { ok: true, algorithm: alg }, alg)
+  }
+})
+
+t.test('verify: RFC 7616 example user and realm through our own nonce', async t => {
+  const a = new DigestAuthenticator({ secret: SECRET, algorithms: ['SHA-256', 'MD5'] })
+  for (const alg of ['SHA-256', 'MD5'] as const) {
+    const credentials = answer(a, { user: 'Mufasa', realm: 'http-auth@example.org', alg, method: 'GET' })
+    t.same(a.verify({ method: 'GET', credentials, ha1: ha1Of('Mufasa', 'http-auth@example.org') }), { ok: true, algorithm: alg }, alg)
+  }
+})
+
+t.test('verify: -sess variants and RFC 2069 (no qop) responses', async t => {
+  const a = new DigestAuthenticator({ secret: SECRET, algorithms: ['MD5', 'SHA-256'] })
+  for (const alg of ['MD5-sess', 'SHA-256-sess'] as const) {
+    t.same(a.verify({ method: 'REGISTER', credentials: answer(a, { alg }), ha1: ha1Of('alice', 'example.test') }), { ok: true, algorithm: alg }, alg)
+  }
+  const legacy = answer(a, { qop: false })
+  t.equal(legacy.qop, undefined)
+  t.same(a.verify({ method: 'REGISTER', credentials: legacy, ha1: ha1Of('alice', 'example.test') }), { ok: true, algorithm: 'MD5' })
+  t.same(a.verify({ method: 'REGISTER', credentials: legacy, ha1: ha1Of('alice', 'example.test') }), { ok: true, algorithm: 'MD5' }, 'no nonce-count: the nonce may be reused until it expires')
+  const noAlgorithm = { ...answer(a, {}), algorithm: undefined }
+  t.same(a.verify({ method: 'REGISTER', credentials: noAlgorithm, ha1: ha1Of('alice', 'example.test') }), { ok: true, algorithm: 'MD5' }, 'absent algorithm means MD5')
+  const upper = answer(a, {})
+  upper.response = upper.response?.toUpperCase()
+  t.same(a.verify({ method: 'REGISTER', credentials: upper, ha1: ha1Of('alice', 'example.test') }), { ok: true, algorithm: 'MD5' }, 'hex case does not matter')
+})
+
+t.test('verify: a nonce from another node with the same secret is accepted', async t => {
+  const nodeA = new DigestAuthenticator({ secret: SECRET })
+  const nodeB = new DigestAuthenticator({ secret: SECRET })
+  const other = new DigestAuthenticator({ secret: 'another-secret-0123456789' })
+  const credentials = answer(nodeA, {})
+  t.same(nodeB.verify({ method: 'REGISTER', credentials, ha1: ha1Of('alice', 'example.test') }), { ok: true, algorithm: 'MD5' })
+  t.same(other.verify({ method: 'REGISTER', credentials, ha1: ha1Of('alice', 'example.test') }), { ok: false, reason: 'bad-nonce' })
+})
+
+t.test('verify: wrong password, unknown user, realm mismatch', async t => {
+  const a = new DigestAuthenticator({ secret: SECRET })
+  t.same(a.verify({ method: 'REGISTER', credentials: answer(a, { pass: 'guess' }), ha1: ha1Of('alice', 'example.test') }), { ok: false, reason: 'wrong-password' })
+  t.same(a.verify({ method: 'INVITE', credentials: answer(a, {}), ha1: ha1Of('alice', 'example.test') }), { ok: false, reason: 'wrong-password' }, 'the method is covered')
+  let calls = 0
+  t.same(a.verify({ method: 'REGISTER', credentials: answer(a, { user: 'mallory' }), ha1: () => { calls++; return undefined } }), { ok: false, reason: 'unknown-user' })
+  t.equal(calls, 1)
+  t.same(a.verify({ method: 'REGISTER', credentials: answer(a, { realm: 'other.test' }), realm: 'example.test', ha1: ha1Of('alice', 'other.test') }), { ok: false, reason: 'unknown-user' })
+})
+
+t.test('verify: stale nonce only when the digest is right', async t => {
+  const c = clock()
+  const a = new DigestAuthenticator({ secret: SECRET, nonceTtlSec: 30, now: c.now })
+  const good = answer(a, {})
+  const bad = answer(a, { pass: 'guess' })
+  c.advance(29_999)
+  const fresh = answer(a, {})
+  c.advance(1)
+  t.same(a.verify({ method: 'REGISTER', credentials: good, ha1: ha1Of('alice', 'example.test') }), { ok: false, reason: 'stale' })
+  t.same(a.verify({ method: 'REGISTER', credentials: bad, ha1: ha1Of('alice', 'example.test') }), { ok: false, reason: 'wrong-password' })
+  t.same(a.verify({ method: 'REGISTER', credentials: fresh, ha1: ha1Of('alice', 'example.test') }), { ok: true, algorithm: 'MD5' })
+})
+
+t.test('verify: nonce-count must increase (replay)', async t => {
+  const a = new DigestAuthenticator({ secret: SECRET })
+  const nonce = param(a.challenge('example.test')[0], 'nonce') ?? ''
+  const v = (nc: string) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  t.same(v('00000001'), { ok: true, algorithm: 'MD5' })
+  t.same(v('00000001'), { ok: false, reason: 'replay' })
+  t.same(v('00000002'), { ok: true, algorithm: 'MD5' })
+  t.same(v('00000001'), { ok: false, reason: 'replay' })
+  t.same(v('0000000a'), { ok: true, algorithm: 'MD5' })
+  t.same(v('00000009'), { ok: false, reason: 'replay' })
+  // A wrong response does not advance the count.
+  t.same(a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc: '00000010', pass: 'guess' }), ha1: ha1Of('alice', 'example.test') }), { ok: false, reason: 'wrong-password' })
+  t.same(v('0000000b'), { ok: true, algorithm: 'MD5' })
+})
+
+t.test('verify: the nonce-count table is bounded and never lets a replay through', async t => {
+  const c = clock()
+  const a = new DigestAuthenticator({ secret: SECRET, maxNonceCounts: 2, now: c.now })
+  const nonces: string[] = []
+  for (let i = 0; i < 3; i++) {
+    nonces.push(param(a.challenge('example.test')[0], 'nonce') ?? '')
+    c.advance(10)
+  }
+  const v = (nonce: string, nc: string) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  t.same(v(nonces[0], '00000001'), { ok: true, algorithm: 'MD5' })
+  t.same(v(nonces[1], '00000001'), { ok: true, algorithm: 'MD5' })
+  t.same(v(nonces[2], '00000001'), { ok: true, algorithm: 'MD5' }, 'third nonce pushes the first out')
+  t.same(v(nonces[0], '00000001'), { ok: false, reason: 'stale' }, 'a forgotten nonce is sent back for a fresh one, not replayed')
+  t.same(v(nonces[2], '00000001'), { ok: false, reason: 'replay' })
+  const later = param(a.challenge('example.test')[0], 'nonce') ?? ''
+  t.same(v(later, '00000001'), { ok: true, algorithm: 'MD5' })
+})
+
+t.test('verify: malformed or foreign credentials', async t => {
+  const a = new DigestAuthenticator({ secret: SECRET })
+  const h = ha1Of('alice', 'example.test')
+  const ok = answer(a, {})
+  const bad = (over: Partial<DigestCredentialsInput>, reason: string, msg: string): void => {
+    t.same(a.verify({ method: 'REGISTER', credentials: { ...ok, ...over }, ha1: h }), { ok: false, reason }, msg)
+  }
+  bad({ username: undefined }, 'bad-request', 'no username')
+  bad({ response: '' }, 'bad-request', 'empty response')
+  bad({ nonce: undefined }, 'bad-request', 'no nonce')
+  bad({ uri: undefined }, 'bad-request', 'no uri')
+  bad({ algorithm: 'SHA-512-256' }, 'bad-request', 'unsupported algorithm')
+  bad({ algorithm: 'SHA-256' }, 'bad-request', 'algorithm not offered')
+  bad({ qop: 'auth-int' }, 'bad-request', 'qop not offered')
+  bad({ nc: undefined }, 'bad-request', 'qop without nc')
+  bad({ cnonce: undefined }, 'bad-request', 'qop without cnonce')
+  bad({ nc: '0000000g' }, 'bad-request', 'nc not hex')
+  bad({ nc: '00000000' }, 'bad-request', 'nc zero')
+  bad({ nc: '000000001' }, 'bad-request', 'nc longer than 8 digits')
+  bad({ nonce: ok.nonce?.slice(1) }, 'bad-nonce', 'truncated nonce')
+  const n = ok.nonce ?? ''
+  bad({ nonce: n.slice(0, 5) + (n[5] === 'A' ? 'B' : 'A') + n.slice(6) }, 'bad-nonce', 'tampered timestamp or random part')
+  bad({ nonce: n.slice(0, 41) + (n[41] === 'A' ? 'B' : 'A') }, 'bad-nonce', 'tampered MAC')
+  bad({ nonce: n.slice(0, 20) + '!' + n.slice(21) }, 'bad-nonce', 'foreign character in nonce')
+  bad({ opaque: 'other' }, 'bad-nonce', 'opaque not ours')
+  t.same(a.verify({ method: 'REGISTER', credentials: { ...answer(a, { realm: 'other.test' }), realm: 'example.test' }, ha1: h }), { ok: false, reason: 'bad-nonce' }, 'nonce issued for another realm')
+  t.same(a.verify({ method: 'REGISTER', credentials: { ...ok, opaque: undefined }, ha1: h }), { ok: true, algorithm: 'MD5' }, 'absent opaque is tolerated')
+})
+
+t.test('verify: a nonce from the future beyond clock skew is forged', async t => {
+  const c = clock()
+  const ahead = new DigestAuthenticator({ secret: SECRET, now: () => c.now() + 120_000 })
+  const a = new DigestAuthenticator({ secret: SECRET, now: c.now })
+  const slightlyAhead = new DigestAuthenticator({ secret: SECRET, now: () => c.now() + 30_000 })
+  t.same(a.verify({ method: 'REGISTER', credentials: answer(ahead, {}), ha1: ha1Of('alice', 'example.test') }), { ok: false, reason: 'bad-nonce' })
+  t.same(a.verify({ method: 'REGISTER', credentials: answer(slightlyAhead, {}), ha1: ha1Of('alice', 'example.test') }), { ok: true, algorithm: 'MD5' })
+})
+
+t.test('options are validated at construction', async t => {
+  const bad = (o: object, msg: string): void => {
+    t.throws(() => new DigestAuthenticator(o as never), InvalidArgumentError, msg)
+  }
+  bad({}, 'no secret')
+  bad({ secret: 'short' }, 'short secret')
+  bad({ secret: SECRET, algorithms: [] }, 'no algorithm')
+  bad({ secret: SECRET, algorithms: ['SHA-1'] }, 'unknown algorithm')
+  bad({ secret: SECRET, algorithms: ['MD5', 'MD5'] }, 'duplicate algorithm')
+  bad({ secret: SECRET, nonceTtlSec: 0 }, 'ttl zero')
+  bad({ secret: SECRET, nonceTtlSec: 1.5 }, 'ttl fraction')
+  bad({ secret: SECRET, qop: 'auth-int' }, 'qop')
+  bad({ secret: SECRET, realm: '' }, 'empty realm')
+  bad({ secret: SECRET, maxNonceCounts: 0 }, 'empty nonce table')
+  const e = t.throws(() => new DigestAuthenticator({ secret: 'short' })) as InvalidArgumentError
+  t.equal(e.code, 'SIPD_ERR_INVALID_ARGUMENT')
+  t.match(e.message, /"secret"/)
+})
