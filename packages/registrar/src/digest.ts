@@ -5,6 +5,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { InvalidArgumentError } from './errors.js'
+import { definedOnly } from './options.js'
 
 /** A hash algorithm that can be offered in a challenge. */
 export type DigestAlgorithm = 'MD5' | 'SHA-256'
@@ -420,12 +421,6 @@ function quote (s: string): string {
     const c = s[i]
     out += c === '"' || c === '\\' ? '\\' + c : c
   }
-  return out
-}
-
-function definedOnly<T extends object> (o: T): Partial<T> {
-  const out: Partial<T> = {}
-  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] !== undefined) out[k] = o[k]
   return out
 }
 
