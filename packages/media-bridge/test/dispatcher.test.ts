@@ -336,7 +336,7 @@ t.test('invalid configuration throws MediaConfigError naming the place, and chan
   }
   t.equal(d.select(1)?.uri, A, 'previous configuration still in force')
   t.throws(() => new Dispatcher([], { maxCallLifetimeMs: 0 }), { code: 'MEDIA_ERR_INVALID_ARGUMENT', option: 'maxCallLifetimeMs' })
-  t.throws(() => new Dispatcher([], { initialHealth: 'up' as never }), { option: 'initialHealth' })
+  t.throws(() => new Dispatcher([], { initialHealth: 'up' as never }), { code: 'MEDIA_ERR_INVALID_ARGUMENT', option: 'initialHealth' })
 })
 
 t.test('a node in two sets shares its live state', async (t) => {

@@ -97,5 +97,5 @@ t.test('detach stops counting; bad options throw', async (t) => {
   dispatcher.select(1)
   t.equal(sample(await registry.metrics(), 'sipd_media_selections_total', { set: '1', algorithm: 'round-robin' }), 1)
   t.throws(() => createMediaMetrics({ registry: new Registry(), dispatcher, probeLatencyBuckets: [] }), InvalidArgumentError)
-  t.throws(() => createMediaMetrics({ registry: {} as Registry, dispatcher }), { option: 'registry' })
+  t.throws(() => createMediaMetrics({ registry: {} as Registry, dispatcher }), { code: 'MEDIA_ERR_INVALID_ARGUMENT', option: 'registry' })
 })

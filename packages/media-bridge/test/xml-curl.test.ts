@@ -296,8 +296,8 @@ t.test('HTTP endpoint: shared secret, basic auth, limits', async (t) => {
 t.test('HTTP endpoint options are validated', async (t) => {
   const { lookup } = store({})
   t.throws(() => createXmlCurlHandler({ lookupSubscriber: lookup }), InvalidArgumentError, 'no authentication configured')
-  t.throws(() => createXmlCurlHandler({ lookupSubscriber: lookup, secret: '' }), { option: 'secret' })
-  t.throws(() => createXmlCurlHandler({ lookupSubscriber: lookup, basicAuth: { username: 'a:b', password: 'x' } }), { option: 'basicAuth' })
-  t.throws(() => createXmlCurlHandler({ lookupSubscriber: lookup, secret: 'x', maxBodyBytes: 0 }), { option: 'maxBodyBytes' })
-  t.throws(() => createXmlCurlHandler({ lookupSubscriber: lookup, secret: 'x', dialplan: { context: '' } }), { option: 'dialplan.context' })
+  t.throws(() => createXmlCurlHandler({ lookupSubscriber: lookup, secret: '' }), { code: 'MEDIA_ERR_INVALID_ARGUMENT', option: 'secret' })
+  t.throws(() => createXmlCurlHandler({ lookupSubscriber: lookup, basicAuth: { username: 'a:b', password: 'x' } }), { code: 'MEDIA_ERR_INVALID_ARGUMENT', option: 'basicAuth' })
+  t.throws(() => createXmlCurlHandler({ lookupSubscriber: lookup, secret: 'x', maxBodyBytes: 0 }), { code: 'MEDIA_ERR_INVALID_ARGUMENT', option: 'maxBodyBytes' })
+  t.throws(() => createXmlCurlHandler({ lookupSubscriber: lookup, secret: 'x', dialplan: { context: '' } }), { code: 'MEDIA_ERR_INVALID_ARGUMENT', option: 'dialplan.context' })
 })
