@@ -1,0 +1,328 @@
+/**
+ * Writing messages: new requests and responses, and forwarding edits that
+ * splice the received bytes (the unchanged ranges are copied, only edited
+ * header lines are written anew; nothing is re-serialised from objects).
+ */
+import { writeUtf8 } from './bytes.js'
+import {
+  H_CALL_ID, H_CONTENT_LENGTH, H_CSEQ, H_FROM, H_MAX_FORWARDS, H_RECORD_ROUTE, H_ROUTE, H_TIMESTAMP, H_TO, H_VIA,
+  headerId
+} from './header-names.js'
+import { splitList } from './grammar.js'
+import { F_LINE, F_NEXT, STRIDE } from './message.js'
+import type { SipMessage, SipRequest } from './message.js'
+
+/** Reason phrases of RFC 3261 §21 and common extensions. */
+const REASONS: Record<number, string> = {
+  100: 'Trying', 180: 'Ringing', 181: 'Call Is Being Forwarded', 182: 'Queued', 183: 'Session Progress',
+  200: 'OK', 202: 'Accepted', 300: 'Multiple Choices', 301: 'Moved Permanently', 302: 'Moved Temporarily',
+  305: 'Use Proxy', 380: 'Alternative Service', 400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required',
+  403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 406: 'Not Acceptable',
+  407: 'Proxy Authentication Required', 408: 'Request Timeout', 410: 'Gone', 413: 'Request Entity Too Large',
+  414: 'Request-URI Too Long', 415: 'Unsupported Media Type', 416: 'Unsupported URI Scheme', 420: 'Bad Extension',
+  421: 'Extension Required', 423: 'Interval Too Brief', 480: 'Temporarily Unavailable',
+  481: 'Call/Transaction Does Not Exist', 482: 'Loop Detected', 483: 'Too Many Hops', 484: 'Address Incomplete',
+  485: 'Ambiguous', 486: 'Busy Here', 487: 'Request Terminated', 488: 'Not Acceptable Here', 491: 'Request Pending',
+  493: 'Undecipherable', 500: 'Server Internal Error', 501: 'Not Implemented', 502: 'Bad Gateway',
+  503: 'Service Unavailable', 504: 'Server Time-out', 505: 'Version Not Supported', 513: 'Message Too Large',
+  600: 'Busy Everywhere', 603: 'Decline', 604: 'Does Not Exist Anywhere', 606: 'Not Acceptable'
+}
+
+/** The standard reason phrase for a status code. */
+export function reasonPhrase (status: number): string {
+  return REASONS[status] ?? (status < 200 ? 'Provisional' : status < 300 ? 'Success' : status < 400 ? 'Redirect' : status < 500 ? 'Client Error' : status < 600 ? 'Server Error' : 'Global Failure')
+}
+
+/** One growable output buffer per message (as in porsager/postgres bytes.js). */
+class Out {
+  buf: Buffer
+  len = 0
+  constructor (size: number) {
+    this.buf = Buffer.allocUnsafe(size)
+  }
+
+  fit (n: number): void {
+    if (this.len + n <= this.buf.length) return
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 1.5, this.len + n) | 0)
+    this.buf.copy(grown, 0, 0, this.len)
+    this.buf = grown
+  }
+
+  str (s: string): void {
+    this.fit(s.length * 3)
+    this.len += writeUtf8(this.buf, s, this.len)
+  }
+
+  bytes (src: Buffer, start: number, end: number): void {
+    if (end <= start) return
+    this.fit(end - start)
+    src.copy(this.buf, this.len, start, end)
+    this.len += end - start
+  }
+
+  done (): Buffer {
+    return this.buf.subarray(0, this.len)
+  }
+}
+
+/** Received/rport values to write into the top Via (RFC 3261 §18.2.1, RFC 3581 §4). */
+export interface TopViaParams {
+  /** Source address of the request; written when it differs from sent-by. */
+  received?: string
+  /** Source port; written when the Via carries an empty `rport`. */
+  rport?: number
+}
+
+/** Options of createResponse. */
+export interface ResponseOptions {
+  /** To tag to add when the request's To has none (not for 100). */
+  toTag?: string
+  /** Extra header lines, in order. */
+  headers?: ReadonlyArray<readonly [string, string]>
+  /** Body; Content-Length is computed. */
+  body?: Buffer | string
+  /** Content-Type for the body. */
+  contentType?: string
+  /** received/rport to set on the top Via. */
+  topViaParams?: TopViaParams
+  /** Copy Record-Route (RFC 3261 §12.1.1, for dialog-creating responses by a UAS). */
+  copyRecordRoute?: boolean
+}
+
+/**
+ * Rewrite one Via element with received/rport (RFC 3581 §4: `rport` gets the
+ * source port; `received` is added when rport is used or sent-by differs).
+ */
+export function editViaElement (raw: string, p: TopViaParams): string {
+  let out = ''
+  let i = 0
+  let sawRport = false
+  // Copy everything but existing received/rport params.
+  const n = raw.length
+  let inQuote = false
+  let segStart = 0
+  const segments: string[] = []
+  for (; i <= n; i++) {
+    const c = i < n ? raw.charCodeAt(i) : 0x3b
+    if (inQuote) { if (c === 0x22) inQuote = false; continue }
+    if (c === 0x22) { inQuote = true; continue }
+    if (c === 0x3b) { segments.push(raw.slice(segStart, i)); segStart = i + 1 }
+  }
+  out = segments[0]!
+  for (let k = 1; k < segments.length; k++) {
+    const seg = segments[k]!
+    const eq = seg.indexOf('=')
+    const name = (eq < 0 ? seg : seg.slice(0, eq)).trim().toLowerCase()
+    if (name === 'received' && p.received !== undefined) continue
+    if (name === 'rport') {
+      sawRport = true
+      if (p.rport !== undefined) continue
+    }
+    out += ';' + seg
+  }
+  if (p.received !== undefined) out += ';received=' + p.received
+  if (sawRport && p.rport !== undefined) out += ';rport=' + p.rport
+  return out
+}
+
+function viaLine (msg: SipMessage, k: number, p: TopViaParams | undefined, first: boolean): string | undefined {
+  if (!first || p === undefined || (p.received === undefined && p.rport === undefined)) return undefined
+  const v = msg.valueAt(k)
+  const parts = v.indexOf(',') >= 0 ? splitList(v) : [v]
+  parts[0] = editViaElement(parts[0]!, p)
+  return msg.nameAt(k) + ': ' + parts.join(', ') + '\r\n'
+}
+
+/**
+ * Build a response to `req` (RFC 3261 §8.2.6): Via (all, in order), From,
+ * To (with `toTag` when it has none), Call-ID and CSeq are copied, plus
+ * Timestamp for 100 (§8.2.6.1).
+ */
+export function createResponse (req: SipRequest, status: number, reason?: string, opts: ResponseOptions = {}): Buffer {
+  const out = new Out(req.headersEnd - req.start + 256)
+  out.str('SIP/2.0 ' + status + ' ' + (reason ?? reasonPhrase(status)) + '\r\n')
+  const idx = req.index
+  let firstVia = true
+  for (let k = 0; k < req.headerCount; k++) {
+    const id = req.idAt(k)
+    const o = req.ix + k * STRIDE
+    if (id === H_VIA) {
+      const edited = viaLine(req, k, opts.topViaParams, firstVia)
+      firstVia = false
+      if (edited !== undefined) out.str(edited)
+      else out.bytes(req.buf, idx[o + F_LINE]!, idx[o + F_NEXT]!)
+      ensureCrlf(out)
+    } else if (id === H_TO && opts.toTag !== undefined && status > 100 && !hasTag(req)) {
+      out.str(req.nameAt(k) + ': ' + req.valueAt(k) + ';tag=' + opts.toTag + '\r\n')
+    } else if (id === H_FROM || id === H_TO || id === H_CALL_ID || id === H_CSEQ ||
+      (id === H_TIMESTAMP && status === 100) || (id === H_RECORD_ROUTE && opts.copyRecordRoute === true)) {
+      out.bytes(req.buf, idx[o + F_LINE]!, idx[o + F_NEXT]!)
+      ensureCrlf(out)
+    }
+  }
+  return finish(out, opts.headers, opts.body, opts.contentType)
+}
+
+function hasTag (req: SipRequest): boolean {
+  try {
+    return req.to.tag !== undefined
+  } catch {
+    return false
+  }
+}
+
+/** A copied header line may end in a bare LF (or nothing, at a datagram's end): write CRLF. */
+function ensureCrlf (out: Out): void {
+  const b = out.buf
+  const n = out.len
+  if (n >= 2 && b[n - 2] === 0x0d && b[n - 1] === 0x0a) return
+  if (n >= 1 && b[n - 1] === 0x0a) {
+    out.len--
+  }
+  out.str('\r\n')
+}
+
+function finish (out: Out, headers: ReadonlyArray<readonly [string, string]> | undefined, body: Buffer | string | undefined, contentType: string | undefined): Buffer {
+  if (headers !== undefined) for (const [n, v] of headers) out.str(n + ': ' + v + '\r\n')
+  const b = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body, 'utf8') : body
+  if (b !== undefined && b.length > 0 && contentType !== undefined) out.str('Content-Type: ' + contentType + '\r\n')
+  out.str('Content-Length: ' + (b === undefined ? 0 : b.length) + '\r\n\r\n')
+  if (b !== undefined) out.bytes(b, 0, b.length)
+  return out.done()
+}
+
+/** What createRequest needs. */
+export interface RequestSpec {
+  method: string
+  uri: string
+  /** Header lines in order (Via first, as usual). Content-Length is added. */
+  headers: ReadonlyArray<readonly [string, string]>
+  body?: Buffer | string
+  contentType?: string
+}
+
+/** Build a request from parts. */
+export function createRequest (spec: RequestSpec): Buffer {
+  const out = new Out(512)
+  out.str(spec.method + ' ' + spec.uri + ' SIP/2.0\r\n')
+  return finish(out, spec.headers, spec.body, spec.contentType)
+}
+
+/** Edits for forwarding a request (RFC 3261 §16.6). */
+export interface ForwardEdits {
+  /** New top Via value, e.g. `SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK...`. */
+  via?: string
+  /** New Max-Forwards value (added when the header is absent). */
+  maxForwards?: number
+  /** Remove the top Route element (§16.4 / §16.6 step 6). */
+  popRoute?: boolean
+  /** Record-Route values to add on top, first written first, e.g. `<sip:192.0.2.1;lr>`. */
+  recordRoute?: readonly string[]
+  /** New Request-URI. */
+  requestUri?: string
+  /** received/rport to set on the previous top Via. */
+  topViaParams?: TopViaParams
+  /** Route values to put on top of the (remaining) Route set, e.g. a Path. */
+  pushRoute?: readonly string[]
+  /** Header names to drop (any case). */
+  removeHeaders?: readonly string[]
+  /** Header lines to add after the edited ones. */
+  addHeaders?: ReadonlyArray<readonly [string, string]>
+}
+
+/**
+ * Splice-forward a request: the start line (or a new Request-URI), the new
+ * Via, Record-Route and Route lines are written; every other header line and
+ * the body are copied from the received bytes.
+ */
+export function forwardRequest (req: SipRequest, e: ForwardEdits): Buffer {
+  const src = req.buf
+  const idx = req.index
+  const out = new Out(req.end - req.start + 512)
+  if (e.requestUri !== undefined) {
+    out.str(req.method + ' ' + e.requestUri + ' ' + req.version + '\r\n')
+  } else {
+    out.bytes(src, req.start, req.startLineNext)
+    ensureCrlf(out)
+  }
+  if (e.via !== undefined) out.str('Via: ' + e.via + '\r\n')
+  if (e.recordRoute !== undefined) for (const rr of e.recordRoute) out.str('Record-Route: ' + rr + '\r\n')
+  if (e.pushRoute !== undefined) for (const r of e.pushRoute) out.str('Route: ' + r + '\r\n')
+  let removeIds: number[] | undefined
+  let removeNames: string[] | undefined
+  if (e.removeHeaders !== undefined) {
+    for (const name of e.removeHeaders) {
+      const id = headerId(name)
+      if (id >= 0) (removeIds ??= []).push(id)
+      else (removeNames ??= []).push(name.toLowerCase())
+    }
+  }
+  let firstVia = true
+  let routePopped = e.popRoute !== true
+  let sawMaxForwards = false
+  let sawContentLength = false
+  let copyFrom = req.startLineNext
+  for (let k = 0; k < req.headerCount; k++) {
+    const o = req.ix + k * STRIDE
+    const id = req.idAt(k)
+    const lineStart = idx[o + F_LINE]!
+    const next = idx[o + F_NEXT]!
+    let replacement: string | undefined
+    let drop = false
+    if (id === H_VIA && firstVia) {
+      firstVia = false
+      replacement = viaLine(req, k, e.topViaParams, true)
+    } else if (id === H_MAX_FORWARDS && e.maxForwards !== undefined) {
+      sawMaxForwards = true
+      replacement = req.nameAt(k) + ': ' + e.maxForwards + '\r\n'
+    } else if (id === H_ROUTE && !routePopped) {
+      routePopped = true
+      const v = req.valueAt(k)
+      const rest = v.indexOf(',') >= 0 ? splitList(v).slice(1) : []
+      if (rest.length === 0) drop = true
+      else replacement = req.nameAt(k) + ': ' + rest.join(', ') + '\r\n'
+    } else if (id === H_CONTENT_LENGTH) {
+      sawContentLength = true
+    } else if (removeIds !== undefined && removeIds.includes(id)) {
+      drop = true
+    } else if (removeNames !== undefined && id < 0 && removeNames.includes(req.nameAt(k).toLowerCase())) {
+      drop = true
+    }
+    if (drop || replacement !== undefined) {
+      out.bytes(src, copyFrom, lineStart)
+      if (replacement !== undefined) out.str(replacement)
+      copyFrom = next
+    }
+  }
+  // Header lines up to the empty line are unchanged from here on.
+  out.bytes(src, copyFrom, req.headersEnd)
+  ensureCrlf(out)
+  if (e.maxForwards !== undefined && !sawMaxForwards) out.str('Max-Forwards: ' + e.maxForwards + '\r\n')
+  if (e.addHeaders !== undefined) for (const [n, v] of e.addHeaders) out.str(n + ': ' + v + '\r\n')
+  // A stream transport needs Content-Length (RFC 3261 §18.3): add it when missing.
+  if (!sawContentLength) out.str('Content-Length: ' + (req.end - req.bodyStart) + '\r\n')
+  out.str('\r\n')
+  out.bytes(src, req.bodyStart, req.end)
+  return out.done()
+}
+
+/**
+ * Remove the top Via element of a response before sending it upstream
+ * (RFC 3261 §16.7 step 3); everything else is copied.
+ */
+export function stripTopVia (resp: SipMessage): Buffer {
+  const k = resp.findId(H_VIA)
+  if (k < 0) return resp.raw
+  const o = resp.ix + k * STRIDE
+  const src = resp.buf
+  const idx = resp.index
+  const v = resp.valueAt(k)
+  const out = new Out(resp.end - resp.start)
+  out.bytes(src, resp.start, idx[o + F_LINE]!)
+  if (v.indexOf(',') >= 0) {
+    const rest = splitList(v).slice(1)
+    if (rest.length > 0) out.str(resp.nameAt(k) + ': ' + rest.join(', ') + '\r\n')
+  }
+  out.bytes(src, idx[o + F_NEXT]!, resp.end)
+  return out.done()
+}

@@ -1,0 +1,550 @@
+/**
+ * Header value grammars (RFC 3261 §25.1 and §20) over decoded header value
+ * strings. Every function scans char codes; none uses a RegExp. Offsets in
+ * errors are relative to the value string; the message accessor rebases them.
+ */
+import { SipParseError, quote } from './errors.js'
+import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, Params, Via } from './types.js'
+
+const SP = 0x20
+const HT = 0x09
+const DQUOTE = 0x22
+const BACKSLASH = 0x5c
+const LAQUOT = 0x3c
+const RAQUOT = 0x3e
+const SEMI = 0x3b
+const COMMA = 0x2c
+const EQUAL = 0x3d
+const COLON = 0x3a
+const SLASH = 0x2f
+const LBRACKET = 0x5b
+const RBRACKET = 0x5d
+const CR = 0x0d
+const LF = 0x0a
+
+/** token chars, RFC 3261 §25.1: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" */
+export const IS_TOKEN = new Uint8Array(256)
+for (let c = 0x30; c <= 0x39; c++) IS_TOKEN[c] = 1
+for (let c = 0x41; c <= 0x5a; c++) IS_TOKEN[c] = 1
+for (let c = 0x61; c <= 0x7a; c++) IS_TOKEN[c] = 1
+for (const ch of "-.!%*_+`'~") IS_TOKEN[ch.charCodeAt(0)] = 1
+
+function isWs (c: number): boolean {
+  return c === SP || c === HT || c === CR || c === LF
+}
+
+function skipWs (s: string, i: number, end: number): number {
+  while (i < end && isWs(s.charCodeAt(i))) i++
+  return i
+}
+
+function trimEnd (s: string, start: number, end: number): number {
+  while (end > start && isWs(s.charCodeAt(end - 1))) end--
+  return end
+}
+
+function stripWs (s: string): string {
+  let out = ''
+  for (let i = 0; i < s.length; i++) if (!isWs(s.charCodeAt(i))) out += s[i]
+  return out
+}
+
+/** True when `s` is a non-empty token. */
+export function isToken (s: string): boolean {
+  if (s.length === 0) return false
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c > 0xff || IS_TOKEN[c] === 0) return false
+  }
+  return true
+}
+
+/**
+ * Split a list header value on top-level commas: commas inside quoted strings
+ * or `<...>` do not separate elements (RFC 3261 §7.3.1). Empty elements are
+ * dropped only when `keepEmpty` is false.
+ */
+export function splitList (s: string, keepEmpty = false): string[] {
+  const out: string[] = []
+  let start = 0
+  let inQuote = false
+  let inAngle = false
+  const n = s.length
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (inQuote) {
+      if (c === BACKSLASH) i++
+      else if (c === DQUOTE) inQuote = false
+    } else if (c === DQUOTE) {
+      inQuote = true
+    } else if (c === LAQUOT) {
+      inAngle = true
+    } else if (c === RAQUOT) {
+      inAngle = false
+    } else if (c === COMMA && !inAngle) {
+      pushTrimmed(out, s, start, i, keepEmpty)
+      start = i + 1
+    }
+  }
+  pushTrimmed(out, s, start, n, keepEmpty)
+  return out
+}
+
+function pushTrimmed (out: string[], s: string, start: number, end: number, keepEmpty: boolean): void {
+  start = skipWs(s, start, end)
+  end = trimEnd(s, start, end)
+  if (end > start || keepEmpty) out.push(start === 0 && end === s.length ? s : s.slice(start, end))
+}
+
+/** Read a quoted-string starting at `i` (which holds the DQUOTE); returns [value, indexAfter]. */
+function readQuoted (s: string, i: number, end: number, what: string): [string, number] {
+  let out = ''
+  let from = i + 1
+  for (let j = i + 1; j < end; j++) {
+    const c = s.charCodeAt(j)
+    if (c === BACKSLASH) {
+      // RFC 3261 §25.1 quoted-pair: "\" followed by any char except CR/LF.
+      out += s.slice(from, j)
+      from = j + 1
+      j++
+    } else if (c === DQUOTE) {
+      return [out + s.slice(from, j), j + 1]
+    }
+  }
+  throw new SipParseError(`unterminated quoted string in ${what}`, i, 'SIP_ERR_UNTERMINATED_QUOTE')
+}
+
+/** Flat parameter list `[name, value, name, value, ...]`; a flag's value is null. */
+export type FlatParams = Array<string | null>
+
+/** A Map view of a flat parameter list. */
+export function paramsToMap (flat: FlatParams): Params {
+  const m: Params = new Map()
+  for (let i = 0; i < flat.length; i += 2) m.set(flat[i] as string, flat[i + 1]!)
+  return m
+}
+
+/** Value of a parameter in a flat list: undefined when absent, null for a flag. */
+export function flatParam (flat: FlatParams, name: string): string | null | undefined {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return flat[i + 1]
+  return undefined
+}
+
+function lowerName (s: string, start: number, end: number): string {
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0x41 && c <= 0x5a) return s.slice(start, end).toLowerCase()
+  }
+  return s.slice(start, end)
+}
+
+/**
+ * Parse `;name[=value]` parameters from `i` up to `end` into `out` (names
+ * lower-cased). Values may be tokens, hosts (IPv6 references included) or
+ * quoted strings. Returns the index where parsing stopped.
+ */
+export function parseParams (s: string, i: number, end: number, out: FlatParams, what: string): number {
+  for (;;) {
+    i = skipWs(s, i, end)
+    if (i >= end) return i
+    if (s.charCodeAt(i) !== SEMI) {
+      throw new SipParseError(`unexpected ${quote(s.slice(i, i + 20))} in ${what} parameters`, i, 'SIP_ERR_BAD_PARAM')
+    }
+    i = skipWs(s, i + 1, end)
+    const nameStart = i
+    while (i < end && IS_TOKEN[s.charCodeAt(i)] === 1) i++
+    if (i === nameStart) throw new SipParseError(`empty parameter name in ${what}`, i, 'SIP_ERR_BAD_PARAM')
+    const name = lowerName(s, nameStart, i)
+    i = skipWs(s, i, end)
+    if (i < end && s.charCodeAt(i) === EQUAL) {
+      i = skipWs(s, i + 1, end)
+      if (i < end && s.charCodeAt(i) === DQUOTE) {
+        const [v, after] = readQuoted(s, i, end, what)
+        out.push(name, v)
+        i = after
+      } else {
+        const vStart = i
+        // gen-value = token / host / quoted-string; host may be an IPv6 reference.
+        while (i < end) {
+          const c = s.charCodeAt(i)
+          if (c === LBRACKET) {
+            const close = s.indexOf(']', i)
+            if (close < 0 || close >= end) throw new SipParseError(`unterminated IPv6 reference in ${what} parameter ${name}`, i, 'SIP_ERR_BAD_PARAM')
+            i = close + 1
+            continue
+          }
+          if (c === COLON || IS_TOKEN[c] === 1) { i++; continue }
+          break
+        }
+        if (i === vStart) throw new SipParseError(`empty value for parameter ${name} in ${what}`, i, 'SIP_ERR_BAD_PARAM')
+        out.push(name, s.slice(vStart, i))
+      }
+    } else {
+      out.push(name, null)
+    }
+  }
+}
+
+/** A parsed name-addr; `params` is built on first read. */
+class ParsedNameAddr implements NameAddr {
+  displayName: string | undefined
+  uri: string
+  raw: string
+  /** @internal */
+  readonly flat: FlatParams
+  #params?: Params
+  constructor (displayName: string | undefined, uri: string, raw: string, flat: FlatParams) {
+    this.displayName = displayName
+    this.uri = uri
+    this.raw = raw
+    this.flat = flat
+  }
+
+  get params (): Params {
+    if (this.#params === undefined) this.#params = paramsToMap(this.flat)
+    return this.#params
+  }
+
+  get tag (): string | undefined {
+    const t = flatParam(this.flat, 'tag')
+    return t === null ? undefined : t
+  }
+}
+
+/** A parsed Contact element. */
+class ParsedContact extends ParsedNameAddr implements Contact {
+  expires: number | undefined = undefined
+  q: number | undefined = undefined
+}
+
+/**
+ * Parse one name-addr / addr-spec element (From, To, Contact, Route, ...).
+ * RFC 3261 §20.10: a URI that contains a comma, question mark or semicolon
+ * must be enclosed in angle brackets; without them, `;` starts header params.
+ */
+export function parseNameAddr (s: string, what: string): NameAddr {
+  return parseNameAddrAs(s, what, false)
+}
+
+function parseNameAddrAs (s: string, what: string, contact: boolean): ParsedNameAddr {
+  const end = trimEnd(s, 0, s.length)
+  let i = skipWs(s, 0, end)
+  const rawStart = i
+  let displayName: string | undefined
+  if (i >= end) throw new SipParseError(`empty ${what}`, i, 'SIP_ERR_BAD_ADDRESS')
+  const first = s.charCodeAt(i)
+  if (first === DQUOTE) {
+    const [dn, after] = readQuoted(s, i, end, what)
+    displayName = dn
+    i = skipWs(s, after, end)
+    if (i >= end || s.charCodeAt(i) !== LAQUOT) {
+      throw new SipParseError(`expected "<" after display name in ${what}`, i, 'SIP_ERR_BAD_ADDRESS')
+    }
+  } else if (first !== LAQUOT) {
+    // A '<' before the first ';' starts the bracketed URI; a ';' first means
+    // addr-spec with header params (whose quoted values may hold '<').
+    let lt = i
+    while (lt < end) {
+      const c = s.charCodeAt(lt)
+      if (c === LAQUOT || c === SEMI) break
+      lt++
+    }
+    if (lt < end && s.charCodeAt(lt) === LAQUOT) {
+      const dnEnd = trimEnd(s, i, lt)
+      // display-name = *(token LWS): tokens separated by whitespace only.
+      for (let j = i; j < dnEnd; j++) {
+        const c = s.charCodeAt(j)
+        if (!(c === SP || c === HT || IS_TOKEN[c] === 1)) {
+          throw new SipParseError(`invalid character ${quote(s[j]!)} in display name of ${what}`, j, 'SIP_ERR_BAD_DISPLAY_NAME')
+        }
+      }
+      displayName = dnEnd > i ? s.slice(i, dnEnd) : undefined
+      i = lt
+    } else {
+      // addr-spec: the URI runs to the first ';' (header params), no spaces.
+      let j = i
+      while (j < end) {
+        const c = s.charCodeAt(j)
+        if (c === SEMI) break
+        if (c === SP || c === HT) {
+          const k = skipWs(s, j, end)
+          if (k < end && s.charCodeAt(k) !== SEMI) {
+            throw new SipParseError(`whitespace inside URI of ${what}`, j, 'SIP_ERR_BAD_ADDRESS')
+          }
+          break
+        }
+        if (c === 0x3f /* ? */ || c === COMMA) {
+          throw new SipParseError(`URI with ${quote(s[j]!)} must be enclosed in <> in ${what}`, j, 'SIP_ERR_BAD_ADDRESS')
+        }
+        j++
+      }
+      const uri = s.slice(i, trimEnd(s, i, j))
+      if (uri.indexOf(':') < 1) throw new SipParseError(`missing URI scheme in ${what}: ${quote(uri)}`, i, 'SIP_ERR_BAD_ADDRESS')
+      const flat: FlatParams = []
+      parseParams(s, j, end, flat, what)
+      const raw = rawStart === 0 && end === s.length ? s : s.slice(rawStart, end)
+      return contact ? new ParsedContact(undefined, uri, raw, flat) : new ParsedNameAddr(undefined, uri, raw, flat)
+    }
+  }
+  // Here s[i] is '<'.
+  const gt = s.indexOf('>', i + 1)
+  if (gt < 0 || gt >= end) throw new SipParseError(`missing ">" in ${what}`, i, 'SIP_ERR_BAD_ADDRESS')
+  let colon = -1
+  for (let j = i + 1; j < gt; j++) {
+    const c = s.charCodeAt(j)
+    if (c === SP || c === HT || c === LAQUOT) throw new SipParseError(`invalid character ${quote(s[j]!)} inside <> in ${what}`, j, 'SIP_ERR_BAD_ADDRESS')
+    if (c === COLON && colon < 0) colon = j
+  }
+  const uri = s.slice(i + 1, gt)
+  if (colon <= i + 1) throw new SipParseError(`missing URI scheme in ${what}: ${quote(uri)}`, i + 1, 'SIP_ERR_BAD_ADDRESS')
+  const flat: FlatParams = []
+  parseParams(s, gt + 1, end, flat, what)
+  const raw = rawStart === 0 && end === s.length ? s : s.slice(rawStart, end)
+  return contact ? new ParsedContact(displayName, uri, raw, flat) : new ParsedNameAddr(displayName, uri, raw, flat)
+}
+
+/** From / To value with its tag. */
+export function parseAddressHeader (s: string, what: string): AddressHeader {
+  return parseNameAddrAs(s, what, false) as ParsedNameAddr & AddressHeader
+}
+
+/** One Contact element (not `*`). */
+export function parseContact (s: string): Contact {
+  const c = parseNameAddrAs(s, 'Contact', true) as ParsedContact
+  const e = flatParam(c.flat, 'expires')
+  if (e !== undefined && e !== null) c.expires = parseUint(e, 'Contact expires', 0xffffffff)
+  const q = flatParam(c.flat, 'q')
+  if (q !== undefined && q !== null) {
+    const v = Number(q)
+    // RFC 3261 §25.1 qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+    if (!(v >= 0 && v <= 1) || q.length > 5 || q.length === 0) throw new SipParseError(`invalid q value ${quote(q)} in Contact`, 0, 'SIP_ERR_BAD_PARAM')
+    c.q = v
+  }
+  return c
+}
+
+/** Parse an unsigned decimal number no larger than `max`. */
+export function parseUint (s: string, what: string, max: number): number {
+  const end = trimEnd(s, 0, s.length)
+  const i = skipWs(s, 0, end)
+  if (i === end) throw new SipParseError(`empty ${what}`, i, 'SIP_ERR_BAD_NUMBER')
+  let n = 0
+  for (let j = i; j < end; j++) {
+    const d = s.charCodeAt(j) - 0x30
+    if (d < 0 || d > 9) throw new SipParseError(`invalid ${what} ${quote(s.slice(i, end))}`, j, 'SIP_ERR_BAD_NUMBER')
+    n = n * 10 + d
+    if (n > max) throw new SipParseError(`${what} ${quote(s.slice(i, end))} is larger than ${max}`, i, 'SIP_ERR_NUMBER_TOO_LARGE')
+  }
+  return n
+}
+
+/** CSeq = 1*DIGIT LWS Method (RFC 3261 §20.16: the number is below 2**31). */
+export function parseCSeq (s: string): CSeq {
+  const end = trimEnd(s, 0, s.length)
+  let i = skipWs(s, 0, end)
+  const numStart = i
+  let seq = 0
+  while (i < end) {
+    const d = s.charCodeAt(i) - 0x30
+    if (d < 0 || d > 9) break
+    seq = seq * 10 + d
+    i++
+  }
+  if (i === numStart) throw new SipParseError(`invalid CSeq ${quote(s)}`, numStart, 'SIP_ERR_BAD_CSEQ')
+  if (seq > 0x7fffffff) throw new SipParseError(`CSeq number ${quote(s.slice(numStart, i))} is larger than ${0x7fffffff}`, numStart, 'SIP_ERR_NUMBER_TOO_LARGE')
+  const mStart = skipWs(s, i, end)
+  if (mStart === i) throw new SipParseError(`missing method in CSeq ${quote(s)}`, i, 'SIP_ERR_BAD_CSEQ')
+  for (let j = mStart; j < end; j++) {
+    if (IS_TOKEN[s.charCodeAt(j)] !== 1) throw new SipParseError(`invalid method ${quote(s.slice(mStart, end))} in CSeq`, j, 'SIP_ERR_BAD_CSEQ')
+  }
+  return { seq, method: internMethod(s, mStart, end) }
+}
+
+const METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE']
+
+/** Common method names as constants (no allocation), others sliced. */
+export function internMethod (s: string, start: number, end: number): string {
+  const len = end - start
+  for (let m = 0; m < METHODS.length; m++) {
+    const name = METHODS[m]!
+    if (name.length !== len || name.charCodeAt(0) !== s.charCodeAt(start)) continue
+    let i = 1
+    while (i < len && name.charCodeAt(i) === s.charCodeAt(start + i)) i++
+    if (i === len) return name
+  }
+  return s.slice(start, end)
+}
+
+/** A parsed Via element; `params` is built on first read. */
+class ParsedVia implements Via {
+  protocol: string
+  transport: string
+  host: string
+  port: number | undefined
+  branch: string | undefined
+  received: string | undefined
+  rport: number | null | undefined
+  raw: string
+  readonly #flat: FlatParams
+  #params?: Params
+  constructor (protocol: string, transport: string, host: string, port: number | undefined, flat: FlatParams, raw: string) {
+    this.protocol = protocol
+    this.transport = transport
+    this.host = host
+    this.port = port
+    this.raw = raw
+    this.#flat = flat
+    const branch = flatParam(flat, 'branch')
+    this.branch = branch === null ? '' : branch
+    const received = flatParam(flat, 'received')
+    this.received = received === null ? undefined : received
+    const rp = flatParam(flat, 'rport')
+    this.rport = rp === null ? null : rp === undefined ? undefined : parseUint(rp, 'Via rport', 65535)
+  }
+
+  get params (): Params {
+    if (this.#params === undefined) this.#params = paramsToMap(this.#flat)
+    return this.#params
+  }
+}
+
+function transportName (s: string, start: number, end: number): string {
+  const len = end - start
+  if (len === 3) {
+    const a = s.charCodeAt(start) | 0x20
+    const b = s.charCodeAt(start + 1) | 0x20
+    const c = s.charCodeAt(start + 2) | 0x20
+    if (a === 0x75 && b === 0x64 && c === 0x70) return 'UDP'
+    if (a === 0x74 && b === 0x63 && c === 0x70) return 'TCP'
+    if (a === 0x74 && b === 0x6c && c === 0x73) return 'TLS'
+  }
+  return s.slice(start, end).toUpperCase()
+}
+
+/** One Via element (RFC 3261 §20.42 / §25.1, RFC 3581 rport). */
+export function parseVia (s: string): Via {
+  const end = trimEnd(s, 0, s.length)
+  let i = skipWs(s, 0, end)
+  const start = i
+  // sent-protocol = protocol-name SLASH protocol-version SLASH transport, SLASH = SWS "/" SWS
+  let protoEnd = 0
+  let tStart = 0
+  for (let k = 0; k < 3; k++) {
+    i = skipWs(s, i, end)
+    const t0 = i
+    while (i < end && IS_TOKEN[s.charCodeAt(i)] === 1) i++
+    if (i === t0) throw new SipParseError(`invalid sent-protocol in Via ${quote(s)}`, i, 'SIP_ERR_BAD_VIA')
+    if (k === 1) protoEnd = i
+    if (k === 2) tStart = t0
+    if (k < 2) {
+      i = skipWs(s, i, end)
+      if (s.charCodeAt(i) !== SLASH) throw new SipParseError(`invalid sent-protocol in Via ${quote(s)}`, i, 'SIP_ERR_BAD_VIA')
+      i++
+    }
+  }
+  const transport = transportName(s, tStart, i)
+  let protocol = s.slice(start, protoEnd)
+  if (protocol !== 'SIP/2.0') protocol = stripWs(protocol)
+  const afterProto = i
+  i = skipWs(s, i, end)
+  if (i === afterProto) throw new SipParseError(`missing space before sent-by in Via ${quote(s)}`, i, 'SIP_ERR_BAD_VIA')
+  // sent-by = host [ COLON port ]
+  const hStart = i
+  let host: string
+  if (s.charCodeAt(i) === LBRACKET) {
+    const close = s.indexOf(']', i)
+    if (close < 0 || close >= end) throw new SipParseError('unterminated IPv6 reference in Via', i, 'SIP_ERR_BAD_VIA')
+    i = close + 1
+    host = s.slice(hStart, i).toLowerCase()
+  } else {
+    let upper = false
+    while (i < end) {
+      const c = s.charCodeAt(i)
+      if (c === 0x2d || c === 0x2e || (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || c === 0x5f) i++
+      else if (c >= 0x41 && c <= 0x5a) { upper = true; i++ } else break
+    }
+    if (i === hStart) throw new SipParseError(`missing sent-by host in Via ${quote(s)}`, i, 'SIP_ERR_BAD_VIA')
+    host = upper ? s.slice(hStart, i).toLowerCase() : s.slice(hStart, i)
+  }
+  let port: number | undefined
+  let j = skipWs(s, i, end)
+  if (j < end && s.charCodeAt(j) === COLON) {
+    j = skipWs(s, j + 1, end)
+    const p0 = j
+    let p = 0
+    while (j < end) {
+      const d = s.charCodeAt(j) - 0x30
+      if (d < 0 || d > 9) break
+      p = p * 10 + d
+      j++
+    }
+    if (j === p0 || p > 65535) throw new SipParseError(`invalid port in Via ${quote(s)}`, p0, 'SIP_ERR_BAD_VIA')
+    port = p
+    i = j
+  }
+  const flat: FlatParams = []
+  parseParams(s, i, end, flat, 'Via')
+  return new ParsedVia(protocol, transport, host, port, flat, start === 0 && end === s.length ? s : s.slice(start, end))
+}
+
+/** Digest credentials (RFC 7616 §3.4, RFC 3261 §25.1 credentials). */
+export function parseCredentials (s: string, what: string): DigestCredentials {
+  const end = trimEnd(s, 0, s.length)
+  let i = skipWs(s, 0, end)
+  const sStart = i
+  while (i < end && IS_TOKEN[s.charCodeAt(i)] === 1) i++
+  if (i === sStart) throw new SipParseError(`missing auth scheme in ${what}`, i, 'SIP_ERR_BAD_AUTH')
+  const scheme = s.slice(sStart, i)
+  const params = new Map<string, string>()
+  for (;;) {
+    i = skipWs(s, i, end)
+    if (i >= end) break
+    const nStart = i
+    while (i < end && IS_TOKEN[s.charCodeAt(i)] === 1) i++
+    if (i === nStart) throw new SipParseError(`invalid auth parameter in ${what}`, i, 'SIP_ERR_BAD_AUTH')
+    const name = s.slice(nStart, i).toLowerCase()
+    i = skipWs(s, i, end)
+    if (s.charCodeAt(i) !== EQUAL) throw new SipParseError(`missing "=" after ${name} in ${what}`, i, 'SIP_ERR_BAD_AUTH')
+    i = skipWs(s, i + 1, end)
+    let value: string
+    if (s.charCodeAt(i) === DQUOTE) {
+      const [v, after] = readQuoted(s, i, end, what)
+      value = v
+      i = after
+    } else {
+      const vStart = i
+      while (i < end && s.charCodeAt(i) !== COMMA && !isWs(s.charCodeAt(i))) i++
+      value = s.slice(vStart, i)
+    }
+    params.set(name, value)
+    i = skipWs(s, i, end)
+    if (i < end) {
+      if (s.charCodeAt(i) !== COMMA) throw new SipParseError(`expected "," between auth parameters in ${what}`, i, 'SIP_ERR_BAD_AUTH')
+      i++
+    }
+  }
+  return {
+    scheme,
+    username: params.get('username'),
+    realm: params.get('realm'),
+    nonce: params.get('nonce'),
+    uri: params.get('uri'),
+    response: params.get('response'),
+    algorithm: params.get('algorithm'),
+    cnonce: params.get('cnonce'),
+    opaque: params.get('opaque'),
+    qop: params.get('qop'),
+    nc: params.get('nc'),
+    params
+  }
+}
+
+/** Comma list of option tags (Require, Supported, ...), each a token. */
+export function parseTokenList (values: string[], what: string): string[] {
+  const out: string[] = []
+  for (const v of values) {
+    if (!isToken(v)) throw new SipParseError(`invalid option tag ${quote(v)} in ${what}`, 0, 'SIP_ERR_BAD_TOKEN')
+    out.push(v)
+  }
+  return out
+}

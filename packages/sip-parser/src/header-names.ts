@@ -1,0 +1,194 @@
+/**
+ * Well-known header names, resolved from bytes without building strings.
+ *
+ * A header name is hashed while the line is scanned (case-folded), looked up
+ * in a small open-addressed table and confirmed by a byte compare. Compact
+ * forms (RFC 3261 §7.3.3 and the extension RFCs) map to the same id.
+ */
+
+/** Ids of well-known headers. `H_UNKNOWN` marks any other name. */
+export const H_UNKNOWN = -1
+export const H_VIA = 0
+export const H_FROM = 1
+export const H_TO = 2
+export const H_CALL_ID = 3
+export const H_CSEQ = 4
+export const H_CONTACT = 5
+export const H_MAX_FORWARDS = 6
+export const H_ROUTE = 7
+export const H_RECORD_ROUTE = 8
+export const H_CONTENT_LENGTH = 9
+export const H_CONTENT_TYPE = 10
+export const H_EXPIRES = 11
+export const H_AUTHORIZATION = 12
+export const H_PROXY_AUTHORIZATION = 13
+export const H_WWW_AUTHENTICATE = 14
+export const H_PROXY_AUTHENTICATE = 15
+export const H_REQUIRE = 16
+export const H_PROXY_REQUIRE = 17
+export const H_SUPPORTED = 18
+export const H_UNSUPPORTED = 19
+export const H_ALLOW = 20
+export const H_USER_AGENT = 21
+export const H_SERVER = 22
+export const H_PATH = 23
+export const H_MIN_EXPIRES = 24
+export const H_CONTENT_ENCODING = 25
+export const H_SUBJECT = 26
+export const H_EVENT = 27
+export const H_ALLOW_EVENTS = 28
+export const H_REFER_TO = 29
+export const H_SESSION_EXPIRES = 30
+export const H_IDENTITY = 31
+export const H_REFERRED_BY = 32
+export const H_REJECT_CONTACT = 33
+export const H_ACCEPT_CONTACT = 34
+export const H_REQUEST_DISPOSITION = 35
+export const H_ACCEPT = 36
+export const H_DATE = 37
+export const H_TIMESTAMP = 38
+export const H_RETRY_AFTER = 39
+export const H_ORGANIZATION = 40
+export const H_WARNING = 41
+export const H_IN_REPLY_TO = 42
+export const H_REPLY_TO = 43
+export const H_PRIORITY = 44
+export const H_CONTENT_DISPOSITION = 45
+export const H_MIME_VERSION = 46
+export const H_ACCEPT_ENCODING = 47
+export const H_ACCEPT_LANGUAGE = 48
+export const H_ALERT_INFO = 49
+export const H_CALL_INFO = 50
+export const H_ERROR_INFO = 51
+export const H_CONTENT_LANGUAGE = 52
+export const H_AUTHENTICATION_INFO = 53
+export const H_IDENTITY_INFO = 54
+export const H_P_ASSERTED_IDENTITY = 55
+export const H_SERVICE_ROUTE = 56
+
+/**
+ * Canonical spelling by id (used when writing headers), then whether the
+ * header's grammar is a comma-separated list (RFC 3261 §7.3.1: only such
+ * headers may be split on commas), then its compact form if any.
+ */
+const TABLE: ReadonlyArray<readonly [name: string, list: boolean, compact?: string]> = [
+  ['Via', true, 'v'],
+  ['From', false, 'f'],
+  ['To', false, 't'],
+  ['Call-ID', false, 'i'],
+  ['CSeq', false],
+  ['Contact', true, 'm'],
+  ['Max-Forwards', false],
+  ['Route', true],
+  ['Record-Route', true],
+  ['Content-Length', false, 'l'],
+  ['Content-Type', false, 'c'],
+  ['Expires', false],
+  ['Authorization', false],
+  ['Proxy-Authorization', false],
+  ['WWW-Authenticate', false],
+  ['Proxy-Authenticate', false],
+  ['Require', true],
+  ['Proxy-Require', true],
+  ['Supported', true, 'k'],
+  ['Unsupported', true],
+  ['Allow', true],
+  ['User-Agent', false],
+  ['Server', false],
+  ['Path', true],
+  ['Min-Expires', false],
+  ['Content-Encoding', true, 'e'],
+  ['Subject', false, 's'],
+  ['Event', false, 'o'],
+  ['Allow-Events', true, 'u'],
+  ['Refer-To', false, 'r'],
+  ['Session-Expires', false, 'x'],
+  ['Identity', false, 'y'],
+  ['Referred-By', false, 'b'],
+  ['Reject-Contact', true, 'j'],
+  ['Accept-Contact', true, 'a'],
+  ['Request-Disposition', true, 'd'],
+  ['Accept', true],
+  ['Date', false],
+  ['Timestamp', false],
+  ['Retry-After', false],
+  ['Organization', false],
+  ['Warning', true],
+  ['In-Reply-To', true],
+  ['Reply-To', false],
+  ['Priority', false],
+  ['Content-Disposition', false],
+  ['MIME-Version', false],
+  ['Accept-Encoding', true],
+  ['Accept-Language', true],
+  ['Alert-Info', true],
+  ['Call-Info', true],
+  ['Error-Info', true],
+  ['Content-Language', true],
+  ['Authentication-Info', false],
+  ['Identity-Info', false, 'n'],
+  ['P-Asserted-Identity', true],
+  ['Service-Route', true]
+]
+
+/** Canonical header names by id. */
+export const HEADER_NAMES: readonly string[] = TABLE.map(e => e[0])
+/** True for headers whose value is a comma-separated list. */
+export const IS_LIST_HEADER: readonly boolean[] = TABLE.map(e => e[1])
+
+const byName = new Map<string, number>()
+/**
+ * Candidates by (length, first letter): almost always one. Matching a header
+ * name then costs one table read and one case-folded compare of its bytes,
+ * with no per-byte hashing or string building.
+ */
+const byLenFirst: Array<Array<[id: number, lower: Uint8Array]> | undefined> = new Array(64 * 32)
+
+function slotOf (len: number, first: number): number {
+  return len < 64 ? len * 32 + (first & 0x1f) : -1
+}
+
+function addName (lower: string, id: number): void {
+  byName.set(lower, id)
+  const slot = slotOf(lower.length, lower.charCodeAt(0))
+  const list = byLenFirst[slot] ?? (byLenFirst[slot] = [])
+  list.push([id, Buffer.from(lower, 'latin1')])
+}
+
+for (let id = 0; id < TABLE.length; id++) {
+  const [name, , compact] = TABLE[id]!
+  addName(name.toLowerCase(), id)
+  if (compact !== undefined) addName(compact, id)
+}
+
+/** Id of the header whose name occupies `buf[start..end)` (any case), or H_UNKNOWN. */
+export function lookupHeaderBytes (buf: Uint8Array, start: number, end: number): number {
+  const len = end - start
+  const slot = slotOf(len, buf[start]!)
+  if (slot < 0) return H_UNKNOWN
+  const list = byLenFirst[slot]
+  if (list === undefined) return H_UNKNOWN
+  for (let c = 0; c < list.length; c++) {
+    const [id, bytes] = list[c]!
+    let i = 0
+    // `| 0x20` folds ASCII letters; the names hold only letters and '-'.
+    while (i < len && (buf[start + i]! | 0x20) === bytes[i]) i++
+    if (i === len) return id
+  }
+  return H_UNKNOWN
+}
+
+const nameCache = new Map<string, number>()
+
+/**
+ * Id of a header name given as a string (any case, compact forms allowed), or
+ * H_UNKNOWN. Callers pass constants, so the answer is cached by the string.
+ */
+export function headerId (name: string): number {
+  let id = nameCache.get(name)
+  if (id === undefined) {
+    id = byName.get(name.toLowerCase()) ?? H_UNKNOWN
+    if (nameCache.size < 1024) nameCache.set(name, id)
+  }
+  return id
+}

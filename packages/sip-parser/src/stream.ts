@@ -1,0 +1,220 @@
+/**
+ * Framing of SIP messages on a stream transport (TCP, TLS): RFC 3261 §18.3
+ * (Content-Length is mandatory) and RFC 5626 §3.5.1 CRLF keep-alives.
+ *
+ * Messages that arrive whole inside one chunk are parsed over that chunk
+ * without copying. Bytes of an unfinished message are kept in one growable
+ * buffer, never more than `maxMessageSize` of them.
+ */
+import { SipLimitError, SipParseError } from './errors.js'
+import { DEFAULT_MAX_HEADERS, indexMessage } from './message.js'
+import type { SipRequest, SipResponse } from './message.js'
+
+const CR = 0x0d
+const LF = 0x0a
+
+/** Options of StreamParser. */
+export interface StreamParserOptions {
+  /** Called for each complete message, in order. */
+  onMessage: (msg: SipRequest | SipResponse) => void
+  /** Called for a double-CRLF keep-alive ping; answer it with one CRLF (RFC 5626 §3.5.1). */
+  onKeepAlive?: () => void
+  /** Called once for a framing error or exceeded limit; the parser then ignores further input. */
+  onError: (err: SipParseError) => void
+  /** Largest message accepted, headers and body. @default 65535 */
+  maxMessageSize?: number
+  /** Most header lines in one message. @default 256 */
+  maxHeaders?: number
+}
+
+/** Default cap of one message on a stream. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 65535
+
+/** Frames a byte stream into SIP messages. One per connection. */
+export class StreamParser {
+  readonly #onMessage: (msg: SipRequest | SipResponse) => void
+  readonly #onKeepAlive: (() => void) | undefined
+  readonly #onError: (err: SipParseError) => void
+  readonly #maxSize: number
+  readonly #maxHeaders: number
+  /** Bytes kept from earlier chunks (an unfinished message), or undefined. */
+  #pending: Buffer | undefined
+  #pendingLen = 0
+  /** Where to resume looking for the end of the headers within the pending bytes. */
+  #scanFrom = 0
+  /** Total size of the unfinished message once its headers are known, else -1. */
+  #needed = -1
+  /** CRLFs seen in a row between messages (a ping is two). */
+  #crlfRun = 0
+  #crSeen = false
+  #failed = false
+  /** Bytes consumed so far, for error offsets. */
+  #consumed = 0
+
+  constructor (opts: StreamParserOptions) {
+    this.#onMessage = opts.onMessage
+    this.#onKeepAlive = opts.onKeepAlive
+    this.#onError = opts.onError
+    this.#maxSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE
+    this.#maxHeaders = opts.maxHeaders ?? DEFAULT_MAX_HEADERS
+    if (!(this.#maxSize > 0)) throw new RangeError(`maxMessageSize must be positive, got ${String(opts.maxMessageSize)}`)
+  }
+
+  /** True after an error: the connection should be closed. */
+  get failed (): boolean {
+    return this.#failed
+  }
+
+  /** Bytes held for an unfinished message. */
+  get bufferedBytes (): number {
+    return this.#pendingLen
+  }
+
+  /** Feed bytes from the stream. */
+  push (chunk: Buffer): void {
+    if (this.#failed || chunk.length === 0) return
+    let buf: Buffer
+    let len: number
+    if (this.#pending === undefined) {
+      buf = chunk
+      len = chunk.length
+    } else {
+      this.#append(chunk)
+      buf = this.#pending
+      len = this.#pendingLen
+    }
+    let pos = 0
+    try {
+      pos = this.#drain(buf, len)
+    } catch (err) {
+      this.#fail(err instanceof SipParseError ? err : new SipParseError(String(err), this.#consumed + pos))
+      return
+    }
+    const rest = len - pos
+    this.#consumed += pos
+    if (rest === 0) {
+      this.#pending = undefined
+      this.#pendingLen = 0
+      this.#scanFrom = 0
+      return
+    }
+    if (rest > this.#maxSize) {
+      this.#fail(new SipLimitError(`message larger than ${this.#maxSize} bytes`, this.#consumed, 'SIP_ERR_MESSAGE_TOO_LARGE'))
+      return
+    }
+    // Keep the unfinished tail in a fresh buffer: messages already delivered
+    // may still point into `buf`, so it is never written again.
+    if (pos > 0 || buf !== this.#pending) {
+      const keep = Buffer.allocUnsafe(Math.min(Math.max(rest * 2, 4096), this.#maxSize + 4))
+      buf.copy(keep, 0, pos, len)
+      this.#pending = keep
+      this.#pendingLen = rest
+      this.#scanFrom = Math.max(0, this.#scanFrom - pos)
+    }
+  }
+
+  #append (chunk: Buffer): void {
+    const pending = this.#pending!
+    const need = this.#pendingLen + chunk.length
+    if (need > pending.length) {
+      // Never hold more than one maximal message plus this chunk.
+      const grown = Buffer.allocUnsafe(Math.max(Math.min(pending.length * 2, this.#maxSize + 4), need))
+      pending.copy(grown, 0, 0, this.#pendingLen)
+      this.#pending = grown
+    }
+    chunk.copy(this.#pending!, this.#pendingLen)
+    this.#pendingLen = need
+  }
+
+  #fail (err: SipParseError): void {
+    this.#failed = true
+    this.#pending = undefined
+    this.#pendingLen = 0
+    this.#onError(err)
+  }
+
+  /** Deliver every complete message in buf[0..len); return the offset of the first unconsumed byte. */
+  #drain (buf: Buffer, len: number): number {
+    let pos = 0
+    while (pos < len) {
+      if (this.#needed < 0) {
+        // Between messages: CRLFs are keep-alives (RFC 5626 §3.5.1) or ignorable (§7.5).
+        const c = buf[pos]!
+        if (c === CR) { this.#crSeen = true; pos++; continue }
+        if (c === LF) {
+          if (this.#crSeen) {
+            this.#crSeen = false
+            if (++this.#crlfRun === 2) {
+              this.#crlfRun = 0
+              this.#onKeepAlive?.()
+            }
+          }
+          pos++
+          continue
+        }
+        this.#crSeen = false
+        this.#crlfRun = 0
+        const headEnd = this.#findHeadersEnd(buf, pos, len)
+        if (headEnd < 0) {
+          if (len - pos > this.#maxSize) throw new SipLimitError(`message headers longer than ${this.#maxSize} bytes`, this.#consumed + pos, 'SIP_ERR_MESSAGE_TOO_LARGE')
+          return pos
+        }
+        if (headEnd - pos > this.#maxSize) throw new SipLimitError(`message headers longer than ${this.#maxSize} bytes`, this.#consumed + pos, 'SIP_ERR_MESSAGE_TOO_LARGE')
+        const msg = this.#index(buf, pos, headEnd)
+        const size = msg.end - pos
+        if (size > this.#maxSize) throw new SipLimitError(`message of ${size} bytes is larger than ${this.#maxSize}`, this.#consumed + pos, 'SIP_ERR_MESSAGE_TOO_LARGE')
+        if (msg.end > len) {
+          this.#needed = size
+          return pos
+        }
+        this.#scanFrom = 0
+        pos = msg.end
+        this.#onMessage(msg)
+      } else {
+        if (len - pos < this.#needed) return pos
+        // The body has arrived: index the headers again over the joined bytes.
+        const headEnd = this.#findHeadersEnd(buf, pos, len)
+        const msg = this.#index(buf, pos, headEnd)
+        this.#needed = -1
+        this.#scanFrom = 0
+        pos = msg.end
+        this.#onMessage(msg)
+      }
+    }
+    return pos
+  }
+
+  #index (buf: Buffer, pos: number, headEnd: number): SipRequest | SipResponse {
+    try {
+      return indexMessage(buf, pos, headEnd, false, this.#maxHeaders)
+    } catch (err) {
+      if (err instanceof SipParseError) {
+        const e = new SipParseError(err.message, this.#consumed + err.offset, err.code)
+        if (err.partial !== undefined) e.partial = err.partial
+        throw e
+      }
+      throw err
+    }
+  }
+
+  /** Offset just past the empty line ending the headers that start at `pos`, or -1. */
+  #findHeadersEnd (buf: Buffer, pos: number, len: number): number {
+    let i = Math.max(pos, this.#scanFrom)
+    for (;;) {
+      const lf = buf.indexOf(LF, i)
+      if (lf < 0 || lf >= len) {
+        // Resume just before the last bytes next time (a CRLF may be split).
+        this.#scanFrom = Math.max(pos, len - 3)
+        return -1
+      }
+      const n1 = lf + 1
+      if (n1 < len && buf[n1] === LF) return n1 + 1
+      if (n1 + 1 < len && buf[n1] === CR && buf[n1 + 1] === LF) return n1 + 2
+      if (n1 >= len || (n1 + 1 >= len && buf[n1] === CR)) {
+        this.#scanFrom = lf
+        return -1
+      }
+      i = n1
+    }
+  }
+}

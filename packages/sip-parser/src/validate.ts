@@ -1,0 +1,86 @@
+/**
+ * Checks a server runs on a request that parsed (RFC 3261 §8.2, §16.3) and
+ * the answer due when it fails. Only what any element must check lives here;
+ * Require / Proxy-Require against supported extensions (420) and
+ * Max-Forwards 0 (483) depend on the element and are left to it.
+ */
+import { SipParseError } from './errors.js'
+import { H_CALL_ID, H_CSEQ, H_FROM, H_TO, H_VIA } from './header-names.js'
+import type { SipRequest } from './message.js'
+import type { ValidationFailure } from './types.js'
+
+const MANDATORY: ReadonlyArray<readonly [number, string]> = [
+  [H_VIA, 'Via'],
+  [H_FROM, 'From'],
+  [H_TO, 'To'],
+  [H_CALL_ID, 'Call-ID'],
+  [H_CSEQ, 'CSeq']
+]
+
+/** Request-URI schemes an element can route (others get 416, RFC 3261 §8.2.2.1). */
+const SCHEMES = new Set(['sip', 'sips', 'tel'])
+
+function reasonOf (err: unknown): string {
+  // A reason phrase is one line of UTF-8 text: keep it short and printable.
+  const m = err instanceof Error ? err.message : String(err)
+  let out = ''
+  for (let i = 0; i < m.length && out.length < 120; i++) {
+    const c = m.charCodeAt(i)
+    out += c < 0x20 || c === 0x7f ? ' ' : m[i]
+  }
+  return out
+}
+
+function bad (what: string): ValidationFailure {
+  return { status: 400, reason: what }
+}
+
+/**
+ * Returns undefined for a sound request, or the status and reason a server
+ * must answer: 505 for another SIP version, 400 naming the defect for a
+ * missing or malformed mandatory header, a CSeq method that is not the
+ * request method or a Request-URI with headers, 416 for an unknown scheme.
+ */
+export function validateRequest (req: SipRequest): ValidationFailure | undefined {
+  // RFC 3261 §21.5.6: only SIP/2.0 is spoken here (RFC 4475 §3.1.2.16).
+  if (req.version !== 'SIP/2.0') return { status: 505, reason: 'Version Not Supported' }
+  for (const [id, name] of MANDATORY) {
+    if (req.findId(id) < 0) return bad(`Missing ${name} header`)
+  }
+  try {
+    const topVia = req.topVia
+    if (topVia === undefined) return bad('Missing Via header')
+    // Every Via must parse: a response travels back over them.
+    void req.via
+    void req.callId
+    const cseq = req.cseq
+    void req.from
+    void req.to
+    // RFC 3261 §8.1.1.5 / RFC 4475 §3.1.2.17: the CSeq method matches the request method.
+    if (cseq.method !== req.method) return bad(`CSeq method ${cseq.method} does not match request method ${req.method}`)
+    void req.maxForwards
+    void req.expires
+    void req.contentLength
+    void req.contact
+    void req.route
+    void req.recordRoute
+    void req.require
+    void req.proxyRequire
+  } catch (err) {
+    if (err instanceof SipParseError) return bad(reasonOf(err))
+    throw err
+  }
+  const uri = req.uri
+  const colon = uri.indexOf(':')
+  const scheme = colon > 0 ? uri.slice(0, colon).toLowerCase() : ''
+  if (!SCHEMES.has(scheme)) return { status: 416, reason: 'Unsupported URI Scheme' }
+  try {
+    const ruri = req.requestUri
+    // RFC 3261 §19.1.5: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
+    if (ruri.headers.size > 0) return bad('Request-URI must not contain headers')
+  } catch (err) {
+    if (err instanceof SipParseError) return bad(reasonOf(err))
+    throw err
+  }
+  return undefined
+}
