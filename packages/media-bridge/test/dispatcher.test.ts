@@ -165,8 +165,8 @@ t.test('priority: lower number preferred, next group only when the whole group i
 t.test('failover with exclude never repeats a node, for every algorithm', async (t) => {
   const algorithms: SelectionAlgorithm[] = ['round-robin', 'weighted', 'hash-callid', 'hash-from', 'least-calls', 'priority']
   const uris = Array.from({ length: 7 }, (_, i) => `sip:10.1.0.${i + 1}`)
-  for (const algorithm of algorithms) {
-    const d = new Dispatcher(oneSet(algorithm, uris.map((uri, i) => ({ uri, weight: 1 + i, priority: i % 3 }))))
+  for (const [algorithm, uniform] of algorithms.flatMap((a) => [[a, true], [a, false]] as const)) {
+    const d = new Dispatcher(oneSet(algorithm, uris.map((uri, i) => ({ uri, weight: uniform ? 1 : 1 + i, priority: i % 3 }))))
     d.setAdminState(uris[2] as string, 'draining')
     d.reportFailure(uris[5] as string)
     for (let call = 0; call < 30; call++) {
