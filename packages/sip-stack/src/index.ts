@@ -1,1 +1,14 @@
-export {}
+// Transports and RFC 3263 resolution.
+export { TransportLayer } from './transport-layer.js'
+export type { TransportHandler, TransportStatus, TransportChoiceTarget } from './transport-layer.js'
+export { DEFAULT_TRANSPORT_OPTIONS } from './transport-options.js'
+export type { TransportOptions } from './transport-options.js'
+export type { TransportCounters, TcpCounters, PerTransport } from './transport-counters.js'
+export type { TransportName, Source, SocketAddr, ListenerInfo, SendTarget, SendResult, ViaFields, CloseReason } from './transport-types.js'
+export { viaReceivedParams, responseDestination } from './transport-via.js'
+export type { ViaReceivedParams, ResponseDestination } from './transport-via.js'
+export { parseListenAddress, canonicalAddress, SIP_PORT, SIPS_PORT } from './transport-address.js'
+export type { ListenAddress } from './transport-address.js'
+export { TransportError, InvalidTransportOptionError, TransportSendError, ResolverError } from './transport-errors.js'
+export { Resolver, DEFAULT_RESOLVER_OPTIONS, orderSrv } from './resolver.js'
+export type { Target, TargetTransport, DnsClient, ResolverOptions } from './resolver.js'

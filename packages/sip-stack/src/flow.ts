@@ -1,0 +1,197 @@
+/**
+ * A TCP connection as a SIP flow (RFC 5626 §3): one StreamParser, the
+ * connection's Source, its idle timeout, a bounded write queue and a close
+ * reason that ends up in the counters.
+ */
+import type { Socket } from 'node:net'
+import { StreamParser } from '@sipd/sip-parser'
+import type { SipParseError } from '@sipd/sip-parser'
+import { unmapAddress } from './transport-address.js'
+import { countParseError } from './transport-counters.js'
+import type { TransportCounters } from './transport-counters.js'
+import { TransportSendError } from './transport-errors.js'
+import type { ResolvedTransportOptions } from './transport-options.js'
+import type { CloseReason, InboundSink, SendResult, SocketAddr, Source } from './transport-types.js'
+
+const CRLF = Buffer.from('\r\n')
+
+/** Lifecycle of a flow. */
+export type FlowState = 'connecting' | 'open' | 'closing' | 'closed'
+
+/** One TCP connection. Internal to the package; used through TransportLayer. */
+export class TcpFlow {
+  /** `tcp/<n>`, unique within the layer. */
+  readonly id: string
+  /** Accepted from a peer (true) or opened by sipd (false). */
+  readonly inbound: boolean
+  /** The remote end, address in normal form. */
+  readonly remote: Readonly<SocketAddr>
+  /** `address|port` of the remote end: the key for connection reuse. */
+  readonly peerKey: string
+  readonly #socket: Socket
+  readonly #parser: StreamParser
+  readonly #opts: ResolvedTransportOptions
+  readonly #sink: InboundSink
+  readonly #counters: TransportCounters
+  readonly #onClosed: (flow: TcpFlow, reason: CloseReason) => void
+  #state: FlowState
+  #reason: CloseReason | undefined
+  #source: Source | undefined
+  #graceTimer: NodeJS.Timeout | undefined
+
+  constructor (
+    id: string,
+    socket: Socket,
+    inbound: boolean,
+    remote: SocketAddr,
+    opts: ResolvedTransportOptions,
+    sink: InboundSink,
+    counters: TransportCounters,
+    onClosed: (flow: TcpFlow, reason: CloseReason) => void
+  ) {
+    this.id = id
+    this.inbound = inbound
+    this.remote = Object.freeze({ address: remote.address, port: remote.port })
+    this.peerKey = remote.address + '|' + String(remote.port)
+    this.#socket = socket
+    this.#opts = opts
+    this.#sink = sink
+    this.#counters = counters
+    this.#onClosed = onClosed
+    this.#parser = new StreamParser({
+      onMessage: msg => {
+        this.#counters.messagesIn.tcp++
+        this.#sink.deliver(msg, this.#source as Source)
+      },
+      onKeepAlive: () => { this.#onKeepAlive() },
+      onError: err => { this.#onParseError(err) },
+      maxMessageSize: opts.maxMessageSize,
+      maxHeaders: opts.maxHeaders
+    })
+    socket.setNoDelay(true)
+    if (inbound) {
+      this.#state = 'open'
+      this.#makeSource()
+      socket.setTimeout(opts.tcpIdleTimeout)
+    } else {
+      this.#state = 'connecting'
+      socket.setTimeout(opts.tcpConnectTimeout)
+      socket.once('connect', () => {
+        if (this.#state !== 'connecting') return
+        this.#state = 'open'
+        this.#makeSource()
+        this.#counters.tcp.connected++
+        socket.setTimeout(opts.tcpOutboundIdleTimeout)
+      })
+    }
+    socket.on('data', (chunk: Buffer) => {
+      this.#counters.bytesIn.tcp += chunk.length
+      this.#parser.push(chunk)
+    })
+    socket.on('timeout', () => { this.close(this.#state === 'connecting' ? 'connect-failed' : 'idle') })
+    socket.on('end', () => { this.#reason ??= 'peer' })
+    socket.on('error', () => { this.#reason ??= this.#state === 'connecting' ? 'connect-failed' : 'error' })
+    socket.on('close', () => {
+      this.#state = 'closed'
+      if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer)
+      this.#onClosed(this, this.#reason ?? 'peer')
+    })
+  }
+
+  /** Current state. */
+  get state (): FlowState {
+    return this.#state
+  }
+
+  /** True while messages can be written (connecting writes are queued by the socket). */
+  get writable (): boolean {
+    return this.#state === 'open' || this.#state === 'connecting'
+  }
+
+  /** The Source of messages on this flow (undefined until an outbound flow connects). */
+  get source (): Source | undefined {
+    return this.#source
+  }
+
+  /** Write one message. Never rejects. */
+  async write (bytes: Buffer): Promise<SendResult> {
+    const counters = this.#counters
+    if (!this.writable) {
+      counters.sendErrors.tcp++
+      return { ok: false, error: new TransportSendError('TCP connection is closed', 'SIP_ERR_FLOW_CLOSED', this.id) }
+    }
+    const socket = this.#socket
+    // Back-pressure: a peer that stops reading is cut off, not buffered for.
+    if (socket.writableLength + bytes.length > this.#opts.tcpMaxWriteBuffer) {
+      counters.sendErrors.tcp++
+      this.close('write-overflow')
+      return {
+        ok: false,
+        error: new TransportSendError(`more than ${this.#opts.tcpMaxWriteBuffer} bytes queued on the connection (option tcpMaxWriteBuffer)`, 'SIP_ERR_WRITE_OVERFLOW', this.id)
+      }
+    }
+    counters.messagesOut.tcp++
+    counters.bytesOut.tcp += bytes.length
+    return await new Promise<SendResult>(resolve => {
+      socket.write(bytes, err => {
+        if (err === null || err === undefined) {
+          resolve({ ok: true, flowId: this.id, local: (this.#source as Source).local })
+        } else {
+          counters.sendErrors.tcp++
+          resolve({ ok: false, error: new TransportSendError(`TCP write failed: ${err.message}`, 'SIP_ERR_SEND_FAILED', this.id, { cause: err }) })
+        }
+      })
+    })
+  }
+
+  /**
+   * Close the flow. `graceful` lets queued bytes (a final 400/513) drain for
+   * up to `tcpCloseGrace` ms; otherwise the socket is destroyed at once.
+   */
+  close (reason: CloseReason, graceful = false): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return
+    this.#reason ??= reason
+    this.#state = 'closing'
+    if (graceful && this.#opts.tcpCloseGrace > 0) {
+      this.#socket.end()
+      this.#graceTimer = setTimeout(() => { this.#socket.destroy() }, this.#opts.tcpCloseGrace)
+      this.#graceTimer.unref()
+    } else {
+      this.#socket.destroy()
+    }
+  }
+
+  #makeSource (): void {
+    const s = this.#socket
+    this.#source = Object.freeze({
+      transport: 'tcp',
+      address: this.remote.address,
+      port: this.remote.port,
+      local: Object.freeze({ address: unmapAddress(s.localAddress ?? ''), port: s.localPort ?? 0 }),
+      flowId: this.id
+    })
+  }
+
+  #onKeepAlive (): void {
+    const counters = this.#counters
+    counters.keepAlivesIn.tcp++
+    // RFC 5626 §3.5.1: a double-CRLF ping is answered with a single CRLF pong.
+    if (this.#state === 'open' && this.#socket.writableLength + 2 <= this.#opts.tcpMaxWriteBuffer) {
+      counters.keepAlivesOut.tcp++
+      this.#socket.write(CRLF)
+    }
+  }
+
+  #onParseError (err: SipParseError): void {
+    countParseError(this.#counters, err.code)
+    this.#sink.parseError(err, this.#source as Source, undefined)
+    // Framing is lost (RFC 3261 §18.3): the parser ignores the rest of the
+    // stream and the connection closes. A later tick, so that a 400/513 the
+    // handler sends (even after an await) is still written first.
+    const reason: CloseReason = err.code === 'SIP_ERR_MESSAGE_TOO_LARGE'
+      ? 'message-too-large'
+      : err.code === 'SIP_ERR_TOO_MANY_HEADERS' ? 'too-many-headers' : 'parse-error'
+    this.#reason ??= reason
+    setImmediate(() => { this.close(reason, true) })
+  }
+}
