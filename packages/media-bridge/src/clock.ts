@@ -12,11 +12,14 @@ export interface Clock {
 }
 
 /**
- * The real clock. Timers are unref'd: probing alone must not keep a process
- * alive that is otherwise shutting down.
+ * The real clock. `now()` is milliseconds since the epoch that never goes
+ * backwards (performance.timeOrigin + performance.now(), not Date.now(), which
+ * NTP can step), so probe latencies are true and probe times readable. Timers
+ * are unref'd: probing alone must not keep a process alive that is otherwise
+ * shutting down.
  */
 export const SYSTEM_CLOCK: Clock = Object.freeze({
-  now: () => performance.now(),
+  now: () => performance.timeOrigin + performance.now(),
   setTimeout (fn: () => void, ms: number): unknown {
     const timer = setTimeout(fn, ms)
     timer.unref()

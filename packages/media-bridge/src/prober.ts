@@ -169,10 +169,16 @@ export class Prober {
     // that never settles must not keep the node "in flight" for ever.
     const guard = clock.setTimeout(() => settle({ error: 'timeout' }), this.#options.timeoutMs)
     this.#inFlight.set(uri, guard)
-    this.#send(uri, this.#options.timeoutMs).then(settle, (err: unknown) => {
+    const failed = (err: unknown): void => {
       this.#options.onError?.(uri, err)
       settle({ error: 'transport' })
-    })
+    }
+    try {
+      this.#send(uri, this.#options.timeoutMs).then(settle, failed)
+    } catch (err) {
+      // A sendOptions that throws instead of rejecting (e.g. an unparsable URI).
+      failed(err)
+    }
     const outcome = await settled
     if (generation !== this.#generation) return
     clock.clearTimeout(guard)

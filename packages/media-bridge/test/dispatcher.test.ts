@@ -85,6 +85,10 @@ t.test('hash-callid: one Call-ID, one node; no key falls back to round-robin', a
   for (let i = 0; i < 20; i++) t.equal(d.select(1, { callId: 'abc@host', fromUser: `u${i}` })?.uri, node)
   const seq = new Set([d.select(1)?.uri, d.select(1)?.uri, d.select(1)?.uri])
   t.equal(seq.size, 3, 'without a Call-ID the set rotates')
+  const byFrom = new Dispatcher(oneSet('hash-from', [{ uri: A }, { uri: B }, { uri: C }]))
+  const anonymous = new Set<string | undefined>()
+  for (let i = 0; i < 20; i++) anonymous.add(byFrom.select(1, { callId: 'anon-1@host', fromUser: '' })?.uri)
+  t.equal(anonymous.size, 1, 'hash-from without a From user keys on the Call-ID')
 })
 
 t.test('consistent hashing: removing one of N nodes moves about 1/N of the keys, and only its keys', async (t) => {

@@ -185,6 +185,11 @@ t.test('a rejected sendOptions counts as a transport failure', async (t) => {
   t.equal(dispatcher.nodeHealth(B), 'inactive')
   t.match(dispatcher.snapshot().sets[0]?.nodes[1]?.lastProbe, { error: 'transport' })
   t.same(errors, [`${B}: socket closed`])
+  const syncErrors: unknown[] = []
+  const throwing = new Prober(dispatcher, () => { throw new Error('bad uri') }, { failureThreshold: 1, onError: (_uri, err) => syncErrors.push(err) })
+  await throwing.probeAll()
+  t.equal(dispatcher.nodeHealth(A), 'inactive', 'a synchronous throw is a transport failure too')
+  t.match(syncErrors, [{ message: 'bad uri' }, { message: 'bad uri' }])
 })
 
 t.test('stop() leaves no timers and ignores late outcomes; start() again resumes', async (t) => {
