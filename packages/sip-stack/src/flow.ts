@@ -14,6 +14,7 @@ import type { ResolvedTransportOptions } from './transport-options.js'
 import type { CloseReason, InboundSink, SendResult, SocketAddr, Source } from './transport-types.js'
 
 const CRLF = Buffer.from('\r\n')
+const NO_LOCAL: Readonly<SocketAddr> = Object.freeze({ address: '', port: 0 })
 
 /** Lifecycle of a flow. */
 export type FlowState = 'connecting' | 'open' | 'closing' | 'closed'
@@ -135,7 +136,7 @@ export class TcpFlow {
     return await new Promise<SendResult>(resolve => {
       socket.write(bytes, err => {
         if (err === null || err === undefined) {
-          resolve({ ok: true, flowId: this.id, local: (this.#source as Source).local })
+          resolve({ ok: true, flowId: this.id, local: this.#source?.local ?? NO_LOCAL })
         } else {
           counters.sendErrors.tcp++
           resolve({ ok: false, error: new TransportSendError(`TCP write failed: ${err.message}`, 'SIP_ERR_SEND_FAILED', this.id, { cause: err }) })
