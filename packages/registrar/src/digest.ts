@@ -29,7 +29,7 @@ export interface DigestAuthenticatorOptions {
   secret: string
   /**
    * Algorithms offered, most preferred first; each becomes its own
-   * WWW-Authenticate value (RFC 8760 §2.4, RFC 7616 §3.7).
+   * WWW-Authenticate value (RFC 8760 §2.3).
    * @default ['MD5']
    */
   algorithms?: readonly DigestAlgorithm[]
@@ -207,7 +207,7 @@ export class DigestAuthenticator {
 
   /**
    * WWW-Authenticate (or Proxy-Authenticate) values, one per offered
-   * algorithm in preference order (RFC 8760 §2.4), all with the same nonce.
+   * algorithm in preference order (RFC 8760 §2.3), all with the same nonce.
    * `algorithm=MD5` is written out even though MD5 is the RFC 2617 default:
    * issue 7 records that baresip 1.0 and sipp 3.6 give up on a challenge
    * naming any other algorithm, and an explicit MD5 keeps them working.

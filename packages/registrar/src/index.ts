@@ -23,7 +23,7 @@ export {
   type DigestFailureReason
 } from './digest.js'
 
-export type { Subscriber, SubscriberStore } from './subscriber-store.js'
+export { subscriberHa1, type Subscriber, type SubscriberStore } from './subscriber-store.js'
 export { ConfigSubscriberStore, type ConfigSubscriber } from './subscriber-config.js'
 export {
   CachedSubscriberStore,

@@ -35,3 +35,14 @@ export interface SubscriberStore {
 export function subscriberKey (user: string, domain: string): string {
   return user + '\0' + domain.toLowerCase()
 }
+
+/**
+ * The `ha1` callback of `DigestAuthenticator.verify` for a looked-up
+ * subscriber: `undefined` (→ `unknown-user`) when there is no subscriber,
+ * when it is disabled, or when its HA1s were computed for another realm than
+ * the one challenged, so all three get the same answer.
+ */
+export function subscriberHa1 (sub: Subscriber | undefined, realm: string): (algorithm: 'MD5' | 'SHA-256') => string | undefined {
+  if (sub === undefined || !sub.enabled || sub.realm !== realm) return () => undefined
+  return (algorithm) => algorithm === 'MD5' ? sub.ha1Md5 : sub.ha1Sha256
+}

@@ -46,3 +46,17 @@ t.test('bad entries are refused with the entry named', async t => {
   t.throws(() => new ConfigSubscriberStore([{ user: 'u', domain: 'x', password: 'p', enabled: 'yes' as never }]), /enabled/)
   t.throws(() => new ConfigSubscriberStore('alice' as never), InvalidArgumentError)
 })
+
+t.test('subscriberHa1 feeds verify and hides disabled users and foreign realms', async t => {
+  const { subscriberHa1 } = await import('../src/subscriber-store.js')
+  const store = new ConfigSubscriberStore([
+    { user: 'alice', domain: 'example.test', password: 'pw' },
+    { user: 'bob', domain: 'example.test', password: 'pw', enabled: false }
+  ])
+  const alice = await store.lookup('alice', 'example.test')
+  t.equal(subscriberHa1(alice, 'example.test')('MD5'), ha1('alice', 'example.test', 'pw', 'MD5'))
+  t.equal(subscriberHa1(alice, 'example.test')('SHA-256'), ha1('alice', 'example.test', 'pw', 'SHA-256'))
+  t.equal(subscriberHa1(alice, 'other.test')('MD5'), undefined, 'HA1 of another realm')
+  t.equal(subscriberHa1(await store.lookup('bob', 'example.test'), 'example.test')('MD5'), undefined, 'disabled')
+  t.equal(subscriberHa1(undefined, 'example.test')('MD5'), undefined, 'unknown')
+})

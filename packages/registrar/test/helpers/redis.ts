@@ -56,15 +56,19 @@ export class OwnRedis {
   }
 
   async start (): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    // SIPD_TEST_REDIS_SERVER names the binary when it is not on PATH (scripts/run-tests.mjs).
+    const binary = process.env.SIPD_TEST_REDIS_SERVER ?? 'redis-server'
+    const child = spawn(binary, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
     this.#child = child
+    let spawnError: Error | undefined
+    child.once('error', (err) => { spawnError = err })
     // Bounded wait until it accepts connections.
     for (let i = 0; i < 200; i++) {
-      if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited with ${child.exitCode}`)
+      if (spawnError !== undefined || child.exitCode !== null) throw new Error(`${binary} on port ${this.port} did not start: ${spawnError?.message ?? `exit ${String(child.exitCode)}`}`)
       if (await canConnect(this.port)) return
       await new Promise(resolve => setTimeout(resolve, 25))
     }
-    throw new Error(`redis-server on port ${this.port} did not start`)
+    throw new Error(`${binary} on port ${this.port} did not accept connections within 5 s`)
   }
 
   async stop (): Promise<void> {
