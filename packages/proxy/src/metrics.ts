@@ -1,0 +1,114 @@
+/**
+ * sipd's own metrics (prom-client), defined once on an injected Registry.
+ * The per-message path only calls inc() on label children bound here;
+ * labels are method and status class, never Call-ID or AOR.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** Methods that get their own label value; the rest count as "other". */
+export const METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE'] as const
+const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', '6xx'] as const
+
+type Inc = { inc: (n?: number) => void }
+
+/** Live numbers the metrics read at scrape time. */
+export interface MetricSources {
+  transactions: () => Record<string, number>
+  tcpConnections: () => number
+  registrations: () => Promise<number> | number
+}
+
+/** The metric set of one sipd process. */
+export class SipdMetrics {
+  readonly registry: Registry
+  readonly #reqIn = new Map<string, Inc>()
+  readonly #reqOut = new Map<string, Inc>()
+  readonly #respIn: Inc[] = []
+  readonly #respOut: Inc[] = []
+  readonly parseErrors: Counter<'reason'>
+  readonly sanity: Counter<'status'>
+  readonly retransmissions: Counter<'direction'>
+  readonly tcpEvents: Counter<'event'>
+  readonly registers: Counter<'outcome'>
+  readonly authFailures: Counter<'reason'>
+  readonly storeLatency: Histogram<'op'>
+  readonly routing: Counter<'outcome'>
+  #sources: MetricSources | undefined
+
+  constructor (registry = new Registry(), withDefaults = true) {
+    this.registry = registry
+    if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'sipd_process_' })
+    const reqIn = new Counter({ name: 'sipd_requests_received_total', help: 'SIP requests received, by method', labelNames: ['method'] as const, registers: [registry] })
+    const reqOut = new Counter({ name: 'sipd_requests_sent_total', help: 'SIP requests sent, by method', labelNames: ['method'] as const, registers: [registry] })
+    const respIn = new Counter({ name: 'sipd_responses_received_total', help: 'SIP responses received, by status class', labelNames: ['class'] as const, registers: [registry] })
+    const respOut = new Counter({ name: 'sipd_responses_sent_total', help: 'SIP responses sent, by status class', labelNames: ['class'] as const, registers: [registry] })
+    for (const m of [...METHODS, 'other']) {
+      this.#reqIn.set(m, reqIn.labels(m))
+      this.#reqOut.set(m, reqOut.labels(m))
+    }
+    for (const c of CLASSES) {
+      this.#respIn.push(respIn.labels(c))
+      this.#respOut.push(respOut.labels(c))
+    }
+    this.parseErrors = new Counter({ name: 'sipd_parse_errors_total', help: 'Inbound messages that did not parse, by reason code', labelNames: ['reason'] as const, registers: [registry] })
+    this.sanity = new Counter({ name: 'sipd_sanity_rejections_total', help: 'Requests answered by the sanity stage, by status', labelNames: ['status'] as const, registers: [registry] })
+    this.retransmissions = new Counter({ name: 'sipd_retransmissions_total', help: 'Retransmissions absorbed (in) and sent (out)', labelNames: ['direction'] as const, registers: [registry] })
+    this.tcpEvents = new Counter({ name: 'sipd_tcp_connection_events_total', help: 'TCP connections accepted, refused and closed', labelNames: ['event'] as const, registers: [registry] })
+    this.registers = new Counter({ name: 'sipd_register_requests_total', help: 'REGISTER requests by outcome', labelNames: ['outcome'] as const, registers: [registry] })
+    this.authFailures = new Counter({ name: 'sipd_auth_failures_total', help: 'Digest authentication failures by reason', labelNames: ['reason'] as const, registers: [registry] })
+    this.storeLatency = new Histogram({ name: 'sipd_location_store_seconds', help: 'Location store operation latency', labelNames: ['op'] as const, buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1], registers: [registry] })
+    this.routing = new Counter({ name: 'sipd_routing_outcomes_total', help: 'Routing decisions by outcome', labelNames: ['outcome'] as const, registers: [registry] })
+    // Gauges computed at scrape time.
+    const self = this
+    new Gauge({
+      name: 'sipd_transactions_active',
+      help: 'Transactions in progress, by kind',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      collect () {
+        this.reset()
+        const t = self.#sources?.transactions() ?? {}
+        for (const [kind, n] of Object.entries(t)) this.set({ kind }, n)
+      }
+    })
+    new Gauge({
+      name: 'sipd_tcp_connections',
+      help: 'Open TCP connections',
+      registers: [registry],
+      collect () { this.set(self.#sources?.tcpConnections() ?? 0) }
+    })
+    new Gauge({
+      name: 'sipd_registrations_active',
+      help: 'Active registered contacts (bindings)',
+      registers: [registry],
+      async collect () {
+        try {
+          this.set(await (self.#sources?.registrations() ?? 0))
+        } catch {
+          // Store down: leave the last value rather than fail the whole scrape.
+        }
+      }
+    })
+  }
+
+  /** Connect the gauges to live numbers. */
+  bind (sources: MetricSources): void {
+    this.#sources = sources
+  }
+
+  requestIn (method: string): void {
+    (this.#reqIn.get(method) ?? this.#reqIn.get('other')!).inc()
+  }
+
+  requestOut (method: string): void {
+    (this.#reqOut.get(method) ?? this.#reqOut.get('other')!).inc()
+  }
+
+  responseIn (status: number): void {
+    this.#respIn[Math.min(5, Math.max(0, ((status / 100) | 0) - 1))]!.inc()
+  }
+
+  responseOut (status: number): void {
+    this.#respOut[Math.min(5, Math.max(0, ((status / 100) | 0) - 1))]!.inc()
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The sanity stage every inbound request passes before any element sees it
+ * (RFC 3261 §8.2.1–8.2.2 for a UAS, §16.3 for a proxy). It answers what is
+ * wrong with the request, statelessly, or lets it through.
+ */
+import { SipParseError, validateRequest } from '@sipd/sip-parser'
+import type { SipRequest } from '@sipd/sip-parser'
+
+/** Option tags sipd implements (RFC 3327 Path). */
+export const SUPPORTED_EXTENSIONS: readonly string[] = ['path']
+
+/** What the sanity stage decided. */
+export type SanityVerdict =
+  | undefined
+  | { status: number, reason: string, headers?: Array<[string, string]> }
+
+/** Reason phrases must be one short line of printable text. */
+export function reasonFrom (text: string): string {
+  let out = ''
+  for (let i = 0; i < text.length && out.length < 120; i++) {
+    const c = text.charCodeAt(i)
+    out += c < 0x20 || c === 0x7f ? ' ' : text[i]
+  }
+  return out
+}
+
+/**
+ * Check a parsed request. `toUs` says whether the Request-URI targets sipd
+ * itself (then Require applies to us, and an OPTIONS with Max-Forwards 0 is
+ * answered rather than refused, §16.3 step 3 / §11).
+ */
+export function checkRequest (req: SipRequest, toUs: boolean): SanityVerdict {
+  const bad = validateRequest(req)
+  if (bad !== undefined) return { status: bad.status, reason: reasonFrom(bad.reason), headers: bad.headers?.map(([n, v]) => [n, v]) }
+  try {
+    // RFC 3261 §16.3 step 3: Max-Forwards 0 ends the request here.
+    const mf = req.maxForwards
+    if (mf === 0 && !(toUs && req.method === 'OPTIONS') && req.method !== 'ACK') {
+      return { status: 483, reason: 'Too Many Hops' }
+    }
+    // RFC 3261 §16.3 step 5 (Proxy-Require) and §8.2.2.3 (Require, when we are the UAS).
+    const unsupported: string[] = []
+    for (const tag of req.proxyRequire) if (!SUPPORTED_EXTENSIONS.includes(tag.toLowerCase())) unsupported.push(tag)
+    if (toUs && req.method !== 'ACK' && req.method !== 'CANCEL') {
+      for (const tag of req.require) if (!SUPPORTED_EXTENSIONS.includes(tag.toLowerCase())) unsupported.push(tag)
+    }
+    if (unsupported.length > 0) return { status: 420, reason: 'Bad Extension', headers: [['Unsupported', unsupported.join(', ')]] }
+  } catch (err) {
+    if (err instanceof SipParseError) return { status: 400, reason: reasonFrom(err.message) }
+    throw err
+  }
+  return undefined
+}

@@ -1,0 +1,276 @@
+/**
+ * The sipd process: transports → sanity stage → transaction layer →
+ * elements (OPTIONS to us, registrar, routing), plus HTTP, metrics, logs and
+ * graceful shutdown.
+ */
+import type { Server as HttpServer } from 'node:http'
+import { pathToFileURL } from 'node:url'
+import { SipParseError } from '@sipd/sip-parser'
+import type { SipRequest, SipResponse } from '@sipd/sip-parser'
+import { TransactionLayer, TransportLayer } from '@sipd/sip-stack'
+import type { AnyServerTransaction, ListenerInfo, SendTarget, Source } from '@sipd/sip-stack'
+import type { Logger } from 'pino'
+import type { SipdConfig } from './config.js'
+import { startHttpServer } from './http-server.js'
+import type { RouteHandler } from './http-server.js'
+import { SipdMetrics } from './metrics.js'
+import { checkRequest, reasonFrom, SUPPORTED_EXTENSIONS } from './sanity.js'
+
+/** Methods sipd handles as a proxy/registrar (Allow in answers to OPTIONS). */
+export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, MESSAGE'
+
+/** What a routing module decides for a request. */
+export type RouteDecision =
+  | { action: 'reply', status: number, reason?: string, headers?: Array<[string, string]>, body?: string, contentType?: string }
+  | { action: 'drop' }
+
+/** What a routing module gets besides the request. */
+export interface RouteContext {
+  /** Where the request came from. */
+  source: Source
+  /** sipd's logger for the module's own notable events. */
+  logger: Logger
+}
+
+/** A routing module (`routing:` in the config): `export function route(request, ctx)`. */
+export interface RoutingModule {
+  route: (request: SipRequest, ctx: RouteContext) => RouteDecision | Promise<RouteDecision>
+}
+
+/** Lifecycle of a Sipd instance. */
+export type SipdStatus = 'starting' | 'running' | 'stopping' | 'stopped'
+
+/** The sipd server. */
+export class Sipd {
+  readonly config: SipdConfig
+  readonly logger: Logger
+  readonly metrics: SipdMetrics
+  readonly transport: TransportLayer
+  readonly transactions: TransactionLayer
+  #http: HttpServer | undefined
+  #status: SipdStatus = 'starting'
+  #listeners: ListenerInfo[] = []
+  #routing: RoutingModule | undefined
+  /** Host names and addresses that mean "sipd itself" in a Request-URI. */
+  readonly #localHosts = new Set<string>()
+  readonly #routes = new Map<string, RouteHandler>()
+
+  constructor (config: SipdConfig, logger: Logger, metrics = new SipdMetrics()) {
+    this.config = config
+    this.logger = logger
+    this.metrics = metrics
+    this.transport = new TransportLayer({
+      onMessage: (msg, source) => { this.#onMessage(msg, source) },
+      onParseError: (err, source, raw) => { this.#onParseError(err, source, raw) },
+      onHandlerError: (err, source) => { this.logger.error({ err, remote: `${source.address}:${source.port}` }, 'message handler failed') }
+    }, {
+      listen: config.listen,
+      maxMessageSize: config.limits.maxMessageSize,
+      maxHeaders: config.limits.maxHeaders,
+      maxTcpConnections: config.limits.tcpMaxConnections,
+      maxTcpConnectionsPerAddress: config.limits.tcpMaxPerAddress,
+      tcpIdleTimeout: config.limits.tcpIdleMs
+    })
+    this.transactions = new TransactionLayer({
+      send: async (bytes: Buffer, target: SendTarget) => await this.transport.send(bytes, target),
+      onRequest: tx => { this.#onRequest(tx) },
+      timers: { t1: config.timers.t1, t2: config.timers.t2, t4: config.timers.t4 }
+    })
+    this.metrics.bind({
+      transactions: () => ({ ...this.transactions.counters.active }),
+      tcpConnections: () => this.transport.tcpConnections,
+      registrations: () => 0
+    })
+  }
+
+  /** Lifecycle state. */
+  get status (): SipdStatus {
+    return this.#status
+  }
+
+  /** The bound SIP listeners (ports resolved when 0 was asked for). */
+  get listeners (): readonly ListenerInfo[] {
+    return this.#listeners
+  }
+
+  /** The HTTP port actually bound. */
+  get httpPort (): number {
+    const a = this.#http?.address()
+    return typeof a === 'object' && a !== null ? a.port : 0
+  }
+
+  /** Add an admin HTTP route (`GET /api/x`, or `GET /api/x/*` for a prefix). */
+  route (key: string, handler: RouteHandler): void {
+    this.#routes.set(key, handler)
+  }
+
+  /** Bind sockets and HTTP, load the routing module. */
+  async start (): Promise<void> {
+    if (this.config.routing !== undefined) {
+      const mod = await import(pathToFileURL(this.config.routing).href) as Partial<RoutingModule>
+      if (typeof mod.route !== 'function') throw new Error(`routing module ${this.config.routing} does not export a route(request, ctx) function`)
+      this.#routing = mod as RoutingModule
+    }
+    this.#listeners = await this.transport.listen()
+    for (const l of this.#listeners) this.#localHosts.add(l.address)
+    for (const d of this.config.domains) this.#localHosts.add(d)
+    if (this.config.advertise !== undefined) this.#localHosts.add(this.config.advertise.replace(/:\d+$/, '').toLowerCase())
+    const c = this.config.http.lastIndexOf(':')
+    this.#http = await startHttpServer({
+      host: this.config.http.slice(0, c),
+      port: Number(this.config.http.slice(c + 1)),
+      registry: this.metrics.registry,
+      healthy: () => this.#status === 'running',
+      routes: this.#routes,
+      onError: err => { this.logger.error({ err }, 'http handler failed') }
+    })
+    this.#status = 'running'
+    this.logger.info({ listen: this.#listeners.map(l => `${l.transport}:${l.address}:${l.port}`), http: `${this.config.http.slice(0, c)}:${this.httpPort}` }, 'sipd listening')
+  }
+
+  /**
+   * Stop accepting, let transactions finish for at most `graceMs`, then
+   * close everything.
+   */
+  async stop (graceMs = 5000): Promise<void> {
+    if (this.#status === 'stopping' || this.#status === 'stopped') return
+    this.#status = 'stopping'
+    const deadline = Date.now() + graceMs
+    while (this.transactions.size > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+    this.transactions.close()
+    await this.transport.close()
+    if (this.#http !== undefined) {
+      this.#http.closeAllConnections()
+      await new Promise<void>(resolve => this.#http!.close(() => resolve()))
+    }
+    this.#status = 'stopped'
+  }
+
+  /** True when a Request-URI names sipd itself (no user part, our host). */
+  isToUs (req: SipRequest): boolean {
+    try {
+      const uri = req.requestUri
+      if (uri.user !== undefined && uri.user !== '') return false
+      const host = uri.host.startsWith('[') ? uri.host.slice(1, -1) : uri.host
+      if (this.#localHosts.has(host)) return true
+      // A wildcard listener answers to any of the host's addresses.
+      return this.#listeners.some(l => (l.address === '0.0.0.0' || l.address === '::') && (uri.port === undefined || uri.port === l.port))
+    } catch {
+      return false
+    }
+  }
+
+  #onParseError (err: SipParseError, source: Source, raw: Buffer | undefined): void {
+    this.metrics.parseErrors.labels(err.code).inc()
+    const partial = err.partial
+    if (partial !== undefined && partial.method !== 'ACK' && this.#status === 'running') {
+      // Enough parsed to answer: RFC 3261 §16.3 / RFC 4475 — a clear 400 naming the defect.
+      try {
+        if (partial.topVia !== undefined) {
+          const status = err.code === 'SIP_ERR_BAD_VERSION' ? 505 : 400
+          this.transactions.replyStateless(partial, source, status, reasonFrom(err.message))
+          this.metrics.sanity.labels(String(status)).inc()
+          this.metrics.responseOut(status)
+          return
+        }
+      } catch {
+        // Headers too broken to answer: fall through to a counted drop.
+      }
+    }
+    if (this.logger.isLevelEnabled('debug')) {
+      this.logger.debug({ code: err.code, offset: err.offset, remote: `${source.address}:${source.port}`, transport: source.transport, bytes: raw?.length }, `dropped: ${err.message}`)
+    }
+  }
+
+  #onMessage (msg: SipRequest | SipResponse, source: Source): void {
+    if (!msg.isRequest) {
+      this.metrics.responseIn(msg.status)
+      this.transactions.receive(msg, source)
+      return
+    }
+    this.metrics.requestIn(msg.method)
+    const verdict = checkRequest(msg, this.isToUs(msg))
+    if (verdict !== undefined) {
+      this.metrics.sanity.labels(String(verdict.status)).inc()
+      if (msg.method !== 'ACK') {
+        try {
+          this.transactions.replyStateless(msg, source, verdict.status, verdict.reason, { headers: verdict.headers })
+          this.metrics.responseOut(verdict.status)
+        } catch (err) {
+          // The request lacks what a response needs (e.g. a usable Via): drop it.
+          this.metrics.parseErrors.labels(err instanceof SipParseError ? err.code : 'SIP_ERR_UNANSWERABLE').inc()
+        }
+      }
+      return
+    }
+    if (this.#status !== 'running' && msg.method !== 'ACK' && msg.method !== 'CANCEL' && msg.method !== 'BYE') {
+      // Shutting down: refuse new work, finish what is in flight (RFC 3261 §21.5.4).
+      this.transactions.replyStateless(msg, source, 503, 'Service Unavailable', { headers: [['Retry-After', '5']] })
+      this.metrics.responseOut(503)
+      return
+    }
+    this.transactions.receive(msg, source)
+  }
+
+  #onRequest (tx: AnyServerTransaction): void {
+    const req = tx.request
+    if (req.method === 'OPTIONS' && this.isToUs(req)) {
+      this.#respond(tx, 200, 'OK', [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Supported', SUPPORTED_EXTENSIONS.join(', ')]])
+      return
+    }
+    if (this.#routing !== undefined) {
+      this.#runRouting(tx)
+      return
+    }
+    if (req.method === 'CANCEL') {
+      // No transaction of ours to cancel (the layer matched none).
+      this.#respond(tx, 481, 'Call/Transaction Does Not Exist')
+      return
+    }
+    this.#respond(tx, req.method === 'REGISTER' ? 403 : 404, req.method === 'REGISTER' ? 'Domain Not Served' : 'Not Found')
+  }
+
+  #runRouting (tx: AnyServerTransaction): void {
+    const req = tx.request
+    let pending: RouteDecision | Promise<RouteDecision>
+    try {
+      pending = this.#routing!.route(req, { source: tx.source, logger: this.logger })
+    } catch (err) {
+      this.#routingFailed(tx, err)
+      return
+    }
+    if (pending instanceof Promise) {
+      pending.then(d => { this.#apply(tx, d) }, err => { this.#routingFailed(tx, err) })
+    } else {
+      this.#apply(tx, pending)
+    }
+  }
+
+  #apply (tx: AnyServerTransaction, d: RouteDecision): void {
+    if (d.action === 'reply') {
+      this.#respond(tx, d.status, d.reason, d.headers, d.body, d.contentType)
+      this.metrics.routing.labels('reply').inc()
+    } else {
+      this.metrics.routing.labels('drop').inc()
+    }
+  }
+
+  #routingFailed (tx: AnyServerTransaction, err: unknown): void {
+    this.logger.error({ err, callId: safeCallId(tx.request) }, 'routing module failed')
+    this.metrics.routing.labels('error').inc()
+    // 500 without the stack: the details are in the log.
+    this.#respond(tx, 500, 'Server Internal Error')
+  }
+
+  #respond (tx: AnyServerTransaction, status: number, reason?: string, headers?: Array<[string, string]>, body?: string, contentType?: string): void {
+    if (tx.respond(status, reason, { headers, body, contentType })) this.metrics.responseOut(status)
+  }
+}
+
+function safeCallId (req: SipRequest): string | undefined {
+  try {
+    return req.callId
+  } catch {
+    return undefined
+  }
+}
