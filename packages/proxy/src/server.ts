@@ -5,9 +5,9 @@
  */
 import type { Server as HttpServer } from 'node:http'
 import { pathToFileURL } from 'node:url'
-import { SipParseError } from '@sipd/sip-parser'
+import { createResponse, SipParseError } from '@sipd/sip-parser'
 import type { SipRequest, SipResponse } from '@sipd/sip-parser'
-import { TransactionLayer, TransportLayer } from '@sipd/sip-stack'
+import { TransactionLayer, TransportLayer, viaReceivedParams } from '@sipd/sip-stack'
 import type { AnyServerTransaction, ListenerInfo, SendTarget, Source } from '@sipd/sip-stack'
 import type { Logger } from 'pino'
 import type { SipdConfig } from './config.js'
@@ -54,6 +54,8 @@ export class Sipd {
   /** Host names and addresses that mean "sipd itself" in a Request-URI. */
   readonly #localHosts = new Set<string>()
   readonly #routes = new Map<string, RouteHandler>()
+  /** 2xx responses of ours awaiting their ACK, by Call-ID, CSeq and To tag. */
+  readonly #pending2xx = new Map<string, NodeJS.Timeout>()
 
   constructor (config: SipdConfig, logger: Logger, metrics = new SipdMetrics()) {
     this.config = config
@@ -74,6 +76,7 @@ export class Sipd {
     this.transactions = new TransactionLayer({
       send: async (bytes: Buffer, target: SendTarget) => await this.transport.send(bytes, target),
       onRequest: tx => { this.#onRequest(tx) },
+      onStrayAck: ack => { this.#onAck(ack) },
       timers: { t1: config.timers.t1, t2: config.timers.t2, t4: config.timers.t4 }
     })
     this.metrics.bind({
@@ -137,6 +140,8 @@ export class Sipd {
     this.#status = 'stopping'
     const deadline = Date.now() + graceMs
     while (this.transactions.size > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+    for (const timer of this.#pending2xx.values()) clearTimeout(timer)
+    this.#pending2xx.clear()
     this.transactions.close()
     await this.transport.close()
     if (this.#http !== undefined) {
@@ -263,7 +268,63 @@ export class Sipd {
   }
 
   #respond (tx: AnyServerTransaction, status: number, reason?: string, headers?: Array<[string, string]>, body?: string, contentType?: string): void {
+    if (tx.method === 'INVITE' && status >= 200 && status < 300) {
+      this.#answer2xx(tx, status, reason, headers, body, contentType)
+      return
+    }
     if (tx.respond(status, reason, { headers, body, contentType })) this.metrics.responseOut(status)
+  }
+
+  /**
+   * A 2xx to an INVITE answered by sipd itself (a routing module acting as
+   * UAS): the transaction sends it once (RFC 6026), and the UAS core
+   * retransmits it from T1 doubling to T2 until the ACK comes, for at most
+   * 64*T1 (RFC 3261 §13.3.1.4).
+   */
+  #answer2xx (tx: AnyServerTransaction, status: number, reason: string | undefined, headers: Array<[string, string]> | undefined, body: string | undefined, contentType: string | undefined): void {
+    const req = tx.request
+    const toTag = req.to.tag ?? tx.toTag
+    const bytes = createResponse(req, status, reason, {
+      toTag,
+      headers,
+      body,
+      contentType,
+      copyRecordRoute: true,
+      topViaParams: viaReceivedParams(req.topVia!, tx.source)
+    })
+    if (!tx.sendResponse(bytes, status, toTag)) return
+    this.metrics.responseOut(status)
+    const key = `${req.callId} ${req.cseq.seq} ${toTag}`
+    const target = this.transactions.responseTarget(req, tx.source)
+    const t1 = this.config.timers.t1
+    const t2 = this.config.timers.t2
+    const started = Date.now()
+    let interval = t1
+    const tick = (): void => {
+      if (Date.now() - started >= 64 * t1 || this.#status === 'stopped') {
+        this.#pending2xx.delete(key)
+        return
+      }
+      this.transactions.sendStateless(bytes, target)
+      this.metrics.retransmissions.labels('out').inc()
+      interval = Math.min(interval * 2, t2)
+      this.#pending2xx.set(key, setTimeout(tick, interval).unref())
+    }
+    this.#pending2xx.set(key, setTimeout(tick, interval).unref())
+  }
+
+  #onAck (ack: SipRequest): void {
+    // The ACK of a 2xx we sent ends its retransmissions (RFC 3261 §13.3.1.4).
+    try {
+      const key = `${ack.callId} ${ack.cseq.seq} ${ack.to.tag}`
+      const timer = this.#pending2xx.get(key)
+      if (timer !== undefined) {
+        clearTimeout(timer)
+        this.#pending2xx.delete(key)
+      }
+    } catch {
+      // A malformed ACK has nothing to stop.
+    }
   }
 }
 
