@@ -41,6 +41,10 @@ export interface ListenerInfo {
   /** The port actually bound (the OS's choice when 0 was asked for). */
   port: number
   family: 4 | 6
+  /** UDP: the receive buffer size the OS granted (SO_RCVBUF). */
+  recvBufferSize?: number
+  /** UDP: the send buffer size the OS granted (SO_SNDBUF). */
+  sendBufferSize?: number
 }
 
 /** Where `TransportLayer.send()` delivers a message. */

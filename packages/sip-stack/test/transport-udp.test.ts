@@ -175,9 +175,9 @@ t.test('a throwing handler is counted and the socket keeps serving', async t => 
 
 t.test('socket buffer sizes are applied where the OS allows and reported', async t => {
   const r = await udpLayer(t, { udpRecvBufferSize: 256 * 1024, udpSendBufferSize: 256 * 1024 })
-  const info = r.layer.listeners[0] as { recvBufferSize?: number, sendBufferSize?: number }
-  t.ok((info.recvBufferSize ?? 0) >= 64 * 1024, `receive buffer ${info.recvBufferSize}`)
-  t.ok((info.sendBufferSize ?? 0) >= 64 * 1024, `send buffer ${info.sendBufferSize}`)
+  const info = r.layer.listeners[0]!
+  t.ok((info.recvBufferSize ?? 0) >= 64 * 1024, `receive buffer ${String(info.recvBufferSize)}`)
+  t.ok((info.sendBufferSize ?? 0) >= 64 * 1024, `send buffer ${String(info.sendBufferSize)}`)
 })
 
 t.test('chooseTransport: large UDP requests go over TCP when allowed (RFC 3261 §18.1.1)', async t => {
