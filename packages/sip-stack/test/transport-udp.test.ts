@@ -198,9 +198,9 @@ t.test('listen addresses and options are validated at construction', async t => 
   for (const bad of ['sctp:127.0.0.1:5060', 'udp:localhost:5060', 'udp:::1:5060', 'tcp:[::1', 'udp:127.0.0.1:70000', 'udp:127.0.0.1:x', 'tcp:[127.0.0.1]:5060']) {
     t.throws(() => new TransportLayer({ onMessage () {} }, { listen: [bad] }), { code: 'SIP_ERR_INVALID_OPTION', option: 'listen' }, bad)
   }
-  t.throws(() => new TransportLayer({ onMessage () {} }, { tcpIdleTimeout: 0 }), { option: 'tcpIdleTimeout' })
-  t.throws(() => new TransportLayer({ onMessage () {} }, { maxTcpConnections: 2, maxTcpConnectionsPerAddress: 3 }), { option: 'maxTcpConnectionsPerAddress' })
-  t.throws(() => new TransportLayer({ onMessage () {} }, { udpKeepAliveReply: 'yes' as unknown as boolean }), { option: 'udpKeepAliveReply' })
+  t.throws(() => new TransportLayer({ onMessage () {} }, { tcpIdleTimeout: 0 }), { code: 'SIP_ERR_INVALID_OPTION', option: 'tcpIdleTimeout' })
+  t.throws(() => new TransportLayer({ onMessage () {} }, { maxTcpConnections: 2, maxTcpConnectionsPerAddress: 3 }), { code: 'SIP_ERR_INVALID_OPTION', option: 'maxTcpConnectionsPerAddress' })
+  t.throws(() => new TransportLayer({ onMessage () {} }, { udpKeepAliveReply: 'yes' as unknown as boolean }), { code: 'SIP_ERR_INVALID_OPTION', option: 'udpKeepAliveReply' })
   t.throws(() => new TransportLayer({} as never), TypeError)
   t.ok(Object.isFrozen(DEFAULT_TRANSPORT_OPTIONS))
 })
