@@ -6,6 +6,7 @@ import { DEFAULT_TRANSPORT_OPTIONS } from '../src/transport-options.js'
 import { TransportLayer } from '../src/transport-layer.js'
 import { responseDestination, viaReceivedParams } from '../src/transport-via.js'
 import { parseListenAddress } from '../src/transport-address.js'
+import { Resolver } from '../src/resolver.js'
 import type { Source, ViaFields } from '../src/transport-types.js'
 import { hasIPv6Loopback, optionsRequest, RecordingLayer, until } from './helpers/transport-peer.js'
 
@@ -104,6 +105,29 @@ t.test('UDP response without rport goes to received at the sent-by port', async 
   sender.sock.send(optionsRequest(2, `127.0.0.1:${listener.port}`), r.port('udp'), '127.0.0.1')
   await until(() => listener.got.length === 1, 'the response at the sent-by port')
   t.equal(sender.got.length, 0, 'nothing sent to the source port')
+})
+
+t.test('a response to a sent-by name is resolved per RFC 3263 §5 (SRV when no port)', async t => {
+  const peer = await udpClient(t)
+  const queries: string[] = []
+  const dns = {
+    resolve4: async (name: string) => { queries.push('A ' + name); return name === 'edge.test' ? [{ address: '127.0.0.1', ttl: 60 }] : [] },
+    resolve6: async (name: string) => { queries.push('AAAA ' + name); return [] },
+    resolveSrv: async (name: string) => {
+      queries.push('SRV ' + name)
+      return name === '_sip._udp.edge.test' ? [{ name: 'edge.test', port: peer.port, priority: 1, weight: 1 }] : []
+    }
+  }
+  const r = await udpLayer(t, { resolver: new Resolver({ dns }) })
+  const req = parseMessage(optionsRequest(11, 'edge.test')) as SipRequest
+  const res = await r.layer.sendResponse(createResponse(req, 200, 'OK'), req.topVia!)
+  t.ok(res.ok)
+  await until(() => peer.got.length === 1, 'the response at the SRV target')
+  t.same(queries.sort(), ['A edge.test', 'AAAA edge.test', 'SRV _sip._udp.edge.test'])
+  const lost = parseMessage(optionsRequest(12, 'nowhere.test')) as SipRequest
+  const none = await r.layer.sendResponse(createResponse(lost, 200, 'OK'), lost.topVia!)
+  t.equal(none.ok, false)
+  if (!none.ok) t.equal(none.error.code, 'SIP_ERR_UNRESOLVED')
 })
 
 t.test('send() to a UDP destination and via a flow id', async t => {
