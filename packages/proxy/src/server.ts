@@ -172,8 +172,9 @@ export class Sipd {
       // Enough parsed to answer: RFC 3261 §16.3 / RFC 4475 — a clear 400 naming the defect.
       try {
         if (partial.topVia !== undefined) {
-          const status = err.code === 'SIP_ERR_BAD_VERSION' ? 505 : 400
-          this.transactions.replyStateless(partial, source, status, reasonFrom(err.message))
+          // RFC 3261 §21.4.11 513 for a message over our size limit, §21.5.6 505 for another version.
+          const status = err.code === 'SIP_ERR_MESSAGE_TOO_LARGE' ? 513 : err.code === 'SIP_ERR_BAD_VERSION' ? 505 : 400
+          this.transactions.replyStateless(partial, source, status, status === 513 ? 'Message Too Large' : reasonFrom(err.message))
           this.metrics.sanity.labels(String(status)).inc()
           this.metrics.responseOut(status)
           return
