@@ -149,6 +149,17 @@ function delay (ms) {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
+/** Resolves with `promise`'s value, or with `onTimeout` after `ms`; the timer is cleared either way. */
+async function within (promise, ms, onTimeout) {
+  let timer
+  const bound = new Promise((resolve) => { timer = setTimeout(() => resolve(onTimeout), ms) })
+  try {
+    return await Promise.race([promise, bound])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /**
  * Spawns a long-running server in its own process group (so that a Ctrl-C
  * in the terminal does not hit it before we stop it in order) and keeps the
@@ -199,13 +210,12 @@ function startProcess (name, file, args, opts = {}) {
 async function stopProcess (proc) {
   if (proc.exited) return
   try { process.kill(proc.pid, proc.stopSignal) } catch {}
-  const timer = delay(STOP_BOUND_MS).then(() => 'timeout')
-  if (await Promise.race([proc.exit, timer]) !== 'timeout') return
+  if (await within(proc.exit, STOP_BOUND_MS, 'timeout') !== 'timeout') return
   log(`${proc.name} (pid ${proc.pid}) did not exit within ${STOP_BOUND_MS} ms of ${proc.stopSignal}; sending SIGKILL`)
   // The group was created by us (detached: true): it holds only this server and its children.
   try { process.kill(-proc.pid, 'SIGKILL') } catch {}
   try { process.kill(proc.pid, 'SIGKILL') } catch {}
-  await Promise.race([proc.exit, delay(STOP_BOUND_MS)])
+  await within(proc.exit, STOP_BOUND_MS)
 }
 
 function redisPing (port) {
@@ -322,7 +332,12 @@ let cleanedUp
 function cleanup () {
   cleanedUp ??= (async () => {
     if (tapChild && tapChild.exitCode === null && tapChild.signalCode === null) {
+      // Let tap stop its test processes before the servers they use go away.
+      const closed = new Promise((resolve) => tapChild.once('close', resolve))
       try { tapChild.kill('SIGTERM') } catch {}
+      if (await within(closed, STOP_BOUND_MS * 2, 'timeout') === 'timeout') {
+        try { tapChild.kill('SIGKILL') } catch {}
+      }
     }
     await Promise.all([...owned.values()].map(stopProcess))
     for (const dir of tempDirs) {
@@ -403,7 +418,10 @@ function summaryLine (summary) {
 
 async function main () {
   const prereq = checkPrerequisites()
-  if (!prereq) return 2
+  if (!prereq) {
+    process.stdout.write('0 passed, 1 failed\n')
+    return 2
+  }
   removeStaleTempDirs()
   let redis, postgres
   try {

@@ -2,11 +2,15 @@
 // throw-away Redis and PostgreSQL that scripts/run-tests.mjs starts, an
 // extra redis-server that a test owns, and sipp calling sipp on loopback.
 
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import t from 'tap'
 import { describeSipp, parseSippStats, runSipp, startSippUas } from './helpers/sipp.js'
 import { databaseUrl, freePort, isPortBound, redisPing, redisUrl, startRedis } from './helpers/servers.js'
+import { spawnSipd } from './helpers/spawn-sipd.js'
 
 t.test('shared Redis from SIPD_TEST_REDIS_URL answers PING', async (t) => {
   const redis = new Redis(redisUrl(), { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null })
@@ -92,4 +96,47 @@ t.test('runSipp reports a failed run: no one answers', async (t) => {
   t.not(r.code, 0, 'non-zero exit code', diag)
   t.match(r.errors ?? '', /timed out/, 'the error trace says why', diag)
   t.equal(r.stats?.successful ?? 0, 0, 'no successful call', diag)
+})
+
+// A stand-in for packages/proxy/dist/cli.js with the same outside contract
+// (--config FILE, http: "host:port", GET /healthz, exit 0 on SIGTERM), so that
+// the helper is proven before and independently of the real server.
+const STAND_IN_CLI = `
+import http from 'node:http'
+import { readFileSync } from 'node:fs'
+const file = process.argv[process.argv.indexOf('--config') + 1]
+const line = readFileSync(file, 'utf8').split('\\n').find((l) => l.startsWith('http:'))
+const [host, port] = JSON.parse(line.slice(5).trim()).split(':')
+const srv = http.createServer((req, res) => { res.statusCode = req.url === '/healthz' ? 200 : 404; res.end() })
+srv.listen(Number(port), host, () => console.log(JSON.stringify({ msg: 'listening', config: file })))
+process.on('SIGTERM', () => srv.close(() => { console.log(JSON.stringify({ msg: 'stopped' })); process.exit(0) }))
+`
+
+t.test('spawnSipd writes the config, waits for /healthz and stops by PID', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sipd-infra-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const cli = path.join(dir, 'cli.mjs')
+  await writeFile(cli, STAND_IN_CLI)
+  const port = await freePort('127.0.0.1', 'tcp')
+  const sipd = await spawnSipd({ configYaml: `http: "127.0.0.1:${port}"\n`, cliPath: cli })
+  t.teardown(() => sipd.stop())
+  t.equal(sipd.httpUrl, `http://127.0.0.1:${port}`)
+  const res = await fetch(`${sipd.httpUrl}/healthz`)
+  t.equal(res.status, 200, 'healthy once spawnSipd resolved')
+  t.match(sipd.logs(), /"msg":"listening"/, 'stdout is captured')
+  t.match(sipd.logs(), sipd.configFile, 'started with the temp config file')
+  t.equal(await sipd.stop(), 0, 'exit code after SIGTERM')
+  t.match(sipd.logs(), /"msg":"stopped"/, 'it saw SIGTERM and shut down')
+  await t.rejects(fetch(`${sipd.httpUrl}/healthz`), 'no longer listening')
+})
+
+t.test('spawnSipd rejects with the output when the process exits early', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sipd-infra-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const cli = path.join(dir, 'cli.mjs')
+  await writeFile(cli, "console.error('config error: listen[0] is not an address'); process.exit(2)\n")
+  await t.rejects(spawnSipd({ configYaml: 'http: "127.0.0.1:1"\n', cliPath: cli }), {
+    code: 'SIPD_TEST_ERR_START',
+    message: /exit 2[\s\S]*config error: listen\[0\] is not an address/
+  })
 })

@@ -57,9 +57,9 @@ export function exitOf (child: ChildProcess): Promise<ExitStatus> {
   })
 }
 
-/** Resolves after `ms` milliseconds; the timer does not keep the process alive. */
+/** Resolves after `ms` milliseconds (the timer keeps the process alive: it is awaited). */
 export function delay (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+  return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 const SETPRIV = '/usr/bin/setpriv'
@@ -108,7 +108,11 @@ export async function stopChild (child: ChildProcess, signal: NodeJS.Signals, bo
   const exited = exitOf(child)
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return exited
   try { process.kill(child.pid, signal) } catch {}
-  const first = await Promise.race([exited, delay(boundMs).then(() => undefined)])
+  let timer: NodeJS.Timeout | undefined
+  const bound = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), boundMs) })
+  const first = await Promise.race([exited, bound])
+  // Cleared so that a bound not needed does not hold the test process open.
+  clearTimeout(timer)
   if (first !== undefined) return first
   try { process.kill(child.pid, 'SIGKILL') } catch {}
   return exited

@@ -25,6 +25,8 @@ export interface SpawnSipdOptions {
   env?: Record<string, string>
   /** Extra CLI arguments after `--config FILE`. @default [] */
   args?: string[]
+  /** The script run with node; for testing the helper itself. @default {@link SIPD_CLI} */
+  cliPath?: string
   /** How long to wait for /healthz to answer 200. @default 15000 */
   readyTimeoutMs?: number
   /** How long `stop()` waits after SIGTERM before SIGKILL. @default 10000 */
@@ -103,7 +105,8 @@ export async function spawnSipd (options: SpawnSipdOptions): Promise<SipdHandle>
   const configFile = path.join(dir, 'sipd.yaml')
   await writeFile(configFile, options.configYaml)
 
-  const child = spawnBound(process.execPath, [SIPD_CLI, '--config', configFile, ...(options.args ?? [])], {
+  const cli = options.cliPath ?? SIPD_CLI
+  const child = spawnBound(process.execPath, [cli, '--config', configFile, ...(options.args ?? [])], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe']
@@ -133,7 +136,7 @@ export async function spawnSipd (options: SpawnSipdOptions): Promise<SipdHandle>
       await stop()
       throw new TestHelperError('SIPD_TEST_ERR_START',
         `sipd exited before /healthz on ${host}:${port} answered 200 (${spawnError?.message ?? `exit ${status.code ?? status.signal}`}); ` +
-        `command: node ${path.relative(REPO_ROOT, SIPD_CLI)} --config ${configFile}; output:\n${output.toString()}`)
+        `command: node ${path.relative(REPO_ROOT, cli)} --config ${configFile}; output:\n${output.toString()}`)
     }
     if (await healthz(host, port) === 200) break
     if (Date.now() > deadline) {
