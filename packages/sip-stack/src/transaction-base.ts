@@ -1,0 +1,210 @@
+/**
+ * What the four transaction state machines share: their link to the layer
+ * (clock, timer wheel, timer values, counters, the send function), the two
+ * timer slots every RFC 3261 transaction needs at most (one retransmission
+ * timer on the clock, one long timer on the wheel) and sending with
+ * transport-error reporting.
+ */
+import type { Clock, TimerHandle } from './clock.js'
+import type { TimerWheel, WheelTimer } from './timer-wheel.js'
+import type { ResolvedTimers } from './transaction-timers.js'
+import type { SendResult, SendTarget } from './transport-types.js'
+
+/**
+ * What the layer's `send` may return: nothing (fire and forget), a
+ * `SendResult`, or a promise of one. A failed result (or a thrown error, or a
+ * rejected promise) is the "transport error" input of the state machines.
+ */
+export type SendOutcome = SendResult | Promise<SendResult> | undefined | void
+
+/** Sends bytes to a target; in sipd, `TransportLayer.send`. */
+export type SendFunction = (bytes: Buffer, target: SendTarget) => SendOutcome
+
+/** The four RFC 3261 §17 transaction kinds. */
+export type TransactionKind = 'client-invite' | 'client-non-invite' | 'server-invite' | 'server-non-invite'
+
+/** Running totals kept by a transaction layer (read them in a metrics `collect()`). */
+export interface TransactionCounters {
+  /** Requests matched to a server transaction and absorbed or answered from it, and responses absorbed by a client transaction. */
+  retransmissionsReceived: number
+  /** Requests and responses sent again: Timers A, E, G, and answers to retransmissions (incl. ACKs). */
+  retransmissionsSent: number
+  /** Timers B, F (client) and H (server) that fired. */
+  timeouts: number
+  /** Transport errors reported to a transaction. */
+  transportErrors: number
+  /** Requests answered 482 as merged requests (RFC 3261 §8.2.2.2). */
+  mergedRequests: number
+  /** Responses that matched no client transaction. */
+  strayResponses: number
+  /** ACKs that matched no INVITE server transaction, or passed through one in Accepted. */
+  strayAcks: number
+  /** Messages dropped because a field needed for matching is missing or malformed. */
+  malformed: number
+  /** Transactions created, by kind. */
+  created: Record<TransactionKind, number>
+  /** Transactions alive now, by kind. */
+  active: Record<TransactionKind, number>
+}
+
+/** A zeroed {@link TransactionCounters}. */
+export function newTransactionCounters (): TransactionCounters {
+  return {
+    retransmissionsReceived: 0,
+    retransmissionsSent: 0,
+    timeouts: 0,
+    transportErrors: 0,
+    mergedRequests: 0,
+    strayResponses: 0,
+    strayAcks: 0,
+    malformed: 0,
+    created: { 'client-invite': 0, 'client-non-invite': 0, 'server-invite': 0, 'server-non-invite': 0 },
+    active: { 'client-invite': 0, 'client-non-invite': 0, 'server-invite': 0, 'server-non-invite': 0 }
+  }
+}
+
+/** @internal What a transaction needs from its layer. */
+export interface TransactionContext {
+  readonly clock: Clock
+  readonly wheel: TimerWheel
+  readonly timers: ResolvedTimers
+  readonly counters: TransactionCounters
+  readonly send: SendFunction
+  /** Called once when a transaction reaches Terminated: remove it from the maps. */
+  terminated(tx: Transaction): void
+}
+
+function isPromise (x: unknown): x is Promise<SendResult> {
+  return typeof x === 'object' && x !== null && typeof (x as { then?: unknown }).then === 'function'
+}
+
+/** Base of the four transaction state machines. */
+export abstract class Transaction {
+  /** Which of the four RFC 3261 §17 state machines this is. */
+  abstract readonly kind: TransactionKind
+  /** The current state, named as in the RFC figures (lower case). */
+  abstract get state (): string
+  /** The key the layer matches messages to this transaction by. */
+  readonly key: string
+  /**
+   * True over a reliable transport (TCP): no retransmissions, and Timers D,
+   * I, J, K are zero (RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2).
+   */
+  readonly reliable: boolean
+  /** @internal */
+  protected readonly ctx: TransactionContext
+  #target: SendTarget
+  #short: TimerHandle | undefined = undefined
+  #long: WheelTimer | undefined = undefined
+  #terminated = false
+
+  /** @internal */
+  constructor (ctx: TransactionContext, key: string, target: SendTarget) {
+    this.ctx = ctx
+    this.key = key
+    this.#target = target
+    this.reliable = target.transport !== 'udp'
+  }
+
+  /** Where this transaction sends: the next hop (client) or the response destination (server). */
+  get target (): Readonly<SendTarget> {
+    return this.#target
+  }
+
+  /** True once the transaction reached Terminated. */
+  get terminated (): boolean {
+    return this.#terminated
+  }
+
+  /** The "transport error" input of the state machine. */
+  protected abstract onSendFailure (error: Error): void
+
+  /** Start the retransmission timer (A, E or G) on the clock, replacing a running one. */
+  protected startRetransmitTimer (fn: () => void, ms: number): void {
+    if (this.#short !== undefined) this.ctx.clock.clearTimeout(this.#short)
+    this.#short = this.ctx.clock.setTimeout(() => {
+      this.#short = undefined
+      fn()
+    }, ms)
+  }
+
+  /** Stop the retransmission timer, if running. */
+  protected stopRetransmitTimer (): void {
+    if (this.#short !== undefined) {
+      this.ctx.clock.clearTimeout(this.#short)
+      this.#short = undefined
+    }
+  }
+
+  /** Start the long timer (B, D, F, H, I, J, K, L, M) on the wheel, replacing a running one. */
+  protected startLongTimer (fn: () => void, ms: number): void {
+    if (this.#long !== undefined) this.ctx.wheel.cancel(this.#long)
+    this.#long = this.ctx.wheel.schedule(() => {
+      this.#long = undefined
+      fn()
+    }, ms)
+  }
+
+  /** Stop the long timer, if running. */
+  protected stopLongTimer (): void {
+    if (this.#long !== undefined) {
+      this.ctx.wheel.cancel(this.#long)
+      this.#long = undefined
+    }
+  }
+
+  /**
+   * Hand bytes to the transport. A failure, synchronous or not, comes back
+   * as {@link onSendFailure}; the first success over TCP pins the flow so
+   * that later messages of this transaction (an ACK, a retransmitted final
+   * response) use the same connection.
+   */
+  protected transmit (bytes: Buffer): void {
+    let outcome: SendOutcome
+    try {
+      outcome = this.ctx.send(bytes, this.#target)
+    } catch (error) {
+      this.#failed(error)
+      return
+    }
+    if (outcome === undefined) return
+    if (isPromise(outcome)) {
+      outcome.then(result => { this.#sent(result) }, error => { this.#failed(error) })
+    } else {
+      this.#sent(outcome)
+    }
+  }
+
+  /** {@link transmit} for a retransmission: also counted. */
+  protected retransmit (bytes: Buffer): void {
+    this.ctx.counters.retransmissionsSent++
+    this.transmit(bytes)
+  }
+
+  #sent (result: SendResult): void {
+    if (!result.ok) {
+      this.#failed(result.error)
+    } else if (this.#target.flowId === undefined && this.reliable) {
+      this.#target = { ...this.#target, flowId: result.flowId }
+    }
+  }
+
+  #failed (error: unknown): void {
+    if (this.#terminated) return
+    this.ctx.counters.transportErrors++
+    this.onSendFailure(error instanceof Error ? error : new Error(String(error)))
+  }
+
+  /**
+   * Enter Terminated: stop both timers and leave the layer's maps. Returns
+   * false when already terminated, so callers report to the TU only once.
+   */
+  protected finish (): boolean {
+    if (this.#terminated) return false
+    this.#terminated = true
+    this.stopRetransmitTimer()
+    this.stopLongTimer()
+    this.ctx.terminated(this)
+    return true
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The part the client INVITE and non-INVITE transactions share: the request
+ * they carry, the transaction user's callbacks and the RFC 3261 §17.1.3 key.
+ */
+import type { SipRequest, SipResponse } from '@sipd/sip-parser'
+import { Transaction } from './transaction-base.js'
+import type { TransactionContext } from './transaction-base.js'
+import type { SendTarget } from './transport-types.js'
+
+/**
+ * The transaction user's side of a client transaction (STYLE.md §16): one
+ * typed callback per outcome, called after the state change. Callbacks must
+ * not throw; they run inside the transport's receive path or a timer.
+ */
+export interface ClientTransactionHandler {
+  /** A 1xx response arrived (Calling/Trying → Proceeding, or again in Proceeding). */
+  onProvisional?(response: SipResponse, tx: ClientTransaction): void
+  /**
+   * A final response arrived. For INVITE also called for every 2xx that
+   * arrives in the Accepted state: retransmissions and 2xx from other forks
+   * go to the TU, which acknowledges them (RFC 6026 §7.2, RFC 3261 §13.2.2.4).
+   */
+  onFinal(response: SipResponse, tx: ClientTransaction): void
+  /**
+   * Timer B (INVITE, in Calling) or Timer F (non-INVITE) fired: no final
+   * response. The TU treats it as a 408 (RFC 3261 §8.1.3.1).
+   */
+  onTimeout(tx: ClientTransaction): void
+  /** The request (or an ACK) could not be sent; the transaction is terminated (RFC 3261 §17.1.4). */
+  onTransportError(error: Error, tx: ClientTransaction): void
+  /** The transaction reached Terminated, whatever the cause. */
+  onTerminated?(tx: ClientTransaction): void
+}
+
+/** Base of {@link ClientInviteTransaction} and {@link ClientNonInviteTransaction}. */
+export abstract class ClientTransaction extends Transaction {
+  /** The request this transaction sends (parsed). */
+  readonly request: SipRequest
+  /** The request's method (`INVITE`, `REGISTER`, `CANCEL`...). */
+  readonly method: string
+  /** The branch of the request's top Via. */
+  readonly branch: string
+  /** @internal */
+  protected readonly handler: ClientTransactionHandler
+  /** @internal the request's bytes, sent and retransmitted as they are */
+  protected readonly bytes: Buffer
+
+  /** @internal created by TransactionLayer.createClient */
+  constructor (ctx: TransactionContext, key: string, target: SendTarget, request: SipRequest, branch: string, handler: ClientTransactionHandler) {
+    super(ctx, key, target)
+    this.request = request
+    this.method = request.method
+    this.branch = branch
+    this.handler = handler
+    this.bytes = request.raw
+  }
+
+  /** @internal Send the request and start the timers of the initial state. */
+  abstract start (): void
+
+  /** @internal A response matched to this transaction by the layer. */
+  abstract receiveResponse (response: SipResponse): void
+
+  /**
+   * Abandon the transaction now: timers stop, the layer forgets it, no
+   * further callbacks but `onTerminated`. For the TU's own timers, e.g. a
+   * proxy's Timer C when a CANCEL got no answer (RFC 3261 §16.8).
+   */
+  abstract terminate (): void
+}
+
+/** The RFC 3261 §17.1.3 client transaction key: top Via branch and CSeq method. */
+export function clientKey (branch: string, cseqMethod: string): string {
+  return branch + '\n' + cseqMethod
+}

@@ -1,0 +1,423 @@
+/**
+ * The RFC 3261 §17 transaction layer: matches inbound messages to the four
+ * transaction state machines, creates server transactions for new requests
+ * and client transactions for the TU's requests, and answers statelessly.
+ *
+ * The layer knows neither sockets nor parsing: the transport layer hands it
+ * parsed messages with their {@link Source} (`receive`) and it sends bytes
+ * through the `send` function it was given. Elements (registrar, proxy) sit
+ * on top: they get new requests as server transactions (`onRequest`), answer
+ * through them, and forward through client transactions (`createClient`).
+ */
+import { createResponse, parseMessage } from '@sipd/sip-parser'
+import type { SipRequest, SipResponse, Via } from '@sipd/sip-parser'
+import { SYSTEM_CLOCK } from './clock.js'
+import type { Clock } from './clock.js'
+import { TimerWheel } from './timer-wheel.js'
+import { newTransactionCounters } from './transaction-base.js'
+import type { SendFunction, SendOutcome, Transaction, TransactionContext, TransactionCounters } from './transaction-base.js'
+import { ClientInviteTransaction } from './transaction-client-invite.js'
+import { ClientNonInviteTransaction } from './transaction-client-non-invite.js'
+import { clientKey } from './transaction-client.js'
+import type { ClientTransactionHandler } from './transaction-client.js'
+import { InvalidTransactionOptionError, TransactionRequestError } from './transaction-errors.js'
+import { hasMagicCookie } from './transaction-ids.js'
+import { mergedKey, rfc2543Key, serverKey } from './transaction-keys.js'
+import { ServerInviteTransaction } from './transaction-server-invite.js'
+import { ServerNonInviteTransaction } from './transaction-server-non-invite.js'
+import type { RespondOptions, ServerTransaction } from './transaction-server.js'
+import { DEFAULT_TRANSACTION_TIMERS, resolveTransactionTimers } from './transaction-timers.js'
+import type { ResolvedTimers, TransactionTimers } from './transaction-timers.js'
+import { addressFamily } from './transport-address.js'
+import type { SendTarget, Source } from './transport-types.js'
+import { responseDestination, viaReceivedParams } from './transport-via.js'
+
+/** A client transaction of either kind, as returned by {@link TransactionLayer.createClient}. */
+export type AnyClientTransaction = ClientInviteTransaction | ClientNonInviteTransaction
+/** A server transaction of either kind, as handed to `onRequest`. */
+export type AnyServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction
+
+/** Options of a {@link TransactionLayer}. `send` and `onRequest` are required. */
+export interface TransactionLayerOptions {
+  /**
+   * Sends bytes to a target: in sipd, `TransportLayer.send`. A failed
+   * `SendResult` (returned or as a promise) or a thrown error is the
+   * transaction's "transport error".
+   */
+  send: SendFunction
+  /**
+   * A request that starts a new server transaction. The TU answers with
+   * `tx.respond(...)` / `tx.sendResponse(...)`, now or later; for INVITE a
+   * 100 Trying has already been sent (see `sendTrying`). Must not throw.
+   */
+  onRequest: (tx: AnyServerTransaction) => void
+  /**
+   * A response that matched no client transaction (RFC 3261 §17.1.3); a proxy
+   * forwards it statelessly (§16.7 step 3). Must not throw.
+   * @default drop
+   */
+  onStrayResponse?: (response: SipResponse, source: Source) => void
+  /**
+   * An ACK for a 2xx: it matched no INVITE server transaction (its branch is
+   * new, RFC 3261 §17.1.1.3) or it matched one in the Accepted state, which
+   * passes it to the TU (RFC 6026 §7.1); `tx` is that transaction then. A
+   * proxy forwards it; a UAS core ends its 2xx retransmissions. Must not throw.
+   * @default drop
+   */
+  onStrayAck?: (ack: SipRequest, source: Source, tx: ServerInviteTransaction | undefined) => void
+  /**
+   * Time source for every timer.
+   * @default SYSTEM_CLOCK
+   */
+  clock?: Clock
+  /**
+   * The shared wheel for the long timers (B, D, F, H, I, J, K, L, M); pass
+   * one to share it with other users (registration expiry, Timer C).
+   * @default a new TimerWheel on `clock` with its default tick
+   */
+  wheel?: TimerWheel
+  /**
+   * T1, T2, T4 and Timer D.
+   * @default DEFAULT_TRANSACTION_TIMERS (500, 4000, 5000, 32000 ms)
+   */
+  timers?: Partial<TransactionTimers>
+  /**
+   * Send 100 Trying as soon as an INVITE server transaction is created
+   * (RFC 3261 §17.2.1 asks for it within 200 ms unless the TU answers
+   * first; a proxy should send it at once, §16.2). When false, the TU
+   * sends any provisional response itself.
+   * @default true
+   */
+  sendTrying?: boolean
+  /**
+   * Answer merged requests 482 Loop Detected (RFC 3261 §8.2.2.2): a request
+   * without To tag whose From tag, Call-ID and CSeq equal those of a live
+   * transaction it does not match (a forked request reaching us twice). A
+   * proxy that lets requests spiral through itself turns this off and
+   * relies on §16.3 loop detection.
+   * @default true
+   */
+  detectMergedRequests?: boolean
+}
+
+/** Defaults of the optional {@link TransactionLayerOptions}. */
+export const DEFAULT_TRANSACTION_LAYER_OPTIONS = Object.freeze({
+  timers: DEFAULT_TRANSACTION_TIMERS,
+  sendTrying: true,
+  detectMergedRequests: true
+})
+
+/** The fields needed to place an inbound request, read once. */
+interface RequestFacts {
+  via: Via
+  cookie: boolean
+  toTag: string | undefined
+  /** The transaction key (for an ACK: of the INVITE with no To tag / the cookie key). */
+  key: string
+}
+
+/** The RFC 3261 §17 transaction layer. */
+export class TransactionLayer {
+  /** Running totals and active transactions by kind: read them for metrics. */
+  readonly counters: TransactionCounters = newTransactionCounters()
+  /** The resolved timer values. */
+  readonly timers: ResolvedTimers
+  /** The clock every timer runs on. */
+  readonly clock: Clock
+  /** The wheel of the long timers. */
+  readonly wheel: TimerWheel
+  readonly #send: SendFunction
+  readonly #onRequest: (tx: AnyServerTransaction) => void
+  readonly #onStrayResponse: ((response: SipResponse, source: Source) => void) | undefined
+  readonly #onStrayAck: ((ack: SipRequest, source: Source, tx: ServerInviteTransaction | undefined) => void) | undefined
+  readonly #sendTrying: boolean
+  readonly #detectMerged: boolean
+  readonly #server = new Map<string, AnyServerTransaction>()
+  readonly #client = new Map<string, AnyClientTransaction>()
+  /** Live server transactions by merged-request key (§8.2.2.2). */
+  readonly #merged = new Map<string, AnyServerTransaction>()
+  readonly #ctx: TransactionContext
+
+  /** @throws InvalidTransactionOptionError for a missing callback or invalid timer values */
+  constructor (options: TransactionLayerOptions) {
+    if (typeof options?.send !== 'function') throw new InvalidTransactionOptionError('send', options?.send, 'a function (bytes, target) => SendResult')
+    if (typeof options.onRequest !== 'function') throw new InvalidTransactionOptionError('onRequest', options.onRequest, 'a function (serverTransaction) => void')
+    this.timers = resolveTransactionTimers(options.timers ?? DEFAULT_TRANSACTION_LAYER_OPTIONS.timers)
+    this.clock = options.clock ?? SYSTEM_CLOCK
+    this.wheel = options.wheel ?? new TimerWheel(this.clock)
+    this.#send = options.send
+    this.#onRequest = options.onRequest
+    this.#onStrayResponse = options.onStrayResponse
+    this.#onStrayAck = options.onStrayAck
+    this.#sendTrying = options.sendTrying ?? DEFAULT_TRANSACTION_LAYER_OPTIONS.sendTrying
+    this.#detectMerged = options.detectMergedRequests ?? DEFAULT_TRANSACTION_LAYER_OPTIONS.detectMergedRequests
+    this.#ctx = {
+      clock: this.clock,
+      wheel: this.wheel,
+      timers: this.timers,
+      counters: this.counters,
+      send: this.#send,
+      terminated: tx => { this.#forget(tx as AnyClientTransaction | AnyServerTransaction) }
+    }
+  }
+
+  /** Number of live transactions of all kinds. */
+  get size (): number {
+    return this.#server.size + this.#client.size
+  }
+
+  /**
+   * An inbound message, parsed, from the transport layer. Retransmissions
+   * are absorbed or answered by their transaction; a new request becomes a
+   * server transaction for `onRequest`; a response goes to its client
+   * transaction or `onStrayResponse`; an ACK for a 2xx to `onStrayAck`.
+   * Messages lacking a field needed for matching (top Via, CSeq, Call-ID,
+   * From, To) are dropped and counted as `malformed`: the sanity stage
+   * should have answered them 400 before.
+   */
+  receive (message: SipRequest | SipResponse, source: Source): void {
+    if (message.isRequest) this.#receiveRequest(message, source)
+    else this.#receiveResponse(message, source)
+  }
+
+  /**
+   * Start a client transaction for `request` (bytes or parsed), sent to
+   * `target` at once. The request's top Via must carry a branch with the
+   * magic cookie, unique to this transaction (see `newBranch`).
+   * @throws TransactionRequestError for an ACK (never sent in a transaction,
+   *   §17.1.1.3), a branch without cookie, or a branch already in use
+   * @throws SipParseError when the bytes do not parse
+   */
+  createClient (request: SipRequest | Buffer, target: SendTarget, handler: ClientTransactionHandler): AnyClientTransaction {
+    const req = Buffer.isBuffer(request) ? parseMessage(request) : request
+    if (!req.isRequest) throw new TransactionRequestError('createClient needs a request, got a response')
+    if (req.method === 'ACK') throw new TransactionRequestError('an ACK is not sent in a client transaction (RFC 3261 §17.1.1.3); use sendStateless')
+    const branch = req.topVia?.branch
+    if (!hasMagicCookie(branch)) {
+      throw new TransactionRequestError(`${req.method} needs a top Via branch starting with z9hG4bK (RFC 3261 §8.1.1.7), got ${JSON.stringify(branch ?? null)}`)
+    }
+    const key = clientKey(branch, req.cseq.method)
+    if (this.#client.has(key)) throw new TransactionRequestError(`branch ${JSON.stringify(branch)} is already used by a live ${req.cseq.method} client transaction`)
+    const tx = req.method === 'INVITE'
+      ? new ClientInviteTransaction(this.#ctx, key, target, req, branch, handler)
+      : new ClientNonInviteTransaction(this.#ctx, key, target, req, branch, handler)
+    this.#client.set(key, tx)
+    this.#count(tx)
+    tx.start()
+    return tx
+  }
+
+  /**
+   * Answer a request without a transaction (RFC 3261 §8.2.7): the To tag is
+   * derived from the request, so a retransmission gets the same response.
+   * For requests the layer should not remember: malformed ones answered by
+   * the sanity stage, OPTIONS keep-alives, a proxy's stateless replies.
+   * An ACK is never answered (returns undefined).
+   */
+  replyStateless (request: SipRequest, source: Source, status: number, reason?: string, opts: RespondOptions = {}): SendOutcome {
+    const via = request.topVia
+    // §17: an ACK is never answered; without a Via there is nowhere to send to (§18.2.2).
+    if (via === undefined || request.method === 'ACK') return undefined
+    let toTag: string | undefined
+    if (status > 100) toTag = opts.toTag ?? statelessTag(request, via)
+    const bytes = createResponse(request, status, reason, {
+      toTag,
+      headers: opts.headers,
+      body: opts.body,
+      contentType: opts.contentType,
+      copyRecordRoute: opts.copyRecordRoute,
+      topViaParams: viaReceivedParams(via, source)
+    })
+    return this.#send(bytes, this.responseTarget(request, source))
+  }
+
+  /** Send bytes outside any transaction: an ACK for a 2xx, a statelessly forwarded message. */
+  sendStateless (bytes: Buffer, target: SendTarget): SendOutcome {
+    return this.#send(bytes, target)
+  }
+
+  /**
+   * Where responses to `request` from `source` go: RFC 3261 §18.2.2 with
+   * RFC 3581 (the connection it came on for TCP; `received` and `rport` or
+   * the sent-by port for UDP). When the Via names a host that would need DNS
+   * (a `maddr` name), the source address and port are used instead.
+   */
+  responseTarget (request: SipRequest, source: Source): SendTarget {
+    const via = request.topVia
+    const dest = via === undefined ? undefined : responseDestination(via, source)
+    if (dest === undefined || dest.port === undefined || addressFamily(dest.host) === 0) {
+      return { transport: source.transport, address: source.address, port: source.port, flowId: source.flowId }
+    }
+    return { transport: dest.transport, address: dest.host, port: dest.port, flowId: dest.flowId }
+  }
+
+  /**
+   * Terminate every transaction now (shutdown): timers stop, each TU gets
+   * only `onTerminated`.
+   */
+  close (): void {
+    for (const tx of [...this.#client.values()]) tx.terminate()
+    for (const tx of [...this.#server.values()]) tx.terminate()
+  }
+
+  #receiveRequest (req: SipRequest, source: Source): void {
+    const facts = this.#requestFacts(req)
+    if (facts === undefined) return
+    if (req.method === 'ACK') {
+      this.#receiveAck(req, source, facts)
+      return
+    }
+    const existing = this.#server.get(facts.key)
+    if (existing !== undefined) {
+      existing.receiveRequest(req)
+      return
+    }
+    this.#newServerTransaction(req, source, facts)
+  }
+
+  /** Read what matching needs; undefined (and counted) when the request lacks it. */
+  #requestFacts (req: SipRequest): RequestFacts | undefined {
+    try {
+      const via = req.topVia
+      if (via === undefined) {
+        this.counters.malformed++
+        return undefined
+      }
+      const cookie = hasMagicCookie(via.branch)
+      const method = req.method === 'ACK' ? 'INVITE' : req.method
+      const toTag = req.to.tag
+      let key: string
+      if (cookie) {
+        key = serverKey(via, method)
+        // Read now what the new transaction and the merged check use later.
+        void req.cseq
+        void req.callId
+        void req.from
+      } else {
+        // §17.2.3: an ACK is matched under the INVITE's To tag, none for an initial INVITE.
+        key = rfc2543Key(req, via, method, req.method === 'ACK' ? undefined : toTag)
+      }
+      return { via, cookie, toTag, key }
+    } catch {
+      // A missing or malformed Via/To/From/Call-ID/CSeq (SipParseError).
+      this.counters.malformed++
+      return undefined
+    }
+  }
+
+  #receiveAck (ack: SipRequest, source: Source, facts: RequestFacts): void {
+    let tx = this.#server.get(facts.key)
+    if (!facts.cookie) {
+      // §17.2.3 (RFC 2543): the ACK's To tag must be the one of our response.
+      if (tx !== undefined && tx.responseToTag !== undefined && tx.responseToTag !== facts.toTag) tx = undefined
+      // A re-INVITE had the To tag already: it is the key's.
+      tx ??= this.#server.get(rfc2543Key(ack, facts.via, 'INVITE', facts.toTag))
+    }
+    if (tx instanceof ServerInviteTransaction) {
+      if (!tx.receiveAck()) return // absorbed: Completed → Confirmed, or a retransmission
+    } else {
+      tx = undefined
+    }
+    this.counters.strayAcks++
+    this.#onStrayAck?.(ack, source, tx)
+  }
+
+  #newServerTransaction (req: SipRequest, source: Source, facts: RequestFacts): void {
+    let merged = false
+    let mkey: string | undefined
+    if (this.#detectMerged) {
+      mkey = mergedKey(req)
+      if (mkey !== undefined) {
+        const other = this.#merged.get(mkey)
+        merged = other !== undefined && !other.terminated
+      }
+    }
+    const target = this.responseTarget(req, source)
+    const tx = req.method === 'INVITE'
+      ? new ServerInviteTransaction(this.#ctx, facts.key, target, req, source)
+      : new ServerNonInviteTransaction(this.#ctx, facts.key, target, req, source)
+    this.#server.set(facts.key, tx)
+    this.#count(tx)
+    if (merged) {
+      // §8.2.2.2: answered through its own transaction, so its retransmissions get the 482 too.
+      this.counters.mergedRequests++
+      tx.respond(482, 'Loop Detected')
+      return
+    }
+    if (mkey !== undefined) this.#merged.set(mkey, tx)
+    if (tx instanceof ServerNonInviteTransaction) {
+      if (req.method === 'CANCEL') tx.cancelTarget = this.#cancelTarget(req, facts)
+    } else if (this.#sendTrying) {
+      tx.respond(100)
+    }
+    this.#onRequest(tx)
+  }
+
+  /** §9.2: the INVITE server transaction a CANCEL matches, by the §17.2.3 rules with method INVITE. */
+  #cancelTarget (cancel: SipRequest, facts: RequestFacts): ServerInviteTransaction | undefined {
+    const key = facts.cookie ? serverKey(facts.via, 'INVITE') : rfc2543Key(cancel, facts.via, 'INVITE', facts.toTag)
+    const tx = this.#server.get(key)
+    return tx instanceof ServerInviteTransaction ? tx : undefined
+  }
+
+  #receiveResponse (resp: SipResponse, source: Source): void {
+    let key: string
+    try {
+      const branch = resp.topVia?.branch
+      if (branch === undefined) {
+        this.counters.malformed++
+        return
+      }
+      key = clientKey(branch, resp.cseq.method)
+    } catch {
+      this.counters.malformed++
+      return
+    }
+    const tx = this.#client.get(key)
+    if (tx === undefined) {
+      this.counters.strayResponses++
+      this.#onStrayResponse?.(resp, source)
+      return
+    }
+    tx.receiveResponse(resp)
+  }
+
+  #count (tx: Transaction): void {
+    this.counters.created[tx.kind]++
+    this.counters.active[tx.kind]++
+  }
+
+  #forget (tx: AnyClientTransaction | AnyServerTransaction): void {
+    this.counters.active[tx.kind]--
+    if (tx.kind === 'client-invite' || tx.kind === 'client-non-invite') {
+      if (this.#client.get(tx.key) === tx) this.#client.delete(tx.key)
+      return
+    }
+    if (this.#server.get(tx.key) === tx) this.#server.delete(tx.key)
+    if (this.#detectMerged) {
+      const mkey = mergedKey(tx.request)
+      if (mkey !== undefined && this.#merged.get(mkey) === tx) this.#merged.delete(mkey)
+    }
+  }
+}
+
+/**
+ * A To tag that is the same for every retransmission of a request (RFC 3261
+ * §8.2.7): FNV-1a over the fields that identify it, two 32-bit lanes.
+ */
+function statelessTag (req: SipRequest, via: Via): string {
+  let text: string
+  try {
+    text = (via.branch ?? via.raw) + '\n' + req.callId + '\n' + (req.from.tag ?? '') + '\n' + req.cseq.seq
+  } catch {
+    text = via.raw
+  }
+  let a = 0x811c9dc5
+  let b = 0x01000193 ^ 0x5bd1e995
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    a = Math.imul(a ^ c, 0x01000193)
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15)
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0')
+}

@@ -1,0 +1,138 @@
+/**
+ * The part the server INVITE and non-INVITE transactions share: the request
+ * and where it came from, the To tag of our responses, building responses
+ * (RFC 3261 §8.2.6) and the optional TU callbacks.
+ */
+import { createResponse } from '@sipd/sip-parser'
+import type { SipRequest, TopViaParams } from '@sipd/sip-parser'
+import { Transaction } from './transaction-base.js'
+import type { TransactionContext } from './transaction-base.js'
+import { newTag } from './transaction-ids.js'
+import type { SendTarget, Source } from './transport-types.js'
+import { viaReceivedParams } from './transport-via.js'
+
+/**
+ * Optional TU callbacks of a server transaction; set `tx.handler` in
+ * `onRequest` when they matter (a proxy does, a registrar need not).
+ */
+export interface ServerTransactionHandler {
+  /** Timer H fired: no ACK came for our non-2xx final response (RFC 3261 §17.2.1). */
+  onTimeout?(tx: ServerTransaction): void
+  /** A response could not be sent (RFC 3261 §17.2.4). */
+  onTransportError?(error: Error, tx: ServerTransaction): void
+  /** The transaction reached Terminated, whatever the cause. */
+  onTerminated?(tx: ServerTransaction): void
+}
+
+/** Options of {@link ServerTransaction.respond}. */
+export interface RespondOptions {
+  /**
+   * To tag for a request without one; by default one tag generated per
+   * transaction, the same on all its responses (never on 100, §8.2.6.2).
+   */
+  toTag?: string
+  /** Extra header lines, in order (Contact, Allow, WWW-Authenticate...). */
+  headers?: ReadonlyArray<readonly [string, string]>
+  /** Body; Content-Length is computed. */
+  body?: Buffer | string
+  /** Content-Type of the body. */
+  contentType?: string
+  /** Copy Record-Route into the response (RFC 3261 §12.1.1, a UAS answering a dialog-creating request). */
+  copyRecordRoute?: boolean
+}
+
+/** Base of {@link ServerInviteTransaction} and {@link ServerNonInviteTransaction}. */
+export abstract class ServerTransaction extends Transaction {
+  /** The request that created the transaction. */
+  readonly request: SipRequest
+  /** Its method. */
+  readonly method: string
+  /** Where the request came from. */
+  readonly source: Source
+  /** Optional TU callbacks; set them when the request reaches the TU. */
+  handler: ServerTransactionHandler | undefined = undefined
+  #toTag: string | undefined = undefined
+  /** The To tag of the last final response, for RFC 2543 ACK matching (§17.2.3). */
+  #responseToTag: string | undefined = undefined
+  #viaParams: TopViaParams | null | undefined = undefined
+
+  /** @internal created by the TransactionLayer */
+  constructor (ctx: TransactionContext, key: string, target: SendTarget, request: SipRequest, source: Source) {
+    super(ctx, key, target)
+    this.request = request
+    this.method = request.method
+    this.source = source
+  }
+
+  /** The To tag of this transaction's responses: the request's, else one generated once (RFC 3261 §8.2.6.2). */
+  get toTag (): string {
+    const tag = this.request.to.tag
+    if (tag !== undefined) return tag
+    this.#toTag ??= newTag()
+    return this.#toTag
+  }
+
+  /** @internal the To tag of the final response sent, when known */
+  get responseToTag (): string | undefined {
+    return this.#responseToTag
+  }
+
+  /**
+   * Build a response to the request (RFC 3261 §8.2.6: Via with `received`/
+   * `rport` per §18.2.1 and RFC 3581, From, To with our tag, Call-ID, CSeq)
+   * and send it through the transaction.
+   * @returns false when the state admits no such response (a final after a
+   *   final, anything after Terminated), true when sent
+   * @throws RangeError for a status outside 100–699
+   */
+  respond (status: number, reason?: string, opts: RespondOptions = {}): boolean {
+    checkStatus(status)
+    if (this.terminated) return false
+    let toTag: string | undefined
+    if (status > 100) toTag = this.request.to.tag ?? opts.toTag ?? this.toTag
+    this.#viaParams ??= viaReceivedParams(this.request.topVia!, this.source) ?? null
+    const bytes = createResponse(this.request, status, reason, {
+      toTag,
+      headers: opts.headers,
+      body: opts.body,
+      contentType: opts.contentType,
+      copyRecordRoute: opts.copyRecordRoute,
+      topViaParams: this.#viaParams ?? undefined
+    })
+    return this.sendResponse(bytes, status, toTag)
+  }
+
+  /**
+   * Send a response built elsewhere (a proxy relaying a downstream response
+   * after `stripTopVia`) through the transaction, which retransmits it and
+   * changes state by its class.
+   * @param status the response's status code, which decides the transition
+   * @param toTag its To tag when known; RFC 2543 ACKs are matched against it
+   * @returns false when the state admits no such response, true when sent
+   * @throws RangeError for a status outside 100–699
+   */
+  sendResponse (bytes: Buffer, status: number, toTag?: string): boolean {
+    checkStatus(status)
+    const sent = this.onResponse(bytes, status)
+    if (sent && status >= 200) this.#responseToTag = toTag
+    return sent
+  }
+
+  /**
+   * Abandon the transaction now: timers stop, retransmissions are no longer
+   * absorbed, no callbacks but `onTerminated`. For shutdown.
+   */
+  abstract terminate (): void
+
+  /** @internal The TU's response as the state machine's input. */
+  protected abstract onResponse (bytes: Buffer, status: number): boolean
+
+  /** @internal A retransmission of the request, matched by the layer. */
+  abstract receiveRequest (request: SipRequest): void
+}
+
+function checkStatus (status: number): void {
+  if (!Number.isInteger(status) || status < 100 || status > 699) {
+    throw new RangeError(`response status must be an integer from 100 to 699, got ${String(status)}`)
+  }
+}

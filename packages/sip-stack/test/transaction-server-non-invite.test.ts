@@ -1,0 +1,123 @@
+// Non-INVITE server transaction: RFC 3261 §17.2.2 (Figure 8), driven by a FakeClock.
+
+import t from 'tap'
+import type { SipResponse } from '@sipd/sip-parser'
+import type { ServerNonInviteTransaction } from '../src/transaction-server-non-invite.js'
+import { Harness, request, source } from './helpers/transaction-harness.js'
+import type { RequestFields } from './helpers/transaction-harness.js'
+
+const REGISTER: RequestFields = { method: 'REGISTER', uri: 'sip:example.com', branch: 'z9hG4bK-reg-1' }
+
+function setup (transport: 'udp' | 'tcp' = 'udp'): { h: Harness, tx: ServerNonInviteTransaction, events: string[] } {
+  const h = new Harness()
+  const events: string[] = []
+  h.onRequest = tx => {
+    tx.handler = {
+      onTransportError: e => events.push('transport-error ' + e.message),
+      onTerminated: () => events.push('terminated')
+    }
+  }
+  h.layer.receive(request({ ...REGISTER, transport: transport.toUpperCase() }), source(transport))
+  return { h, tx: h.serverTxs[0] as ServerNonInviteTransaction, events }
+}
+
+t.test('Trying: the TU gets the request; retransmissions are absorbed without a response', async t => {
+  const { h, tx } = setup()
+  t.equal(tx.kind, 'server-non-invite')
+  t.equal(tx.state, 'trying')
+  t.equal(h.sent.length, 0, 'no automatic 100 for non-INVITE')
+  h.layer.receive(request(REGISTER), source())
+  h.layer.receive(request(REGISTER), source())
+  t.equal(h.sent.length, 0)
+  t.equal(h.serverTxs.length, 1)
+  t.equal(h.layer.counters.retransmissionsReceived, 2)
+  h.clock.advance(100_000)
+  t.equal(tx.state, 'trying', 'no timer in Trying')
+})
+
+t.test('Trying → Proceeding on 1xx; a retransmission gets the latest provisional', async t => {
+  const { h, tx } = setup()
+  t.equal(tx.respond(100), true)
+  t.equal(tx.state, 'proceeding')
+  h.layer.receive(request(REGISTER), source())
+  t.same(h.sentStatuses(), [100, 100])
+  tx.respond(182)
+  h.layer.receive(request(REGISTER), source())
+  t.same(h.sentStatuses(), [100, 100, 182, 182])
+  t.equal(h.layer.counters.retransmissionsSent, 2)
+})
+
+for (const from of ['trying', 'proceeding'] as const) {
+  t.test(`${from} → Completed on 200-699: retransmissions get the final, Timer J = 64*T1`, async t => {
+    const { h, tx, events } = setup()
+    if (from === 'proceeding') tx.respond(100)
+    const before = h.sent.length
+    t.equal(tx.respond(200, 'OK', { headers: [['Expires', '3600']] }), true)
+    t.equal(tx.state, 'completed')
+    const ok = h.sent[before]!.msg as SipResponse
+    t.equal(ok.status, 200)
+    t.equal(ok.header('expires'), '3600')
+    t.equal(ok.to.tag, tx.toTag)
+    h.clock.advance(10_000)
+    t.equal(h.sent.length, before + 1, 'no timer retransmission of non-INVITE finals')
+    h.layer.receive(request(REGISTER), source())
+    t.equal(h.sent.length, before + 2)
+    t.ok(h.sent[before + 1]!.bytes.equals(h.sent[before]!.bytes), 'the same final again')
+    t.equal(tx.respond(500), false, 'a second final is refused')
+    t.equal(tx.respond(100), false, 'a provisional after the final is refused')
+    t.equal(tx.lastStatus, 200)
+    h.clock.advance(21_999)
+    t.equal(tx.state, 'completed')
+    h.clock.advance(1)
+    t.equal(tx.state, 'terminated', 'Timer J = 32 s')
+    t.same(events, ['terminated'])
+    t.equal(h.layer.size, 0)
+    h.layer.receive(request(REGISTER), source())
+    t.equal(h.serverTxs.length, 2, 'after Timer J the request is new again')
+  })
+}
+
+t.test('reliable transport: Timer J is zero', async t => {
+  const { h, tx, events } = setup('tcp')
+  tx.respond(200)
+  t.equal(tx.state, 'terminated')
+  t.same(events, ['terminated'])
+  t.equal(h.sent[0]!.target.flowId, 'tcp/7')
+  t.equal(h.clock.pending, 0)
+})
+
+t.test('transport error in Trying, Proceeding and Completed terminates and informs the TU', async t => {
+  {
+    const { h, tx, events } = setup()
+    h.mode = { kind: 'fail' }
+    tx.respond(200)
+    t.equal(tx.state, 'terminated')
+    t.same(events, ['transport-error send failed (test)', 'terminated'])
+  }
+  {
+    const { h, tx, events } = setup()
+    tx.respond(100)
+    h.mode = { kind: 'throw' }
+    tx.respond(180)
+    t.equal(tx.state, 'terminated')
+    t.same(events, ['transport-error send failed (test)', 'terminated'])
+  }
+  {
+    const { h, tx, events } = setup()
+    tx.respond(404)
+    h.mode = { kind: 'fail' }
+    h.layer.receive(request(REGISTER), source())
+    t.equal(tx.state, 'terminated')
+    t.same(events, ['transport-error send failed (test)', 'terminated'])
+  }
+})
+
+t.test('terminate() abandons the transaction', async t => {
+  const { h, tx, events } = setup()
+  tx.respond(200)
+  tx.terminate()
+  t.equal(tx.state, 'terminated')
+  t.same(events, ['terminated'])
+  t.equal(h.clock.pending, 0)
+  t.equal(tx.respond(200), false)
+})
