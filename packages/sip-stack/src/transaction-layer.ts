@@ -344,7 +344,10 @@ export class TransactionLayer {
       tx.respond(482, 'Loop Detected')
       return
     }
-    if (mkey !== undefined) this.#merged.set(mkey, tx)
+    if (mkey !== undefined) {
+      tx.mergedKey = mkey
+      this.#merged.set(mkey, tx)
+    }
     if (tx instanceof ServerNonInviteTransaction) {
       if (req.method === 'CANCEL') tx.cancelTarget = this.#cancelTarget(req, facts)
     } else if (this.#sendTrying) {
@@ -394,10 +397,8 @@ export class TransactionLayer {
       return
     }
     if (this.#server.get(tx.key) === tx) this.#server.delete(tx.key)
-    if (this.#detectMerged) {
-      const mkey = mergedKey(tx.request)
-      if (mkey !== undefined && this.#merged.get(mkey) === tx) this.#merged.delete(mkey)
-    }
+    const mkey = tx.mergedKey
+    if (mkey !== undefined && this.#merged.get(mkey) === tx) this.#merged.delete(mkey)
   }
 }
 

@@ -51,6 +51,11 @@ export abstract class ServerTransaction extends Transaction {
   readonly source: Source
   /** Optional TU callbacks; set them when the request reaches the TU. */
   handler: ServerTransactionHandler | undefined = undefined
+  /**
+   * @internal The layer's merged-request key (§8.2.2.2), kept so that the
+   * same string (its hash already computed) removes the entry again.
+   */
+  mergedKey: string | undefined = undefined
   #toTag: string | undefined = undefined
   /** The To tag of the last final response, for RFC 2543 ACK matching (§17.2.3). */
   #responseToTag: string | undefined = undefined
