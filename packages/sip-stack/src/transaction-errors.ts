@@ -1,3 +1,4 @@
+import { SipStackError } from './stack-error.js'
 /**
  * Errors of the transaction layer and its timer wheel. Every error has a
  * stable `code`; callers match on the code, never on the message text.
@@ -6,14 +7,10 @@
  */
 
 /** Base class of transaction-layer errors. */
-export class TransactionError extends Error {
-  /** Stable machine-readable code, e.g. `SIP_ERR_TX_INVALID_OPTION`. */
-  readonly code: string
-
+export class TransactionError extends SipStackError {
   constructor (message: string, code: string, options?: { cause?: unknown }) {
-    super(message, options)
+    super(message, code, options)
     this.name = 'TransactionError'
-    this.code = code
   }
 }
 

@@ -1,17 +1,14 @@
+import { SipStackError } from './stack-error.js'
 /**
  * Errors of the transport layer and the RFC 3263 resolver. Every error has a
  * stable `code`; callers match on the code, never on the message text.
  */
 
 /** Base class of transport and resolver errors. */
-export class TransportError extends Error {
-  /** Stable machine-readable code, e.g. `SIP_ERR_CONNECT_FAILED`. */
-  readonly code: string
-
+export class TransportError extends SipStackError {
   constructor (message: string, code: string, options?: { cause?: unknown }) {
-    super(message, options)
+    super(message, code, options)
     this.name = 'TransportError'
-    this.code = code
   }
 }
 
