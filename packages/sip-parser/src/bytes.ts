@@ -27,3 +27,11 @@ export function utf8 (buf: Buffer, start: number, end: number): string {
 export function writeUtf8 (buf: Buffer, s: string, offset: number): number {
   return utf8WriteFn.call(buf, s, offset)
 }
+
+/** Latin1 text back to UTF-8 when it holds non-ASCII bytes (they are rare in SIP headers). */
+export function decodeText (raw: string): string {
+  for (let i = 0; i < raw.length; i++) {
+    if (raw.charCodeAt(i) > 0x7f) return Buffer.from(raw, 'latin1').toString('utf8')
+  }
+  return raw
+}

@@ -3,6 +3,7 @@
  * strings. Every function scans char codes; none uses a RegExp. Offsets in
  * errors are relative to the value string; the message accessor rebases them.
  */
+import { decodeText } from './bytes.js'
 import { SipParseError, quote } from './errors.js'
 import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, Params, Via } from './types.js'
 
@@ -235,7 +236,7 @@ function parseNameAddrAs (s: string, what: string, contact: boolean): ParsedName
   const first = s.charCodeAt(i)
   if (first === DQUOTE) {
     const [dn, after] = readQuoted(s, i, end, what)
-    displayName = dn
+    displayName = decodeText(dn)
     i = skipWs(s, after, end)
     if (i >= end || s.charCodeAt(i) !== LAQUOT) {
       throw new SipParseError(`expected "<" after display name in ${what}`, i, 'SIP_ERR_BAD_ADDRESS')
@@ -258,7 +259,7 @@ function parseNameAddrAs (s: string, what: string, contact: boolean): ParsedName
           throw new SipParseError(`invalid character ${quote(s[j]!)} in display name of ${what}`, j, 'SIP_ERR_BAD_DISPLAY_NAME')
         }
       }
-      displayName = dnEnd > i ? s.slice(i, dnEnd) : undefined
+      displayName = dnEnd > i ? decodeText(s.slice(i, dnEnd)) : undefined
       i = lt
     } else {
       // addr-spec: the URI runs to the first ';' (header params), no spaces.

@@ -5,8 +5,7 @@
  * the Buffer); a header's value is decoded and parsed only when read, then
  * cached. Forwarding uses the same offsets to splice the original bytes.
  */
-import { isAscii } from 'node:buffer'
-import { latin1, utf8 } from './bytes.js'
+import { decodeText, latin1, utf8 } from './bytes.js'
 import { SipParseError, quote } from './errors.js'
 import {
   H_AUTHORIZATION, H_CALL_ID, H_CONTACT, H_CONTENT_LENGTH, H_CSEQ, H_EXPIRES, H_FROM, H_MAX_FORWARDS,
@@ -89,7 +88,6 @@ export abstract class SipMessage {
   abstract readonly isRequest: boolean
 
   #head?: string
-  #ascii = true
   #via?: Via[]
   #topVia?: Via | null
   #cseq?: CSeq
@@ -127,23 +125,25 @@ export abstract class SipMessage {
   }
 
   /**
-   * @internal Decoded value of header line `k` (folded lines joined by one SP).
-   * The header block is decoded once as latin1 (one native call) and values
-   * are substrings of it; a block with non-ASCII bytes decodes values as UTF-8.
+   * @internal Value of header line `k` as latin1 text, one char per byte
+   * (folded lines joined by one SP). The header block is decoded once and
+   * values are substrings of it. The typed views parse these: their grammars
+   * are ASCII, and byte-exact text keeps Call-IDs and tags comparable.
    */
-  valueAt (k: number): string {
+  rawAt (k: number): string {
     const o = this.ix + k * STRIDE
     const idx = this.index
     const vs = idx[o + F_VALUE]!
     const ve = idx[o + F_VALUE_END]!
     if ((idx[o + F_ID]! & FOLDED) !== 0) return unfold(this.buf, vs, ve)
     let head = this.#head
-    if (head === undefined) {
-      this.#ascii = isAscii(this.buf.subarray(this.start, this.headersEnd))
-      head = this.#head = latin1(this.buf, this.start, this.headersEnd)
-    }
-    if (!this.#ascii) return utf8(this.buf, vs, ve)
+    if (head === undefined) head = this.#head = latin1(this.buf, this.start, this.headersEnd)
     return head.substring(vs - this.start, ve - this.start)
+  }
+
+  /** @internal Value of header line `k` decoded as UTF-8 (RFC 3261 §7.3.1: TEXT-UTF8). */
+  valueAt (k: number): string {
+    return decodeText(this.rawAt(k))
   }
 
   /** @internal Id of header line `k`. */
@@ -231,7 +231,7 @@ export abstract class SipMessage {
   #listById (id: number): string[] {
     const out: string[] = []
     for (let k = this.findId(id); k >= 0; k = this.findId(id, k + 1)) {
-      const v = this.valueAt(k)
+      const v = this.rawAt(k)
       if (hasTopLevelComma(v)) for (const e of splitList(v)) out.push(e)
       else if (v.length > 0) out.push(v)
     }
@@ -244,7 +244,7 @@ export abstract class SipMessage {
     if (this.findId(id, k + 1) >= 0) {
       throw new SipParseError(`more than one ${what} header`, this.index[this.ix + this.findId(id, k + 1) * STRIDE + F_LINE]!, 'SIP_ERR_DUPLICATE_HEADER')
     }
-    return this.valueAt(k)
+    return this.rawAt(k)
   }
 
   #rebase<T> (id: number, fn: () => T): T {
@@ -276,7 +276,7 @@ export abstract class SipMessage {
         if (k < 0) {
           this.#topVia = null
         } else {
-          const v = this.valueAt(k)
+          const v = this.rawAt(k)
           this.#topVia = this.#rebase(H_VIA, () => parseVia(hasTopLevelComma(v) ? splitList(v)[0] ?? '' : v))
         }
       }
@@ -284,26 +284,67 @@ export abstract class SipMessage {
     return this.#topVia ?? undefined
   }
 
-  /** CSeq; throws SipParseError when absent or malformed. */
+  /** Index of the only header line with this id, -1 when absent; throws for duplicates. */
+  #onlyLine (id: number, what: string): number {
+    const k = this.findId(id)
+    if (k >= 0) {
+      const k2 = this.findId(id, k + 1)
+      if (k2 >= 0) throw new SipParseError(`more than one ${what} header`, this.index[this.ix + k2 * STRIDE + F_LINE]!, 'SIP_ERR_DUPLICATE_HEADER')
+    }
+    return k
+  }
+
+  /**
+   * CSeq; throws SipParseError when absent or malformed. Read from the bytes:
+   * the number and a common method need no string work (RFC 3261 §20.16:
+   * the number is below 2**31).
+   */
   get cseq (): CSeq {
     if (this.#cseq === undefined) {
-      const v = this.#single(H_CSEQ, 'CSeq')
-      if (v === undefined) throw new SipParseError('missing CSeq header', this.start, 'SIP_ERR_MISSING_HEADER')
-      this.#cseq = this.#rebase(H_CSEQ, () => parseCSeq(v))
+      const k = this.#onlyLine(H_CSEQ, 'CSeq')
+      if (k < 0) throw new SipParseError('missing CSeq header', this.start, 'SIP_ERR_MISSING_HEADER')
+      const o = this.ix + k * STRIDE
+      const buf = this.buf
+      const vs = this.index[o + F_VALUE]!
+      const ve = this.index[o + F_VALUE_END]!
+      let i = vs
+      let seq = 0
+      while (i < ve) {
+        const d = buf[i]! - 0x30
+        if (d < 0 || d > 9) break
+        seq = seq * 10 + d
+        if (seq > 0x7fffffff) break
+        i++
+      }
+      const numEnd = i
+      while (i < ve && (buf[i] === SP || buf[i] === HT)) i++
+      const mStart = i
+      while (i < ve && isTokenByte(buf[i]!)) i++
+      if (numEnd === vs || seq > 0x7fffffff || mStart === numEnd || mStart === ve || i !== ve || (this.index[o + F_ID]! & FOLDED) !== 0) {
+        // Anything unusual takes the string grammar, which names the defect.
+        this.#cseq = this.#rebase(H_CSEQ, () => parseCSeq(this.rawAt(k)))
+      } else {
+        this.#cseq = { seq, method: methodAt(buf, mStart, ve) }
+      }
     }
     return this.#cseq
   }
 
-  /** Call-ID; throws SipParseError when absent or malformed. */
+  /** Call-ID (RFC 3261 §25.1 callid = word ["@" word]); throws SipParseError when absent or malformed. */
   get callId (): string {
     if (this.#callId === undefined) {
-      const v = this.#single(H_CALL_ID, 'Call-ID')
-      if (v === undefined || v.length === 0) throw new SipParseError('missing Call-ID header', this.start, 'SIP_ERR_MISSING_HEADER')
-      for (let i = 0; i < v.length; i++) {
-        const c = v.charCodeAt(i)
-        if (c <= SP || c === 0x7f) throw new SipParseError(`invalid Call-ID ${quote(v)}`, this.index[this.ix + this.findId(H_CALL_ID) * STRIDE + F_VALUE]! + i, 'SIP_ERR_BAD_CALL_ID')
+      const k = this.#onlyLine(H_CALL_ID, 'Call-ID')
+      if (k < 0) throw new SipParseError('missing Call-ID header', this.start, 'SIP_ERR_MISSING_HEADER')
+      const o = this.ix + k * STRIDE
+      const vs = this.index[o + F_VALUE]!
+      const ve = this.index[o + F_VALUE_END]!
+      if (ve === vs) throw new SipParseError('empty Call-ID header', vs, 'SIP_ERR_BAD_CALL_ID')
+      const buf = this.buf
+      for (let i = vs; i < ve; i++) {
+        const c = buf[i]!
+        if (c <= SP || c === 0x7f) throw new SipParseError(`invalid Call-ID ${quote(this.rawAt(k))}`, i, 'SIP_ERR_BAD_CALL_ID')
       }
-      this.#callId = v
+      this.#callId = this.rawAt(k)
     }
     return this.#callId
   }
@@ -353,8 +394,14 @@ export abstract class SipMessage {
   /** Max-Forwards (0..255), undefined when absent. */
   get maxForwards (): number | undefined {
     if (this.#maxForwards === undefined) {
-      const v = this.#single(H_MAX_FORWARDS, 'Max-Forwards')
-      this.#maxForwards = v === undefined ? null : this.#rebase(H_MAX_FORWARDS, () => parseUint(v, 'Max-Forwards', 255))
+      const k = this.#onlyLine(H_MAX_FORWARDS, 'Max-Forwards')
+      if (k < 0) {
+        this.#maxForwards = null
+      } else {
+        const o = this.ix + k * STRIDE
+        const n = digitsAt(this.buf, this.index[o + F_VALUE]!, this.index[o + F_VALUE_END]!)
+        this.#maxForwards = n >= 0 && n <= 255 ? n : this.#rebase(H_MAX_FORWARDS, () => parseUint(this.rawAt(k), 'Max-Forwards', 255))
+      }
     }
     return this.#maxForwards ?? undefined
   }
@@ -467,17 +514,25 @@ export class SipResponse extends SipMessage {
   readonly isRequest = false as const
   /** Status code, 100..699. */
   readonly status: number
-  /** Reason phrase (may be empty). */
-  readonly reason: string
   readonly version: string
+  readonly #reasonStart: number
+  readonly #reasonEnd: number
+  #reason?: string
 
   /** @internal */
   constructor (buf: Buffer, start: number, startLineNext: number, index: Int32Array, ix: number, headerCount: number, headersEnd: number, bodyStart: number, end: number,
-    status: number, reason: string, version: string) {
+    status: number, reasonStart: number, reasonEnd: number, version: string) {
     super(buf, start, startLineNext, index, ix, headerCount, headersEnd, bodyStart, end)
     this.status = status
-    this.reason = reason
+    this.#reasonStart = reasonStart
+    this.#reasonEnd = reasonEnd
     this.version = version
+  }
+
+  /** Reason phrase (may be empty), UTF-8 decoded on first read. */
+  get reason (): string {
+    if (this.#reason === undefined) this.#reason = utf8(this.buf, this.#reasonStart, this.#reasonEnd)
+    return this.#reason
   }
 }
 
@@ -494,14 +549,14 @@ function unfold (buf: Buffer, s: number, e: number): string {
     if (c === CR || c === LF) {
       let j = i
       while (j > from && (buf[j - 1] === SP || buf[j - 1] === HT)) j--
-      out += utf8(buf, from, j)
+      out += latin1(buf, from, j)
       while (i < e && (buf[i] === CR || buf[i] === LF || buf[i] === SP || buf[i] === HT)) i++
       out += ' '
       from = i
       i--
     }
   }
-  return out + utf8(buf, from, e)
+  return out + latin1(buf, from, e)
 }
 
 const METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE']
@@ -719,8 +774,7 @@ function buildStartLine (buf: Buffer, start: number, startLineEnd: number, start
     if (i - c0 !== 3 || status < 100 || status > 699 || (i < startLineEnd && buf[i] !== SP)) {
       throw new SipParseError(`invalid status code in ${quote(latin1(buf, start, Math.min(startLineEnd, start + 80)))}`, c0, 'SIP_ERR_BAD_STATUS')
     }
-    const reason = i < startLineEnd ? utf8(buf, i + 1, startLineEnd) : ''
-    return new SipResponse(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit, status, reason, latin1(buf, start, sp1))
+    return new SipResponse(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit, status, i < startLineEnd ? i + 1 : startLineEnd, startLineEnd, latin1(buf, start, sp1))
   }
   // Request-Line = Method SP Request-URI SP SIP-Version CRLF (exactly one SP each, §25.1).
   let i = start
