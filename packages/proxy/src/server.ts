@@ -202,9 +202,8 @@ export class Sipd {
         try {
           this.transactions.replyStateless(msg, source, verdict.status, verdict.reason, { headers: verdict.headers })
           this.metrics.responseOut(verdict.status)
-        } catch (err) {
-          // The request lacks what a response needs (e.g. a usable Via): drop it.
-          this.metrics.parseErrors.labels(err instanceof SipParseError ? err.code : 'SIP_ERR_UNANSWERABLE').inc()
+        } catch {
+          this.#replyToSource(msg, source, verdict.status, verdict.reason, verdict.headers)
         }
       }
       return
@@ -216,6 +215,21 @@ export class Sipd {
       return
     }
     this.transactions.receive(msg, source)
+  }
+
+  /**
+   * Answer a request whose Via is too broken to route a response by
+   * (RFC 4475 §3.1.2.1): the received Via lines are copied as they are and
+   * the response goes back to the packet's source over its transport.
+   */
+  #replyToSource (req: SipRequest, source: Source, status: number, reason: string, headers?: Array<[string, string]>): void {
+    try {
+      const bytes = createResponse(req, status, reason, { headers })
+      void this.transport.send(bytes, { transport: source.transport, address: source.address, port: source.port, flowId: source.flowId })
+      this.metrics.responseOut(status)
+    } catch (err) {
+      this.metrics.parseErrors.labels(err instanceof SipParseError ? err.code : 'SIP_ERR_UNANSWERABLE').inc()
+    }
   }
 
   #onRequest (tx: AnyServerTransaction): void {

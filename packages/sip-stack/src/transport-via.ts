@@ -64,9 +64,12 @@ export function responseDestination (via: ViaFields, source?: Source): ResponseD
   let rport = typeof via.rport === 'number' ? via.rport : undefined
   if (source !== undefined) {
     const add = viaReceivedParams(via, source)
+    // What the request's source says wins over a received/rport the Via
+    // already carried: the response's Via is rewritten with these values
+    // (RFC 3261 §18.2.1), and the sender is where the answer must go.
     if (add !== undefined) {
-      received ??= add.received
-      rport ??= add.rport
+      if (add.received !== undefined) received = add.received
+      if (add.rport !== undefined) rport = add.rport
     }
   }
   const sentByPort = via.port
