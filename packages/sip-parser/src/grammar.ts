@@ -98,7 +98,7 @@ function pushTrimmed (out: string[], s: string, start: number, end: number, keep
 }
 
 /** Read a quoted-string starting at `i` (which holds the DQUOTE); returns [value, indexAfter]. */
-function readQuoted (s: string, i: number, end: number, what: string): [string, number] {
+export function readQuoted (s: string, i: number, end: number, what: string): [string, number] {
   let out = ''
   let from = i + 1
   for (let j = i + 1; j < end; j++) {
@@ -187,7 +187,7 @@ export function parseParams (s: string, i: number, end: number, out: FlatParams,
 }
 
 /** A parsed name-addr; `params` is built on first read. */
-class ParsedNameAddr implements NameAddr {
+export class ParsedNameAddr implements NameAddr {
   displayName: string | undefined
   uri: string
   raw: string
@@ -213,7 +213,7 @@ class ParsedNameAddr implements NameAddr {
 }
 
 /** A parsed Contact element. */
-class ParsedContact extends ParsedNameAddr implements Contact {
+export class ParsedContact extends ParsedNameAddr implements Contact {
   expires: number | undefined = undefined
   q: number | undefined = undefined
 }
@@ -377,7 +377,7 @@ export function internMethod (s: string, start: number, end: number): string {
 }
 
 /** A parsed Via element; `params` is built on first read. */
-class ParsedVia implements Via {
+export class ParsedVia implements Via {
   protocol: string
   transport: string
   host: string
@@ -409,7 +409,7 @@ class ParsedVia implements Via {
   }
 }
 
-function transportName (s: string, start: number, end: number): string {
+export function transportName (s: string, start: number, end: number): string {
   const len = end - start
   if (len === 3) {
     const a = s.charCodeAt(start) | 0x20

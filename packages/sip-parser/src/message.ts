@@ -17,6 +17,8 @@ import {
   parseVia, splitList
 } from './grammar.js'
 import { parseUri } from './uri.js'
+import { parseContactBytes, parseNameAddrBytes, parseViaBytes, splitListBytes } from './grammar-bytes.js'
+import type { ParsedNameAddr } from './grammar.js'
 import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, SipUri, Via } from './types.js'
 
 const CR = 0x0d
@@ -136,9 +138,7 @@ export abstract class SipMessage {
     const vs = idx[o + F_VALUE]!
     const ve = idx[o + F_VALUE_END]!
     if ((idx[o + F_ID]! & FOLDED) !== 0) return unfold(this.buf, vs, ve)
-    let head = this.#head
-    if (head === undefined) head = this.#head = latin1(this.buf, this.start, this.headersEnd)
-    return head.substring(vs - this.start, ve - this.start)
+    return this.#headText().substring(vs - this.start, ve - this.start)
   }
 
   /** @internal Value of header line `k` decoded as UTF-8 (RFC 3261 §7.3.1: TEXT-UTF8). */
@@ -238,6 +238,59 @@ export abstract class SipMessage {
     return out
   }
 
+  #headText (): string {
+    let head = this.#head
+    if (head === undefined) head = this.#head = latin1(this.buf, this.start, this.headersEnd)
+    return head
+  }
+
+  /**
+   * Every element of every header line with this id, parsed from the bytes
+   * (grammar-bytes.ts) unless the line is folded (then from its unfolded text).
+   * Error offsets point into the message.
+   */
+  #parseList<T> (id: number, parseB: (buf: Buffer, head: string, base: number, s: number, e: number) => T, parseS: (v: string) => T): T[] {
+    const out: T[] = []
+    const idx = this.index
+    for (let k = this.findId(id); k >= 0; k = this.findId(id, k + 1)) {
+      const o = this.ix + k * STRIDE
+      const vs = idx[o + F_VALUE]!
+      if ((idx[o + F_ID]! & FOLDED) !== 0) {
+        const v = this.rawAt(k)
+        try {
+          for (const e of (hasTopLevelComma(v) ? splitList(v) : v.length > 0 ? [v] : [])) out.push(parseS(e))
+        } catch (err) {
+          throw at(err, vs)
+        }
+        continue
+      }
+      const head = this.#headText()
+      const r = splitListBytes(this.buf, vs, idx[o + F_VALUE_END]!)
+      for (let j = 0; j < r.length; j += 2) {
+        try {
+          out.push(parseB(this.buf, head, this.start, r[j]!, r[j + 1]!))
+        } catch (err) {
+          throw at(err, r[j]!)
+        }
+      }
+    }
+    return out
+  }
+
+  /** The value of the only header line with this id, parsed like #parseList; undefined when absent. */
+  #parseOne<T> (id: number, what: string, parseB: (buf: Buffer, head: string, base: number, s: number, e: number) => T, parseS: (v: string) => T): T | undefined {
+    const k = this.#onlyLine(id, what)
+    if (k < 0) return undefined
+    const o = this.ix + k * STRIDE
+    const vs = this.index[o + F_VALUE]!
+    try {
+      if ((this.index[o + F_ID]! & FOLDED) !== 0) return parseS(this.rawAt(k))
+      return parseB(this.buf, this.#headText(), this.start, vs, this.index[o + F_VALUE_END]!)
+    } catch (err) {
+      throw at(err, vs)
+    }
+  }
+
   #single (id: number, what: string): string | undefined {
     const k = this.findId(id)
     if (k < 0) return undefined
@@ -262,7 +315,7 @@ export abstract class SipMessage {
 
   /** Every Via element, top first. */
   get via (): Via[] {
-    if (this.#via === undefined) this.#via = this.#rebase(H_VIA, () => this.#listById(H_VIA).map(parseVia))
+    if (this.#via === undefined) this.#via = this.#parseList(H_VIA, parseViaBytes, parseVia)
     return this.#via
   }
 
@@ -276,8 +329,25 @@ export abstract class SipMessage {
         if (k < 0) {
           this.#topVia = null
         } else {
-          const v = this.rawAt(k)
-          this.#topVia = this.#rebase(H_VIA, () => parseVia(hasTopLevelComma(v) ? splitList(v)[0] ?? '' : v))
+          const o = this.ix + k * STRIDE
+          const vs = this.index[o + F_VALUE]!
+          if ((this.index[o + F_ID]! & FOLDED) !== 0) {
+            const v = this.rawAt(k)
+            try {
+              this.#topVia = parseVia(hasTopLevelComma(v) ? splitList(v)[0] ?? '' : v)
+            } catch (err) {
+              throw at(err, vs)
+            }
+          } else {
+            // Only the first element of the first Via line is parsed.
+            const r = splitListBytes(this.buf, vs, this.index[o + F_VALUE_END]!)
+            const s0 = r.length > 0 ? r[0]! : vs
+            try {
+              this.#topVia = parseViaBytes(this.buf, this.#headText(), this.start, s0, r.length > 0 ? r[1]! : vs)
+            } catch (err) {
+              throw at(err, s0)
+            }
+          }
         }
       }
     }
@@ -352,9 +422,9 @@ export abstract class SipMessage {
   /** From; throws SipParseError when absent or malformed. */
   get from (): AddressHeader {
     if (this.#from === undefined) {
-      const v = this.#single(H_FROM, 'From')
+      const v = this.#parseOne(H_FROM, 'From', fromBytes, fromText)
       if (v === undefined) throw new SipParseError('missing From header', this.start, 'SIP_ERR_MISSING_HEADER')
-      this.#from = this.#rebase(H_FROM, () => parseAddressHeader(v, 'From'))
+      this.#from = v
     }
     return this.#from
   }
@@ -362,9 +432,9 @@ export abstract class SipMessage {
   /** To; throws SipParseError when absent or malformed. */
   get to (): AddressHeader {
     if (this.#to === undefined) {
-      const v = this.#single(H_TO, 'To')
+      const v = this.#parseOne(H_TO, 'To', toBytes, toText)
       if (v === undefined) throw new SipParseError('missing To header', this.start, 'SIP_ERR_MISSING_HEADER')
-      this.#to = this.#rebase(H_TO, () => parseAddressHeader(v, 'To'))
+      this.#to = v
     }
     return this.#to
   }
@@ -374,20 +444,20 @@ export abstract class SipMessage {
     if (this.#contact === undefined) {
       const values = this.#listById(H_CONTACT)
       if (values.length === 1 && values[0] === '*') this.#contact = '*'
-      else this.#contact = this.#rebase(H_CONTACT, () => values.map(parseContact))
+      else this.#contact = this.#parseList(H_CONTACT, parseContactBytes, parseContact)
     }
     return this.#contact
   }
 
   /** Route elements, top first. */
   get route (): NameAddr[] {
-    if (this.#route === undefined) this.#route = this.#rebase(H_ROUTE, () => this.#listById(H_ROUTE).map(v => parseNameAddr(v, 'Route')))
+    if (this.#route === undefined) this.#route = this.#parseList(H_ROUTE, routeBytes, routeText)
     return this.#route
   }
 
   /** Record-Route elements, top first. */
   get recordRoute (): NameAddr[] {
-    if (this.#recordRoute === undefined) this.#recordRoute = this.#rebase(H_RECORD_ROUTE, () => this.#listById(H_RECORD_ROUTE).map(v => parseNameAddr(v, 'Record-Route')))
+    if (this.#recordRoute === undefined) this.#recordRoute = this.#parseList(H_RECORD_ROUTE, recordRouteBytes, recordRouteText)
     return this.#recordRoute
   }
 
@@ -535,6 +605,22 @@ export class SipResponse extends SipMessage {
     return this.#reason
   }
 }
+
+/** A SipParseError from a grammar, with its offset made absolute from `base`. */
+function at (err: unknown, base: number): unknown {
+  if (!(err instanceof SipParseError)) return err
+  const e = new SipParseError(err.message, base + err.offset, err.code)
+  return e
+}
+
+const fromBytes = (buf: Buffer, head: string, base: number, s: number, e: number): AddressHeader => parseNameAddrBytes(buf, head, base, s, e, 'From', false) as ParsedNameAddr & AddressHeader
+const toBytes = (buf: Buffer, head: string, base: number, s: number, e: number): AddressHeader => parseNameAddrBytes(buf, head, base, s, e, 'To', false) as ParsedNameAddr & AddressHeader
+const fromText = (v: string): AddressHeader => parseAddressHeader(v, 'From')
+const toText = (v: string): AddressHeader => parseAddressHeader(v, 'To')
+const routeBytes = (buf: Buffer, head: string, base: number, s: number, e: number): NameAddr => parseNameAddrBytes(buf, head, base, s, e, 'Route', false)
+const routeText = (v: string): NameAddr => parseNameAddr(v, 'Route')
+const recordRouteBytes = (buf: Buffer, head: string, base: number, s: number, e: number): NameAddr => parseNameAddrBytes(buf, head, base, s, e, 'Record-Route', false)
+const recordRouteText = (v: string): NameAddr => parseNameAddr(v, 'Record-Route')
 
 function hasTopLevelComma (v: string): boolean {
   return v.indexOf(',') >= 0
