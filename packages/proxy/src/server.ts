@@ -15,9 +15,13 @@ import { startHttpServer } from './http-server.js'
 import type { RouteHandler } from './http-server.js'
 import { SipdMetrics } from './metrics.js'
 import { checkRequest, reasonFrom, SUPPORTED_EXTENSIONS } from './sanity.js'
+import { ProxyCore } from './proxy-core.js'
+import { DefaultRouting } from './routing-default.js'
 
 /** Methods sipd handles as a proxy/registrar (Allow in answers to OPTIONS). */
 export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, MESSAGE'
+
+const OPTIONS_HEADERS: ReadonlyArray<readonly [string, string]> = [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Supported', SUPPORTED_EXTENSIONS.join(', ')]]
 
 /** What a routing module decides for a request. */
 export type RouteDecision =
@@ -51,6 +55,10 @@ export class Sipd {
   #status: SipdStatus = 'starting'
   #listeners: ListenerInfo[] = []
   #routing: RoutingModule | undefined
+  /** The RFC 3261 §16 stateful proxy core (forwarding, response contexts, CANCEL). */
+  readonly proxy: ProxyCore
+  /** The default routing policy, when no routing module replaces it. */
+  #policy: DefaultRouting | undefined
   /** Host names and addresses that mean "sipd itself" in a Request-URI. */
   readonly #localHosts = new Set<string>()
   readonly #routes = new Map<string, RouteHandler>()
@@ -76,8 +84,18 @@ export class Sipd {
     this.transactions = new TransactionLayer({
       send: async (bytes: Buffer, target: SendTarget) => await this.transport.send(bytes, target),
       onRequest: tx => { this.#onRequest(tx) },
-      onStrayAck: ack => { this.#onAck(ack) },
+      onStrayAck: (ack, source) => { this.#onAck(ack, source) },
+      onStrayResponse: resp => { this.proxy.relayStray(resp) },
       timers: { t1: config.timers.t1, t2: config.timers.t2, t4: config.timers.t4 }
+    })
+    this.proxy = new ProxyCore({
+      transactions: this.transactions,
+      listeners: () => this.#listeners,
+      advertise: config.advertise,
+      timerC: config.timers.timerC,
+      t1: config.timers.t1,
+      sendResponse: async (bytes, via) => await this.transport.sendResponse(bytes, via),
+      onResponseOut: status => { this.metrics.responseOut(status) }
     })
     this.metrics.bind({
       transactions: () => ({ ...this.transactions.counters.active }),
@@ -118,6 +136,10 @@ export class Sipd {
     for (const l of this.#listeners) this.#localHosts.add(l.address)
     for (const d of this.config.domains) this.#localHosts.add(d)
     if (this.config.advertise !== undefined) this.#localHosts.add(this.config.advertise.replace(/:\d+$/, '').toLowerCase())
+    if (this.#routing === undefined) {
+      this.#policy = new DefaultRouting({ config: this.config, core: this.proxy, transactions: this.transactions, logger: this.logger, servedHosts: this.#localHosts })
+      this.#policy.start()
+    }
     const c = this.config.http.lastIndexOf(':')
     this.#http = await startHttpServer({
       host: this.config.http.slice(0, c),
@@ -138,6 +160,7 @@ export class Sipd {
   async stop (graceMs = 5000): Promise<void> {
     if (this.#status === 'stopping' || this.#status === 'stopped') return
     this.#status = 'stopping'
+    this.#policy?.stop()
     const deadline = Date.now() + graceMs
     while (this.transactions.size > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
     for (const timer of this.#pending2xx.values()) clearTimeout(timer)
@@ -195,7 +218,8 @@ export class Sipd {
       return
     }
     this.metrics.requestIn(msg.method)
-    const verdict = checkRequest(msg, this.isToUs(msg))
+    const toUs = this.isToUs(msg)
+    const verdict = checkRequest(msg, toUs)
     if (verdict !== undefined) {
       this.metrics.sanity.labels(String(verdict.status)).inc()
       if (msg.method !== 'ACK') {
@@ -206,6 +230,13 @@ export class Sipd {
           this.#replyToSource(msg, source, verdict.status, verdict.reason, verdict.headers)
         }
       }
+      return
+    }
+    if (msg.method === 'OPTIONS' && toUs) {
+      // Keep-alive pings and probes: answered statelessly (RFC 3261 §8.2.7),
+      // as Kamailio's sl module does, so they hold no transaction for Timer J.
+      this.transactions.replyStateless(msg, source, 200, 'OK', { headers: OPTIONS_HEADERS })
+      this.metrics.responseOut(200)
       return
     }
     if (this.#status !== 'running' && msg.method !== 'ACK' && msg.method !== 'CANCEL' && msg.method !== 'BYE') {
@@ -234,12 +265,12 @@ export class Sipd {
 
   #onRequest (tx: AnyServerTransaction): void {
     const req = tx.request
-    if (req.method === 'OPTIONS' && this.isToUs(req)) {
-      this.#respond(tx, 200, 'OK', [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Supported', SUPPORTED_EXTENSIONS.join(', ')]])
-      return
-    }
     if (this.#routing !== undefined) {
       this.#runRouting(tx)
+      return
+    }
+    if (this.#policy !== undefined && req.method !== 'REGISTER') {
+      this.#policy.route(tx)
       return
     }
     if (req.method === 'CANCEL') {
@@ -328,7 +359,7 @@ export class Sipd {
     this.#pending2xx.set(key, setTimeout(tick, interval).unref())
   }
 
-  #onAck (ack: SipRequest): void {
+  #onAck (ack: SipRequest, source: Source): void {
     // The ACK of a 2xx we sent ends its retransmissions (RFC 3261 §13.3.1.4).
     try {
       const key = `${ack.callId} ${ack.cseq.seq} ${ack.to.tag}`
@@ -336,7 +367,10 @@ export class Sipd {
       if (timer !== undefined) {
         clearTimeout(timer)
         this.#pending2xx.delete(key)
+        return
       }
+      // An ACK for a 2xx we relayed: forwarded statelessly by its Route set (RFC 3261 §16.11).
+      if (this.#policy !== undefined) this.proxy.forwardStateless(ack, source)
     } catch {
       // A malformed ACK has nothing to stop.
     }
