@@ -136,7 +136,8 @@ export class Sipd {
     for (const l of this.#listeners) this.#localHosts.add(l.address)
     for (const d of this.config.domains) this.#localHosts.add(d)
     if (this.config.advertise !== undefined) this.#localHosts.add(this.config.advertise.replace(/:\d+$/, '').toLowerCase())
-    if (this.#routing === undefined) {
+    // The default policy routes once the config names something to route to or from.
+    if (this.#routing === undefined && DefaultRouting.applies(this.config)) {
       this.#policy = new DefaultRouting({ config: this.config, core: this.proxy, transactions: this.transactions, logger: this.logger, servedHosts: this.#localHosts })
       this.#policy.start()
     }

@@ -1,0 +1,717 @@
+/**
+ * The RFC 3261 §16 stateful proxy core: route preprocessing (§16.4),
+ * loop detection (§16.3 step 4 with the §16.6 step 8 branch), forwarding
+ * by splicing the received bytes (§16.6), the response context (§16.7),
+ * Timer C (§16.8), CANCEL (§16.10), stateless forwarding of ACKs for 2xx
+ * and of stray responses (§16.11, §16.7 step 3).
+ *
+ * The core decides nothing about where a request goes: a policy hands it
+ * targets (`forward`) and, optionally, a failover function for serial
+ * attempts (media nodes, trunk gateways).
+ */
+import { forwardRequest, parseUri, reasonPhrase, stripTopVia } from '@sipd/sip-parser'
+import type { NameAddr, SipRequest, SipResponse, SipUri, Via } from '@sipd/sip-parser'
+import { buildCancel, ClientInviteTransaction, newTag, ServerInviteTransaction, viaReceivedParams } from '@sipd/sip-stack'
+import type { AnyServerTransaction, ClientTransaction, ClientTransactionHandler, ListenerInfo, SendResult, SendTarget, Source, TransactionLayer, TransportName } from '@sipd/sip-stack'
+
+/** The prefix of branches sipd writes: the magic cookie and `sd` (RFC 3261 §16.6 step 8). */
+const BRANCH_PREFIX = 'z9hG4bKsd'
+/** Length of the loop-detection hash in a branch (hex digits). */
+const HASH_LEN = 16
+
+/** What the core needs from the server around it. */
+export interface ProxyCoreOptions {
+  /** The transaction layer requests are forwarded through. */
+  transactions: TransactionLayer
+  /** The bound listeners (read at each use: they are known after start). */
+  listeners: () => readonly ListenerInfo[]
+  /** Host, optionally `host:port`, written in Via and Record-Route instead of the listener address. @default undefined */
+  advertise?: string | undefined
+  /** Proxy Timer C in ms (RFC 3261 §16.8, more than 3 minutes in production). @default 180000 */
+  timerC?: number
+  /** T1 in ms: how long to wait for the 487 after CANCELling a branch is 64·T1. @default 500 */
+  t1?: number
+  /** Sends a response statelessly by its top Via (`TransportLayer.sendResponse`). */
+  sendResponse: (bytes: Buffer, via: Via) => Promise<SendResult> | SendResult
+  /** Called for every response sent upstream (metrics). @default none */
+  onResponseOut?: ((status: number) => void) | undefined
+}
+
+/** Defaults of the optional {@link ProxyCoreOptions}. */
+export const DEFAULT_PROXY_CORE_OPTIONS = Object.freeze({ timerC: 180_000, t1: 500 })
+
+/** Where one branch goes. */
+export interface ForwardTarget {
+  /** New Request-URI (retargeting, §16.5); the request's own when absent. */
+  requestUri?: string
+  /**
+   * The next hop, overriding the Route set and the Request-URI (an
+   * outbound proxy, Kamailio's `$du`): a media node or a gateway.
+   */
+  destination?: string
+}
+
+/** How a branch ended, for a policy's failover and bookkeeping. */
+export interface BranchOutcome {
+  target: ForwardTarget
+  /** Final status; 408 for a timeout, 503 for a transport error (RFC 3261 §16.7, §16.9). */
+  status: number
+  /** True when the response came from the network, false when the proxy synthesized it. */
+  received: boolean
+  /** Whether the branch had a provisional response before its final one. */
+  provisional: boolean
+}
+
+/** Options of {@link ProxyCore.forward}. */
+export interface ForwardOptions {
+  /**
+   * A branch failed with a non-2xx final, a timeout or a transport error:
+   * return another target to try in its place (serial failover), or
+   * undefined to let the failure count.
+   */
+  failover?: (outcome: BranchOutcome) => ForwardTarget | undefined
+  /** Called once with the final status sent upstream, and the target of the branch that produced it. */
+  onFinal?: (status: number, target: ForwardTarget | undefined) => void
+  /**
+   * Add our Record-Route (RFC 3261 §16.6 step 4).
+   * @default true for requests without a To tag, other than REGISTER
+   */
+  recordRoute?: boolean
+}
+
+/** The outcome of route preprocessing (§16.4). */
+export interface Preprocessed {
+  /** The Request-URI to forward with (changed when a strict router sent us our own Record-Route). */
+  requestUri: string
+  /** True when the Request-URI was replaced (strict router). */
+  uriChanged: boolean
+  /** The Route set left after removing our own entries. */
+  routes: NameAddr[]
+  /** True when an entry of ours was removed (or the Request-URI was our Record-Route). */
+  ours: boolean
+}
+
+/** A request the core refuses before forwarding: answer it with this status. */
+export interface Refusal {
+  status: number
+  reason: string
+}
+
+/** One branch of a response context. */
+interface Branch {
+  target: ForwardTarget
+  send: SendTarget
+  tx: ClientTransaction | undefined
+  request: SipRequest | undefined
+  provisional: boolean
+  done: boolean
+  status: number
+  response: SipResponse | undefined
+  cancelled: boolean
+  /** A CANCEL is due once a provisional response arrives (RFC 3261 §9.1). */
+  cancelPending: boolean
+  timerC: NodeJS.Timeout | undefined
+}
+
+/** FNV-1a in two 32-bit lanes, 16 hex digits. */
+function hash64 (text: string): string {
+  let a = 0x811c9dc5
+  let b = 0x01000193 ^ 0x5bd1e995
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    a = Math.imul(a ^ c, 0x01000193)
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15)
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0')
+}
+
+/**
+ * The loop-detection hash of a request (RFC 3261 §16.6 step 8): the fields a
+ * looping request keeps (Request-URI as received, Call-ID, From and To tags,
+ * CSeq number, Proxy-Require, Proxy-Authorization). The top Via is left out
+ * on purpose: it changes on every hop, so a loop could never match (RFC 5393 §4.2).
+ */
+export function loopHash (req: SipRequest): string {
+  return hash64(req.uri + '\n' + req.callId + '\n' + (req.from.tag ?? '') + '\n' + (req.to.tag ?? '') + '\n' +
+    req.cseq.seq + '\n' + (req.header('proxy-require') ?? '') + '\n' + (req.header('proxy-authorization') ?? ''))
+}
+
+function bracket (host: string): string {
+  return host.indexOf(':') >= 0 && !host.startsWith('[') ? '[' + host + ']' : host
+}
+
+function unbracket (host: string): string {
+  return host.startsWith('[') ? host.slice(1, -1) : host
+}
+
+/** Transport named by a URI's `transport` parameter; UDP by default (RFC 3263 §4.1 for a numeric host). */
+function uriTransport (uri: SipUri): TransportName {
+  const t = uri.params.get('transport')
+  return typeof t === 'string' && t.toLowerCase() === 'tcp' ? 'tcp' : 'udp'
+}
+
+/** The §16.7 step 6 choice between two final responses: 6xx first, else the lowest class. */
+function better (a: number, b: number): boolean {
+  if (b >= 600) return false
+  if (a >= 600) return true
+  return Math.floor(a / 100) < Math.floor(b / 100)
+}
+
+/** An error in forwarding that the caller treats as a failed send. */
+export class ProxyError extends Error {
+  readonly code: string
+  constructor (code: string, message: string) {
+    super(message)
+    this.name = 'ProxyError'
+    this.code = code
+  }
+}
+
+/** The stateful proxy core. */
+export class ProxyCore {
+  readonly #tl: TransactionLayer
+  readonly #listeners: () => readonly ListenerInfo[]
+  readonly #advertiseHost: string | undefined
+  readonly #advertisePort: number | undefined
+  readonly #timerC: number
+  readonly #t1: number
+  readonly #sendResponse: ProxyCoreOptions['sendResponse']
+  readonly #onResponseOut: ((status: number) => void) | undefined
+  /** The `host:port` values we wrote as Via sent-by (§16.3 step 4 compares against them). */
+  readonly #sentBys = new Set<string>()
+  readonly #contexts = new Map<ServerInviteTransaction, ResponseContext>()
+
+  constructor (options: ProxyCoreOptions) {
+    this.#tl = options.transactions
+    this.#listeners = options.listeners
+    this.#timerC = options.timerC ?? DEFAULT_PROXY_CORE_OPTIONS.timerC
+    this.#t1 = options.t1 ?? DEFAULT_PROXY_CORE_OPTIONS.t1
+    if (!(Number.isInteger(this.#timerC) && this.#timerC > 0)) throw new RangeError(`ProxyCore timerC must be a positive integer (ms), got ${String(options.timerC)}`)
+    this.#sendResponse = options.sendResponse
+    this.#onResponseOut = options.onResponseOut
+    const adv = options.advertise
+    if (adv !== undefined) {
+      // host, host:port, [v6] or [v6]:port
+      const close = adv.lastIndexOf(']')
+      const colon = adv.lastIndexOf(':')
+      if (colon > close && (close >= 0 || adv.indexOf(':') === colon)) {
+        this.#advertiseHost = adv.slice(0, colon)
+        this.#advertisePort = Number(adv.slice(colon + 1))
+      } else {
+        this.#advertiseHost = adv
+      }
+    }
+  }
+
+  /** Number of INVITE response contexts alive. */
+  get activeContexts (): number {
+    return this.#contexts.size
+  }
+
+  /** True when `uri` names this proxy: one of our listener or advertised addresses, with our port. */
+  isOurUri (uri: SipUri): boolean {
+    if (uri.user !== undefined && uri.user !== '') return false
+    const host = unbracket(uri.host).toLowerCase()
+    const port = uri.port ?? 5060
+    if (this.#advertiseHost !== undefined && unbracket(this.#advertiseHost).toLowerCase() === host) {
+      if (this.#advertisePort === undefined || this.#advertisePort === port) return true
+    }
+    for (const l of this.#listeners()) {
+      if (l.port !== port) continue
+      if (l.address === host || l.address === '0.0.0.0' || l.address === '::') return true
+    }
+    return false
+  }
+
+  /**
+   * RFC 3261 §16.3 step 4: a request carrying a Via of ours whose branch
+   * hash equals the request's own is looping (a spiral changes the hash).
+   */
+  isLooping (req: SipRequest): boolean {
+    let h: string | undefined
+    for (const via of req.via) {
+      const b = via.branch
+      if (b === undefined || !b.startsWith(BRANCH_PREFIX)) continue
+      if (!this.#sentBys.has(unbracket(via.host).toLowerCase() + ':' + String(via.port ?? 5060))) continue
+      h ??= loopHash(req)
+      if (b.slice(BRANCH_PREFIX.length, BRANCH_PREFIX.length + HASH_LEN) === h) return true
+    }
+    return false
+  }
+
+  /**
+   * RFC 3261 §16.4: a Request-URI that is our own Record-Route (a strict
+   * router before us) is replaced by the last Route; Route entries naming us
+   * on top are removed (two when we record-routed twice, RFC 5658).
+   */
+  preprocess (req: SipRequest): Preprocessed {
+    let routes = req.route
+    let requestUri = req.uri
+    let uriChanged = false
+    let ours = false
+    let ruri: SipUri | undefined
+    try {
+      ruri = req.requestUri
+    } catch {
+      ruri = undefined
+    }
+    if (ruri !== undefined && routes.length > 0 && ruri.params.has('lr') && this.isOurUri(ruri)) {
+      const last = routes[routes.length - 1]!
+      requestUri = last.uri
+      routes = routes.slice(0, -1)
+      uriChanged = true
+      ours = true
+    }
+    let popped = 0
+    while (popped < 2 && routes.length > popped) {
+      let u: SipUri
+      try {
+        u = parseUri(routes[popped]!.uri)
+      } catch {
+        break
+      }
+      if (!this.isOurUri(u)) break
+      popped++
+    }
+    if (popped > 0) {
+      routes = routes.slice(popped)
+      ours = true
+    }
+    return { requestUri, uriChanged, routes, ours }
+  }
+
+  /**
+   * Forward a request statefully to each target in parallel (one client
+   * transaction per target) and relay the responses per §16.7. The server
+   * transaction's final response is sent by the core; the caller must not
+   * answer it afterwards.
+   */
+  forward (tx: AnyServerTransaction, targets: readonly ForwardTarget[], options: ForwardOptions = {}): void {
+    const req = tx.request
+    if (this.isLooping(req)) {
+      this.#reply(tx, 482, 'Loop Detected')
+      options.onFinal?.(482, undefined)
+      return
+    }
+    const pre = this.preprocess(req)
+    const ctx = new ResponseContext(this, tx, pre, options)
+    if (tx instanceof ServerInviteTransaction) {
+      this.#contexts.set(tx, ctx)
+      tx.handler = { onTerminated: () => { this.#contexts.delete(tx) } }
+    }
+    if (targets.length === 0) ctx.finish(480, 'Temporarily Unavailable')
+    for (const t of targets) ctx.addBranch(t)
+  }
+
+  /**
+   * CANCEL from upstream (RFC 3261 §16.10): 200 to the CANCEL at once, then
+   * CANCEL every pending branch of the INVITE it matched; their 487 comes
+   * back as the INVITE's answer. 481 when it matches no INVITE.
+   */
+  cancel (tx: AnyServerTransaction): void {
+    const invite = 'cancelTarget' in tx ? tx.cancelTarget : undefined
+    if (invite === undefined) {
+      this.#reply(tx, 481, 'Call/Transaction Does Not Exist')
+      return
+    }
+    this.#reply(tx, 200, 'OK')
+    const ctx = this.#contexts.get(invite)
+    if (ctx !== undefined) ctx.cancelAll(true)
+    else if (invite.lastStatus < 200) {
+      // No branch of ours (answered locally): end the INVITE with 487 (§9.2).
+      if (invite.respond(487, 'Request Terminated')) this.#onResponseOut?.(487)
+    }
+  }
+
+  /**
+   * An ACK for a 2xx, or another request forwarded without a transaction
+   * (RFC 3261 §16.11): route preprocessing, then to the next hop of its
+   * Route set or its Request-URI. The branch is derived from the request's
+   * own so a retransmission gets the same one. Returns false when there is
+   * no next hop other than ourselves.
+   */
+  forwardStateless (req: SipRequest, source: Source): boolean {
+    const pre = this.preprocess(req)
+    const next = pre.routes.length > 0 ? pre.routes[0]!.uri : pre.requestUri
+    let uri: SipUri
+    try {
+      uri = parseUri(next)
+    } catch {
+      return false
+    }
+    if (this.isOurUri(uri)) return false
+    const send = this.#sendTarget(uri)
+    if (send === undefined) return false
+    const branch = BRANCH_PREFIX + hash64((req.topVia?.branch ?? '') + '\n' + req.method + '\n' + req.callId + '\n' + req.cseq.seq) + '.s'
+    const via = this.#via(send.transport, source, branch)
+    const mf = req.maxForwards
+    if (mf !== undefined && mf <= 0) return false
+    const bytes = forwardRequest(req, {
+      via,
+      maxForwards: (mf ?? 70) - 1,
+      topViaParams: viaReceivedParams(req.topVia!, source),
+      ...this.#routeEdits(pre)
+    })
+    void this.#tl.sendStateless(bytes, send)
+    return true
+  }
+
+  /**
+   * A response that matched no client transaction (§16.7 step 3, §16.11):
+   * when its top Via is ours, remove it and send the response to the next
+   * Via. Others are dropped. Returns true when relayed.
+   */
+  relayStray (resp: SipResponse): boolean {
+    const vias = resp.via
+    const top = vias[0]
+    if (top === undefined || vias.length < 2) return false
+    if (top.branch === undefined || !top.branch.startsWith(BRANCH_PREFIX)) return false
+    if (!this.#sentBys.has(unbracket(top.host).toLowerCase() + ':' + String(top.port ?? 5060))) return false
+    void this.#sendResponse(stripTopVia(resp), vias[1]!)
+    this.#onResponseOut?.(resp.status)
+    return true
+  }
+
+  /**
+   * Where a request of sipd's own to `uri` goes and the Via (without branch)
+   * it carries: for the media prober's OPTIONS. Undefined for a URI that is
+   * not a SIP URI with a numeric host.
+   */
+  probeTarget (uri: string): { target: SendTarget, via: string, sentBy: string } | undefined {
+    let u: SipUri
+    try {
+      u = parseUri(uri)
+    } catch {
+      return undefined
+    }
+    const target = this.#sendTarget(u)
+    if (target === undefined) return undefined
+    const l = this.#listeners().find(x => x.transport === target.transport)
+    let host = this.#advertiseHost ?? l?.address ?? '127.0.0.1'
+    // A wildcard listener: the address the node sees us from is the one it can answer (rport does the rest).
+    if (host === '0.0.0.0' || host === '::') host = target.address
+    const port = this.#advertisePort ?? l?.port ?? 5060
+    const sentBy = bracket(host) + ':' + String(port)
+    return { target, via: 'SIP/2.0/' + target.transport.toUpperCase() + ' ' + sentBy + ';rport', sentBy }
+  }
+
+  /** @internal Start one client transaction for a branch; returns the branch with `tx` set or a failure status. */
+  startBranch (ctx: ResponseContext, b: Branch, handler: ClientTransactionHandler): number {
+    const req = ctx.tx.request
+    const pre = ctx.pre
+    const requestUri = b.target.requestUri ?? pre.requestUri
+    const next = b.target.destination ?? (pre.routes.length > 0 ? pre.routes[0]!.uri : requestUri)
+    let uri: SipUri
+    try {
+      uri = parseUri(next)
+    } catch {
+      return 400
+    }
+    const send = this.#sendTarget(uri)
+    if (send === undefined) return 503
+    b.send = send
+    const source = ctx.tx.source
+    const branch = BRANCH_PREFIX + ctx.hash + '.' + newTag()
+    const recordRoute = ctx.options.recordRoute ?? (req.to.tag === undefined && req.method !== 'REGISTER')
+    const rr: string[] = []
+    if (recordRoute) {
+      // RFC 3261 §16.6 step 4; two entries when the request changes transport or interface (RFC 5658).
+      const inbound = this.#recordRoute(source.transport, source.local.address, source.local.port)
+      const out = this.#listenerFor(send.transport, source)
+      const outbound = out === undefined ? inbound : this.#recordRoute(send.transport, out.address === '0.0.0.0' || out.address === '::' ? source.local.address : out.address, out.port)
+      if (outbound !== inbound) rr.push(outbound)
+      rr.push(inbound)
+    }
+    const bytes = forwardRequest(req, {
+      via: this.#via(send.transport, source, branch),
+      maxForwards: (req.maxForwards ?? 70) - 1,
+      recordRoute: rr.length > 0 ? rr : undefined,
+      requestUri: requestUri !== req.uri ? requestUri : undefined,
+      topViaParams: viaReceivedParams(req.topVia!, source),
+      ...this.#routeEdits(pre)
+    })
+    try {
+      b.tx = this.#tl.createClient(bytes, send, handler)
+      b.request = b.tx.request
+    } catch {
+      return 500
+    }
+    return 0
+  }
+
+  /** @internal send CANCEL for a branch whose INVITE had a provisional response. */
+  sendCancel (b: Branch): void {
+    const tx = b.tx
+    if (!(tx instanceof ClientInviteTransaction) || b.request === undefined) return
+    const noop = (): void => {}
+    try {
+      this.#tl.createClient(buildCancel(b.request, [['Reason', 'SIP;cause=487;text="Request Terminated"']]), b.send, { onFinal: noop, onTimeout: noop, onTransportError: noop })
+    } catch {
+      // A CANCEL for this branch is already in flight.
+    }
+  }
+
+  /** @internal relay a response upstream through the server transaction, or statelessly once it has ended. */
+  relay (tx: AnyServerTransaction, resp: SipResponse): void {
+    if (resp.via.length < 2) {
+      // A downstream element that dropped the upstream Vias (§8.2.6.2 says copy them all): answer with our own response.
+      if (resp.status > 100) this.#reply(tx, resp.status, resp.reason)
+      return
+    }
+    const bytes = stripTopVia(resp)
+    if (tx.sendResponse(bytes, resp.status, resp.to.tag)) {
+      this.#onResponseOut?.(resp.status)
+      return
+    }
+    // A 2xx retransmission after the server transaction ended (RFC 6026 §8.4): by the next Via.
+    const next = resp.via[1]
+    if (resp.status >= 200 && resp.status < 300 && next !== undefined) {
+      void this.#sendResponse(bytes, next)
+      this.#onResponseOut?.(resp.status)
+    }
+  }
+
+  /** @internal a response of the proxy's own to the server transaction. */
+  reply (tx: AnyServerTransaction, status: number, reason: string): void {
+    this.#reply(tx, status, reason)
+  }
+
+  /** @internal Timer C (ms) and T1. */
+  get timerC (): number { return this.#timerC }
+  get t1 (): number { return this.#t1 }
+
+  #reply (tx: AnyServerTransaction, status: number, reason: string): void {
+    if (tx.respond(status, reason)) this.#onResponseOut?.(status)
+  }
+
+  #routeEdits (pre: Preprocessed): { removeHeaders?: string[], pushRoute?: string[] } {
+    if (!pre.ours) return {}
+    // Rewrite the Route set without our entries (and without the one moved to the Request-URI).
+    return { removeHeaders: ['Route'], pushRoute: pre.routes.map(r => r.raw) }
+  }
+
+  #sendTarget (uri: SipUri): SendTarget | undefined {
+    if (uri.hostType === 'name') return undefined
+    const transport = uriTransport(uri)
+    return { transport, address: unbracket(uri.host), port: uri.port ?? 5060 }
+  }
+
+  /** The listener a request leaves through: the one it arrived on when the transport is the same, else the first of that transport. */
+  #listenerFor (transport: TransportName, source: Source): ListenerInfo | undefined {
+    const all = this.#listeners()
+    let first: ListenerInfo | undefined
+    for (const l of all) {
+      if (l.transport !== transport) continue
+      if (source.transport === transport && (l.address === source.local.address || l.address === '0.0.0.0' || l.address === '::') && l.port === source.local.port) return l
+      first ??= l
+    }
+    return first
+  }
+
+  #via (transport: TransportName, source: Source, branch: string): string {
+    const l = this.#listenerFor(transport, source)
+    let host: string
+    let port: number
+    if (this.#advertiseHost !== undefined) {
+      host = this.#advertiseHost
+      port = this.#advertisePort ?? l?.port ?? 5060
+    } else {
+      host = l === undefined || l.address === '0.0.0.0' || l.address === '::' ? source.local.address : l.address
+      port = l?.port ?? source.local.port
+    }
+    const sentBy = bracket(host) + ':' + String(port)
+    this.#sentBys.add(unbracket(host).toLowerCase() + ':' + String(port))
+    return 'SIP/2.0/' + transport.toUpperCase() + ' ' + sentBy + ';branch=' + branch + ';rport'
+  }
+
+  #recordRoute (transport: TransportName, address: string, port: number): string {
+    const host = this.#advertiseHost ?? address
+    const p = this.#advertisePort ?? port
+    return '<sip:' + bracket(host) + ':' + String(p) + ';transport=' + transport + ';lr>'
+  }
+}
+
+/** The §16.7 response context of one forwarded request. */
+class ResponseContext {
+  readonly core: ProxyCore
+  readonly tx: AnyServerTransaction
+  readonly pre: Preprocessed
+  readonly options: ForwardOptions
+  readonly hash: string
+  readonly branches: Branch[] = []
+  readonly invite: boolean
+  #finalSent = false
+  #cancelled = false
+  #best: Branch | undefined = undefined
+  #reported = false
+
+  constructor (core: ProxyCore, tx: AnyServerTransaction, pre: Preprocessed, options: ForwardOptions) {
+    this.core = core
+    this.tx = tx
+    this.pre = pre
+    this.options = options
+    this.hash = loopHash(tx.request)
+    this.invite = tx.method === 'INVITE'
+  }
+
+  addBranch (target: ForwardTarget): void {
+    const b: Branch = {
+      target,
+      send: { transport: 'udp', address: '', port: 0 },
+      tx: undefined,
+      request: undefined,
+      provisional: false,
+      done: false,
+      status: 0,
+      response: undefined,
+      cancelled: false,
+      cancelPending: false,
+      timerC: undefined
+    }
+    this.branches.push(b)
+    const failed = this.core.startBranch(this, b, {
+      onProvisional: (resp) => { this.#provisional(b, resp) },
+      onFinal: (resp) => { this.#final(b, resp) },
+      onTimeout: () => { this.#failed(b, 408) },
+      onTransportError: () => { this.#failed(b, 503) }
+    })
+    if (failed !== 0) {
+      this.#failed(b, failed)
+      return
+    }
+    if (this.invite && !b.done) this.#armTimerC(b, this.core.timerC)
+  }
+
+  /** CANCEL every pending branch (§16.10 upstream CANCEL, §16.7 step 10 after a 2xx or 6xx). */
+  cancelAll (upstream: boolean): void {
+    if (upstream) this.#cancelled = true
+    for (const b of this.branches) this.#cancelBranch(b)
+  }
+
+  /** Answer upstream with the proxy's own response (no branch could be tried). */
+  finish (status: number, reason: string): void {
+    if (this.#finalSent) return
+    this.#finalSent = true
+    this.core.reply(this.tx, status, reason)
+    this.#report(status, undefined)
+  }
+
+  #report (status: number, target: ForwardTarget | undefined): void {
+    if (this.#reported) return
+    this.#reported = true
+    this.options.onFinal?.(status, target)
+  }
+
+  #armTimerC (b: Branch, ms: number): void {
+    if (b.timerC !== undefined) clearTimeout(b.timerC)
+    b.timerC = setTimeout(() => { this.#timerCFired(b) }, ms)
+    b.timerC.unref()
+  }
+
+  #timerCFired (b: Branch): void {
+    b.timerC = undefined
+    if (b.done) return
+    if (b.provisional && !b.cancelled) {
+      // §16.8: a branch with a provisional response is CANCELled; its 487 ends it.
+      this.#cancelBranch(b)
+      this.#armTimerC(b, 64 * this.core.t1)
+      return
+    }
+    // §16.8: no provisional (or no answer to our CANCEL): the branch ends as a 408.
+    b.tx?.terminate()
+    this.#failed(b, 408)
+  }
+
+  #cancelBranch (b: Branch): void {
+    if (b.done || b.cancelled) return
+    b.cancelled = true
+    if (!this.invite) return
+    if (b.provisional) this.core.sendCancel(b)
+    else b.cancelPending = true
+  }
+
+  #provisional (b: Branch, resp: SipResponse): void {
+    b.provisional = true
+    if (b.timerC !== undefined && !b.cancelled) this.#armTimerC(b, this.core.timerC)
+    if (b.cancelPending) {
+      b.cancelPending = false
+      this.core.sendCancel(b)
+    }
+    // §16.7 step 5: provisional responses other than 100 are forwarded at once.
+    if (resp.status > 100 && !this.#finalSent) this.core.relay(this.tx, resp)
+  }
+
+  #final (b: Branch, resp: SipResponse): void {
+    const status = resp.status
+    if (b.done) {
+      // A 2xx retransmission or another fork's 2xx through the Accepted client transaction.
+      if (status >= 200 && status < 300) this.core.relay(this.tx, resp)
+      return
+    }
+    this.#end(b)
+    b.status = status
+    b.response = resp
+    if (status >= 200 && status < 300) {
+      // §16.7 step 5: every 2xx is forwarded at once; the other branches are cancelled (§16.7 step 10).
+      this.core.relay(this.tx, resp)
+      this.#finalSent = true
+      this.#report(status, b.target)
+      this.cancelAll(false)
+      return
+    }
+    this.#settle(b, true)
+  }
+
+  #failed (b: Branch, status: number): void {
+    if (b.done) return
+    this.#end(b)
+    b.status = status
+    this.#settle(b, false)
+  }
+
+  #end (b: Branch): void {
+    b.done = true
+    if (b.timerC !== undefined) {
+      clearTimeout(b.timerC)
+      b.timerC = undefined
+    }
+  }
+
+  /** A branch ended without 2xx: fail over, remember the best, answer when all branches are done. */
+  #settle (b: Branch, received: boolean): void {
+    const status = b.status
+    if (!this.#finalSent && !this.#cancelled && !b.cancelled && this.options.failover !== undefined && status < 600) {
+      const next = this.options.failover({ target: b.target, status, received, provisional: b.provisional })
+      if (next !== undefined) {
+        this.addBranch(next)
+        if (this.#finalSent) return
+      }
+    }
+    if (this.#best === undefined || better(status, this.#best.status)) this.#best = b
+    // §16.7 step 5 (6xx): the other branches are cancelled.
+    if (status >= 600) this.cancelAll(false)
+    for (const o of this.branches) if (!o.done) return
+    this.#sendBest()
+  }
+
+  /** §16.7 step 6: all branches done, send the best final response. */
+  #sendBest (): void {
+    if (this.#finalSent) return
+    this.#finalSent = true
+    const best = this.#best
+    if (best === undefined) {
+      this.core.reply(this.tx, 408, 'Request Timeout')
+      this.#report(408, undefined)
+      return
+    }
+    // A forwarded 503 would tell the caller that this proxy is out of service (§16.7 step 6): 500 instead.
+    if (best.status === 503) {
+      this.core.reply(this.tx, 500, 'Server Internal Error')
+      this.#report(500, best.target)
+      return
+    }
+    if (best.response !== undefined) this.core.relay(this.tx, best.response)
+    else this.core.reply(this.tx, best.status, reasonPhrase(best.status))
+    this.#report(best.status, best.target)
+  }
+}

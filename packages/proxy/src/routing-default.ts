@@ -1,0 +1,287 @@
+/**
+ * sipd's default routing policy (the proxy issue's "config file, no code
+ * needed"): CANCEL and in-dialog requests through the proxy core, trusted
+ * sources (trunk providers) to a media node picked by the dispatcher with
+ * failover, and never an open relay for anyone else.
+ */
+import { createRequest } from '@sipd/sip-parser'
+import type { SipRequest } from '@sipd/sip-parser'
+import { Dispatcher, Prober } from '@sipd/media-bridge'
+import type { OptionsOutcome } from '@sipd/media-bridge'
+import { newBranch, newTag } from '@sipd/sip-stack'
+import type { AnyServerTransaction, TransactionLayer } from '@sipd/sip-stack'
+import type { Logger } from 'pino'
+import { AddressList } from './acl.js'
+import type { SipdConfig } from './config.js'
+import type { BranchOutcome, ForwardTarget, ProxyCore } from './proxy-core.js'
+
+/** What the default policy needs from the server. */
+export interface DefaultRoutingOptions {
+  config: SipdConfig
+  core: ProxyCore
+  transactions: TransactionLayer
+  logger: Logger
+  /** Domains and addresses sipd serves (a Request-URI host in it is ours), lower case, IPv6 without brackets. */
+  servedHosts: ReadonlySet<string>
+  /**
+   * Start OPTIONS probing of the media nodes (`media.probe`).
+   * @default true
+   */
+  probe?: boolean
+}
+
+/** Statuses after which a call fails over to another media node or gateway (before any provisional). */
+export function isFailoverStatus (status: number): boolean {
+  return status === 408 || (status >= 500 && status < 600)
+}
+
+/** Host part of a SIP URI as written (no brackets), for source matching. */
+function uriHost (uri: string): string | undefined {
+  let i = uri.indexOf(':')
+  if (i < 0) return undefined
+  i++
+  const at = uri.indexOf('@', i)
+  if (at >= 0) i = at + 1
+  if (uri.charCodeAt(i) === 0x5b) {
+    const close = uri.indexOf(']', i)
+    return close < 0 ? undefined : uri.slice(i + 1, close)
+  }
+  let end = i
+  while (end < uri.length) {
+    const c = uri.charCodeAt(end)
+    if (c === 0x3a || c === 0x3b || c === 0x3f || c === 0x3e) break
+    end++
+  }
+  return uri.slice(i, end)
+}
+
+/** The default routing policy. */
+export class DefaultRouting {
+  readonly dispatcher: Dispatcher
+  readonly #core: ProxyCore
+  readonly #config: SipdConfig
+  readonly #tl: TransactionLayer
+  readonly #logger: Logger
+  readonly #isServed: (req: SipRequest) => boolean
+  readonly #trusted: AddressList
+  /** Media node addresses: requests from them are calls out of media. */
+  readonly #mediaHosts: AddressList
+  readonly #prober: Prober | undefined
+  readonly #defaultSet: number | string | undefined
+
+  constructor (options: DefaultRoutingOptions) {
+    const config = options.config
+    this.#config = config
+    this.#core = options.core
+    this.#tl = options.transactions
+    this.#logger = options.logger
+    const served = options.servedHosts
+    this.#isServed = (req) => {
+      try {
+        const h = req.requestUri.host
+        return served.has((h.startsWith('[') ? h.slice(1, -1) : h).toLowerCase())
+      } catch {
+        return false
+      }
+    }
+    this.#trusted = new AddressList(config.trusted)
+    const hosts: string[] = []
+    for (const s of config.media.sets) {
+      for (const n of s.nodes) {
+        const h = uriHost(n.uri)
+        if (h !== undefined) hosts.push(h)
+      }
+    }
+    this.#mediaHosts = new AddressList(hosts)
+    this.dispatcher = new Dispatcher(config.media.sets.map(s => ({
+      id: s.id,
+      algorithm: s.algorithm,
+      nodes: s.nodes.map(n => ({ uri: n.uri, weight: n.weight, priority: n.priority, attributes: n.attributes, adminState: n.state }))
+    })), {
+      onHealthChange: (uri, from, to, reason) => { this.#logger.info({ uri, from, to, reason }, 'media node health changed') }
+    })
+    this.#defaultSet = config.media.defaultSet ?? config.media.sets[0]?.id
+    if (options.probe !== false && config.media.sets.length > 0) {
+      const p = config.media.probe
+      this.#prober = new Prober(this.dispatcher, async (uri, timeoutMs) => await this.#sendOptions(uri, timeoutMs), {
+        intervalMs: p.intervalMs,
+        timeoutMs: p.timeoutMs,
+        failureThreshold: p.failureThreshold,
+        successThreshold: p.successThreshold,
+        downStatusCodes: p.downCodes
+      })
+    }
+  }
+
+  /**
+   * Whether the config gives the default policy anything to route: trusted
+   * sources, media sets or trunk routes. Without them sipd is a registrar
+   * that answers other requests itself (404).
+   */
+  static applies (config: SipdConfig): boolean {
+    return config.trusted.length > 0 || config.media.sets.length > 0 || config.trunks.routes.length > 0
+  }
+
+  /** Start probing the media nodes. */
+  start (): void {
+    this.#prober?.start()
+  }
+
+  /** Stop probing. */
+  stop (): void {
+    this.#prober?.stop()
+  }
+
+  /** Route a request that reached the routing stage (not OPTIONS to us, not REGISTER). */
+  route (tx: AnyServerTransaction): void {
+    const req = tx.request
+    if (req.method === 'CANCEL') {
+      this.#core.cancel(tx)
+      return
+    }
+    const address = tx.source.address
+    if (req.to.tag !== undefined) {
+      this.#inDialog(tx, address)
+      return
+    }
+    if (this.#trusted.has(address)) {
+      this.#toMedia(tx)
+      return
+    }
+    if (!this.#isServed(req)) {
+      // Never an open relay: a request for a foreign domain from an unknown source.
+      this.#core.reply(tx, 403, 'Relaying Denied')
+      return
+    }
+    if (this.#mediaHosts.has(address)) {
+      this.#core.reply(tx, 404, 'Not Found')
+      return
+    }
+    // An unknown source calling one of our domains: subscribers must authenticate (issue 4, step 4).
+    this.#core.reply(tx, 403, 'Forbidden')
+  }
+
+  /**
+   * RFC 3261 §16.12 / §12.2: an in-dialog request follows its Route set. We
+   * forward it when it names us in its Route set (we record-routed the
+   * dialog) or comes from a trusted source or a media node; a request
+   * addressed to us with nothing to route by belongs to no dialog of ours.
+   */
+  #inDialog (tx: AnyServerTransaction, address: string): void {
+    const req = tx.request
+    const pre = this.#core.preprocess(req)
+    if (!pre.ours && !this.#trusted.has(address) && !this.#mediaHosts.has(address)) {
+      if (this.#isServed(req) && pre.routes.length === 0) this.#core.reply(tx, 481, 'Call/Transaction Does Not Exist')
+      else this.#core.reply(tx, 403, 'Relaying Denied')
+      return
+    }
+    const callId = req.callId
+    const bye = req.method === 'BYE'
+    this.#core.forward(tx, [{}], {
+      onFinal: (status) => {
+        // The call ends with the BYE's 2xx (or a 481: the other side had forgotten it).
+        if (bye && (status < 300 || status === 481)) this.dispatcher.callEnded(callId)
+      }
+    })
+  }
+
+  /** A trunk's call into media: a node of the configured set, failing over on 408/5xx/timeout before any provisional. */
+  #toMedia (tx: AnyServerTransaction): void {
+    const req = tx.request
+    const setId = this.#setFor(req)
+    if (setId === undefined) {
+      this.#core.reply(tx, 503, 'No Media Set')
+      return
+    }
+    const callId = req.callId
+    const fromUser = safeFromUser(req)
+    const tried = new Set<string>()
+    const invite = req.method === 'INVITE'
+    const pick = (): ForwardTarget | undefined => {
+      const node = this.dispatcher.select(setId, { callId, fromUser, exclude: tried })
+      if (node === undefined) return undefined
+      tried.add(node.uri)
+      if (invite) this.dispatcher.callStarted(node.uri, callId)
+      return { destination: node.uri }
+    }
+    const first = pick()
+    if (first === undefined) {
+      this.#core.reply(tx, 503, 'No Media Node Available')
+      return
+    }
+    this.#core.forward(tx, [first], {
+      failover: (o: BranchOutcome) => {
+        if (o.provisional || !isFailoverStatus(o.status)) return undefined
+        if (o.target.destination !== undefined) {
+          this.dispatcher.reportFailure(o.target.destination)
+          this.#logger.warn({ node: o.target.destination, status: o.status, callId }, 'media node failed a call: failing over')
+        }
+        return pick()
+      },
+      onFinal: (status) => {
+        if (invite && status >= 300) this.dispatcher.callEnded(callId)
+      }
+    })
+  }
+
+  /** `media.did_sets` by longest prefix of the Request-URI user, else the default set. */
+  #setFor (req: SipRequest): number | string | undefined {
+    const did = this.#config.media.didSets
+    let user: string | undefined
+    try {
+      user = req.requestUri.user
+    } catch {
+      user = undefined
+    }
+    if (user !== undefined) {
+      let best: string | undefined
+      for (const prefix of Object.keys(did)) {
+        if (user.startsWith(prefix) && (best === undefined || prefix.length > best.length)) best = prefix
+      }
+      if (best !== undefined) return did[best]
+    }
+    return this.#defaultSet
+  }
+
+  /** One OPTIONS to a media node through a client transaction (the prober's `sendOptions`). */
+  async #sendOptions (uri: string, _timeoutMs: number): Promise<OptionsOutcome> {
+    const probe = this.#core.probeTarget(uri)
+    if (probe === undefined) return { error: 'transport' }
+    const { target, via, sentBy } = probe
+    const branch = newBranch()
+    const bytes = createRequest({
+      method: 'OPTIONS',
+      uri,
+      headers: [
+        ['Via', via + ';branch=' + branch],
+        ['Max-Forwards', '70'],
+        ['From', '<sip:sipd@' + sentBy + '>;tag=' + newTag()],
+        ['To', '<' + uri + '>'],
+        ['Call-ID', newTag() + '@sipd'],
+        ['CSeq', '1 OPTIONS']
+      ]
+    })
+    return await new Promise<OptionsOutcome>(resolve => {
+      try {
+        this.#tl.createClient(bytes, target, {
+          onFinal: (resp) => { resolve({ status: resp.status }) },
+          onTimeout: () => { resolve({ error: 'timeout' }) },
+          onTransportError: () => { resolve({ error: 'transport' }) }
+        })
+      } catch {
+        resolve({ error: 'transport' })
+      }
+    })
+  }
+}
+
+function safeFromUser (req: SipRequest): string | undefined {
+  try {
+    const uri = req.from.uri
+    const colon = uri.indexOf(':')
+    const at = uri.indexOf('@')
+    return colon >= 0 && at > colon ? uri.slice(colon + 1, at) : undefined
+  } catch {
+    return undefined
+  }
+}
