@@ -1,26 +1,56 @@
+// The machine a result was measured on, and CPU/memory readings of processes
+// from /proc (Linux; clock ticks are USER_HZ = 100 there).
 import os from 'node:os'
 import { readFileSync } from 'node:fs'
 
-/** The machine a result was measured on. */
+const round2 = x => Math.round(x * 100) / 100
+
+/**
+ * CPU model, cores, Node version, platform, memory and the load average now
+ * (taken when a suite starts).
+ */
 export function machine () {
   const cpus = os.cpus()
+  const [m1, m5, m15] = os.loadavg()
   return {
-    cpuModel: cpus[0]?.model ?? 'unknown',
+    cpuModel: cpus[0]?.model?.trim() ?? 'unknown',
     cores: cpus.length,
     nodeVersion: process.version,
-    platform: `${os.platform()} ${os.release()}`,
-    loadAverage: os.loadavg().map(x => Math.round(x * 100) / 100)
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    totalMemoryMiB: Math.round(os.totalmem() / 1048576),
+    loadAverageAtStart: { '1m': round2(m1), '5m': round2(m5), '15m': round2(m15) }
   }
 }
 
-/** CPU seconds (user + system) a process has used, from /proc (Linux; CLK_TCK 100). */
-export function cpuSeconds (pid) {
+function statFields (pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
 }
 
-/** Resident memory of a process in bytes, from /proc. */
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
+export function cpuSeconds (pid) {
+  const f = statFields(pid)
+  return (Number(f[11]) + Number(f[12])) / 100
+}
+
+/**
+ * CPU seconds of a process plus those of its children that have exited and
+ * been waited for (utime + stime + cutime + cstime).
+ */
+export function cpuSecondsWithChildren (pid) {
+  const f = statFields(pid)
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100
+}
+
+/** CPU seconds all cores have spent busy (not idle or iowait) since boot, from /proc/stat. */
+export function busySeconds () {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]
+  const f = line.trim().split(/\s+/).slice(1).map(Number)
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0)
+  return (total - f[3] - f[4]) / 100
+}
+
+/** Resident memory of a process in bytes, from /proc/PID/status. */
 export function rssBytes (pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const m = /VmRSS:\s+(\d+) kB/.exec(status)

@@ -5,6 +5,7 @@
 
 import { measure, do_not_optimize } from 'mitata'
 import { Dispatcher } from '@sipd/media-bridge'
+import { rateFromNs } from '../lib/sample.mjs'
 
 const NODES = 100
 const KEYS = 4096
@@ -22,10 +23,10 @@ function uniformNodes () {
 }
 
 /**
- * @param {{ quick?: boolean }} [opts]
- * @returns {Promise<{ name: 'dispatch', rows: Array<{ name: string, opsPerSec: number, medianNs: number, p75Ns: number }> }>}
+ * @param {{ quick?: boolean, progress?: (text: string) => void }} [ctx]
+ * @returns {Promise<{ name: 'dispatch', rows: Array<{ name: string, unit: string, median: number, spread: object, samples: number, medianNs: number, p75Ns: number }> }>}
  */
-export async function run ({ quick = false } = {}) {
+export async function run ({ quick = false, progress = () => {} } = {}) {
   const callIds = Array.from({ length: KEYS }, (_, i) => `${(i * 2654435761) >>> 0}-a84b4c76e66710@pc33.example.com`)
   const users = Array.from({ length: KEYS }, (_, i) => `+4930${String(1000000 + i)}`)
   const ctxs = callIds.map((callId, i) => ({ callId, fromUser: users[i] }))
@@ -47,6 +48,7 @@ export async function run ({ quick = false } = {}) {
 
   const rows = []
   for (const c of cases) {
+    progress(c.name)
     const d = new Dispatcher([{ id: 1, algorithm: c.algorithm, nodes: c.nodes }])
     if (c.loaded) {
       // Uneven long calls, so least-calls compares real counts.
@@ -65,9 +67,12 @@ export async function run ({ quick = false } = {}) {
       do_not_optimize(d.select(1, selectCtxs[k]))
       k = (k + 1) & (KEYS - 1)
     }, opts)
+    // Rows in the harness's shape (bench/run.mjs): selects per second, median
+    // and spread over mitata's samples, plus the nanoseconds per select.
     rows.push({
       name: `${c.name} (${NODES} nodes)`,
-      opsPerSec: Math.round(1e9 / stats.p50),
+      unit: 'selects/s',
+      ...rateFromNs(stats.samples),
       medianNs: Number(stats.p50.toFixed(1)),
       p75Ns: Number(stats.p75.toFixed(1))
     })
