@@ -14,6 +14,23 @@ import type { Logger } from 'pino'
 import { AddressList } from './acl.js'
 import type { SipdConfig } from './config.js'
 import type { BranchOutcome, ForwardTarget, ProxyCore } from './proxy-core.js'
+import { gatewayRequestUri, TrunkRouter } from './trunks.js'
+import type { Gateway } from './trunks.js'
+
+/** A registered contact of an AOR, as the location service returns it. */
+export interface LocatedContact {
+  /** The Contact URI: the new Request-URI (RFC 3261 §16.5). */
+  uri: string
+  /** The next hop when it is not the contact itself (the flow's address behind NAT, a Path). @default the contact URI */
+  destination?: string
+}
+
+/**
+ * The location service as the policy uses it: the contacts of an AOR
+ * (`sip:user@domain`), an empty list for a subscriber with none, undefined
+ * for an AOR that is not ours.
+ */
+export type Locate = (aor: string) => Promise<readonly LocatedContact[] | undefined> | readonly LocatedContact[] | undefined
 
 /** What the default policy needs from the server. */
 export interface DefaultRoutingOptions {
@@ -23,6 +40,11 @@ export interface DefaultRoutingOptions {
   logger: Logger
   /** Domains and addresses sipd serves (a Request-URI host in it is ours), lower case, IPv6 without brackets. */
   servedHosts: ReadonlySet<string>
+  /**
+   * The location service; without it calls from media nodes go to trunks only.
+   * @default undefined
+   */
+  locate?: Locate | undefined
   /**
    * Start OPTIONS probing of the media nodes (`media.probe`).
    * @default true
@@ -68,6 +90,8 @@ export class DefaultRouting {
   readonly #mediaHosts: AddressList
   readonly #prober: Prober | undefined
   readonly #defaultSet: number | string | undefined
+  readonly trunks: TrunkRouter
+  readonly #locate: Locate | undefined
 
   constructor (options: DefaultRoutingOptions) {
     const config = options.config
@@ -101,6 +125,8 @@ export class DefaultRouting {
       onHealthChange: (uri, from, to, reason) => { this.#logger.info({ uri, from, to, reason }, 'media node health changed') }
     })
     this.#defaultSet = config.media.defaultSet ?? config.media.sets[0]?.id
+    this.trunks = new TrunkRouter({ gateways: config.trunks.gateways, routes: config.trunks.routes, downForMs: config.trunks.downForMs })
+    this.#locate = options.locate
     if (options.probe !== false && config.media.sets.length > 0) {
       const p = config.media.probe
       this.#prober = new Prober(this.dispatcher, async (uri, timeoutMs) => await this.#sendOptions(uri, timeoutMs), {
@@ -154,7 +180,7 @@ export class DefaultRouting {
       return
     }
     if (this.#mediaHosts.has(address)) {
-      this.#core.reply(tx, 404, 'Not Found')
+      this.#fromMedia(tx)
       return
     }
     // An unknown source calling one of our domains: subscribers must authenticate (issue 4, step 4).
@@ -220,6 +246,90 @@ export class DefaultRouting {
       },
       onFinal: (status) => {
         if (invite && status >= 300) this.dispatcher.callEnded(callId)
+      }
+    })
+  }
+
+  /**
+   * A call out of a media node: a registered AOR of ours gets its contacts
+   * forked in parallel (480 when it has none); else a number matching a
+   * trunk route goes to that route's gateways; else 404.
+   */
+  #fromMedia (tx: AnyServerTransaction): void {
+    const req = tx.request
+    let user: string | undefined
+    let host: string
+    try {
+      const u = req.requestUri
+      user = u.user
+      host = u.host
+    } catch {
+      this.#core.reply(tx, 400, 'Bad Request-URI')
+      return
+    }
+    if (user === undefined || user === '') {
+      this.#core.reply(tx, 404, 'Not Found')
+      return
+    }
+    const number = user
+    if (this.#locate === undefined) {
+      this.#toTrunk(tx, number)
+      return
+    }
+    const located = (contacts: readonly LocatedContact[] | undefined): void => {
+      if (contacts === undefined) {
+        this.#toTrunk(tx, number)
+        return
+      }
+      if (contacts.length === 0) {
+        this.#core.reply(tx, 480, 'Temporarily Unavailable')
+        return
+      }
+      // Parallel forking to every contact (RFC 3261 §16.6); the first 2xx wins, the rest are CANCELled.
+      this.#core.forward(tx, contacts.map(c => ({ requestUri: c.uri, destination: c.destination })))
+    }
+    let pending: ReturnType<Locate>
+    try {
+      pending = this.#locate('sip:' + user + '@' + host.toLowerCase())
+    } catch (err) {
+      this.#lookupFailed(tx, err)
+      return
+    }
+    if (pending instanceof Promise) pending.then(located, err => { this.#lookupFailed(tx, err) })
+    else located(pending)
+  }
+
+  #lookupFailed (tx: AnyServerTransaction, err: unknown): void {
+    this.#logger.error({ err }, 'location lookup failed')
+    this.#core.reply(tx, 500, 'Location Service Failed')
+  }
+
+  /** A number to its trunk route's gateways in order, failing over on 408/5xx/transport error and marking the gateway down. */
+  #toTrunk (tx: AnyServerTransaction, number: string): void {
+    const gateways = this.trunks.gatewaysFor(number)
+    if (gateways === undefined || gateways.length === 0) {
+      this.#core.reply(tx, 404, 'Not Found')
+      return
+    }
+    let next = 0
+    const byUri = new Map<string, Gateway>()
+    const pick = (): ForwardTarget | undefined => {
+      const g = gateways[next++]
+      if (g === undefined) return undefined
+      const requestUri = gatewayRequestUri(g.uri, number)
+      byUri.set(requestUri, g)
+      return { requestUri, destination: g.uri }
+    }
+    const first = pick()!
+    this.#core.forward(tx, [first], {
+      failover: (o: BranchOutcome) => {
+        if (!isFailoverStatus(o.status)) return undefined
+        const g = o.target.requestUri === undefined ? undefined : byUri.get(o.target.requestUri)
+        if (g !== undefined) {
+          this.trunks.markDown(g.id)
+          this.#logger.warn({ gateway: g.id, status: o.status }, 'gateway failed a call: marked down, failing over')
+        }
+        return pick()
       }
     })
   }
