@@ -61,3 +61,12 @@ export {
   DEFAULT_REDIS_LOCATION_STORE_OPTIONS,
   type RedisLocationStoreOptions
 } from './location-redis.js'
+
+export {
+  Registrar,
+  DEFAULT_REGISTRAR_OPTIONS,
+  type RegistrarOptions,
+  type RegisterSource,
+  type RegisterResponse,
+  type RegisterOutcome
+} from './registrar.js'

@@ -1,0 +1,322 @@
+/**
+ * The registrar element (RFC 3261 §10.3): one REGISTER in, one final
+ * response out, with digest authentication and the location and subscriber
+ * stores. It owns no socket: the server hands it the parsed request and the
+ * flow it arrived on, and sends the answer itself.
+ */
+import { parseUri, SipParseError } from '@sipd/sip-parser'
+import type { DigestCredentials, SipRequest } from '@sipd/sip-parser'
+import type { DigestAuthenticator, DigestFailureReason } from './digest.js'
+import { InvalidArgumentError, StoreUnavailableError } from './errors.js'
+import { definedOnly } from './options.js'
+import type { Binding, BindingChange, LocationStore, LocationUpdateResult } from './location-store.js'
+import { subscriberHa1, type SubscriberStore } from './subscriber-store.js'
+
+/** Where a REGISTER came from, as the transport layer saw it. */
+export interface RegisterSource {
+  /** `udp`, `tcp`, … */
+  readonly transport: string
+  readonly address: string
+  readonly port: number
+  /** The flow (RFC 5626 §3) the request arrived on; stored as the binding's `flowToken`. */
+  readonly flowId?: string
+}
+
+/** The final response to send; the server adds Via, From, To (with tag), Call-ID and CSeq. */
+export interface RegisterResponse {
+  status: number
+  reason: string
+  headers: Array<[string, string]>
+}
+
+/** How a REGISTER ended, the label of the outcome metric. */
+export type RegisterOutcome =
+  | 'ok' | 'challenged' | 'auth-failed' | 'forbidden' | 'domain-not-served' | 'bad-request'
+  | 'interval-too-brief' | 'too-many-contacts' | 'out-of-order' | 'unavailable' | 'error'
+
+/** Options of {@link Registrar}. */
+export interface RegistrarOptions {
+  /** Domains served (To host), compared lower-case. */
+  domains: readonly string[]
+  locations: LocationStore
+  subscribers: SubscriberStore
+  authenticator: DigestAuthenticator
+  /**
+   * Shortest non-zero registration accepted; below it 423 with Min-Expires (§10.3 step 7).
+   * @default 60
+   */
+  minExpires?: number
+  /**
+   * Longest registration; longer requests are shortened to it (§10.3 step 7).
+   * @default 3600
+   */
+  maxExpires?: number
+  /**
+   * Expiry when neither the contact nor the request says (§10.2.1.1).
+   * @default 3600
+   */
+  defaultExpires?: number
+  /**
+   * Most bindings per AOR; a REGISTER that would exceed it gets
+   * `403 Too Many Contacts` (retrying cannot help, so not 503).
+   * @default 10
+   */
+  maxContacts?: number
+  /**
+   * This node's id, stored with each binding so other nodes route through it.
+   * @default undefined
+   */
+  nodeId?: string
+  /**
+   * Retry-After seconds of the 503 sent when a store is down (RFC 3261 §21.5.4).
+   * @default 5
+   */
+  retryAfterSec?: number
+  /** Called once per REGISTER with its outcome. @default none */
+  onOutcome?: (outcome: RegisterOutcome) => void
+  /** Called for each refused credential. @default none */
+  onAuthFailure?: (reason: DigestFailureReason) => void
+  /** Latency of a location store operation in seconds. @default none */
+  onStoreLatency?: (op: 'update', seconds: number) => void
+  /** An unexpected error (answered 500 without details) or a store failure (503). @default none */
+  onError?: (err: unknown) => void
+}
+
+/** Defaults of {@link RegistrarOptions}. */
+export const DEFAULT_REGISTRAR_OPTIONS = Object.freeze({
+  minExpires: 60,
+  maxExpires: 3600,
+  defaultExpires: 3600,
+  maxContacts: 10,
+  retryAfterSec: 5
+})
+
+/**
+ * Handles REGISTER requests. Every failure is a response value; the
+ * returned promise never rejects.
+ */
+export class Registrar {
+  readonly #domains: ReadonlySet<string>
+  readonly #locations: LocationStore
+  readonly #subscribers: SubscriberStore
+  readonly #auth: DigestAuthenticator
+  readonly #min: number
+  readonly #max: number
+  readonly #default: number
+  readonly #maxContacts: number
+  readonly #nodeId: string | undefined
+  readonly #retryAfter: string
+  readonly #o: RegistrarOptions
+
+  constructor (options: RegistrarOptions) {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('Registrar: options must be an object')
+    const o = { ...DEFAULT_REGISTRAR_OPTIONS, ...definedOnly(options) }
+    if (!Array.isArray(o.domains) || !o.domains.every(d => typeof d === 'string' && d.length > 0)) throw new InvalidArgumentError('Registrar: option "domains" must be an array of non-empty strings')
+    for (const k of ['locations', 'subscribers', 'authenticator'] as const) {
+      if (o[k] === null || typeof o[k] !== 'object') throw new InvalidArgumentError(`Registrar: option "${k}" is required`)
+    }
+    for (const k of ['minExpires', 'maxExpires', 'defaultExpires', 'maxContacts', 'retryAfterSec'] as const) {
+      if (!Number.isInteger(o[k]) || o[k] < 0) throw new InvalidArgumentError(`Registrar: option "${k}" must be an integer >= 0, got ${String(o[k])}`)
+    }
+    if (o.maxExpires < 1 || o.maxExpires < o.minExpires) throw new InvalidArgumentError(`Registrar: option "maxExpires" (${o.maxExpires}) must be >= 1 and >= minExpires (${o.minExpires})`)
+    if (o.defaultExpires < 1 || o.defaultExpires > o.maxExpires) throw new InvalidArgumentError(`Registrar: option "defaultExpires" must be from 1 to maxExpires (${o.maxExpires}), got ${o.defaultExpires}`)
+    if (o.maxContacts < 1) throw new InvalidArgumentError('Registrar: option "maxContacts" must be at least 1')
+    this.#domains = new Set(o.domains.map(d => d.toLowerCase()))
+    this.#locations = options.locations
+    this.#subscribers = options.subscribers
+    this.#auth = options.authenticator
+    this.#min = o.minExpires
+    this.#max = o.maxExpires
+    this.#default = o.defaultExpires
+    this.#maxContacts = o.maxContacts
+    this.#nodeId = o.nodeId
+    this.#retryAfter = String(o.retryAfterSec)
+    this.#o = options
+  }
+
+  /** True when REGISTERs for this host are ours to answer. */
+  serves (host: string): boolean {
+    return this.#domains.has(host.toLowerCase())
+  }
+
+  /**
+   * Answers one REGISTER (RFC 3261 §10.3).
+   * @param now milliseconds since the epoch
+   */
+  async handleRegister (req: SipRequest, source: RegisterSource, now = Date.now()): Promise<RegisterResponse> {
+    let outcome: RegisterOutcome = 'error'
+    try {
+      const r = await this.#handle(req, source, now)
+      outcome = r[0]
+      return r[1]
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) {
+        outcome = 'unavailable'
+        this.#o.onError?.(err)
+        // RFC 3261 §21.5.4: temporary; the phone retries after Retry-After.
+        return { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', this.#retryAfter]] }
+      }
+      if (err instanceof SipParseError) {
+        outcome = 'bad-request'
+        return { status: 400, reason: 'Bad Request', headers: [] }
+      }
+      this.#o.onError?.(err)
+      // Never a stack trace on the wire: the details go to onError (the log).
+      return { status: 500, reason: 'Server Internal Error', headers: [] }
+    } finally {
+      this.#o.onOutcome?.(outcome)
+    }
+  }
+
+  async #handle (req: SipRequest, source: RegisterSource, now: number): Promise<[RegisterOutcome, RegisterResponse]> {
+    // §10.3 step 5: the AOR is the To URI, in the canonical form sip:user@domain.
+    let to
+    try {
+      to = parseUri(req.to.uri)
+    } catch {
+      return ['bad-request', reply(400, 'Invalid To URI')]
+    }
+    if ((to.scheme !== 'sip' && to.scheme !== 'sips') || to.user === undefined || to.user === '') {
+      return ['bad-request', reply(400, 'Invalid To URI')]
+    }
+    const domain = to.host.toLowerCase()
+    // §10.3 step 1: only our domains.
+    if (!this.#domains.has(domain)) return ['domain-not-served', reply(403, 'Domain Not Served')]
+    const aor = `sip:${to.user}@${domain}`
+
+    // §10.3 steps 2-3 (RFC 3261 §22.4): authenticate before touching bindings.
+    const realm = this.#auth.realmFor(domain)
+    const creds = pickCredentials(req, realm)
+    if (creds === undefined) return ['challenged', this.#challenge(realm, false)]
+    const user = creds.username ?? ''
+    let verdict
+    // §10.3 step 4: the authenticated user may only change its own AOR. Both
+    // a foreign AOR and an unknown user get the same answer.
+    if (user !== to.user) {
+      verdict = { ok: false as const, reason: 'unknown-user' as const }
+    } else {
+      const sub = await this.#subscribers.lookup(user, domain)
+      verdict = this.#auth.verify({ method: req.method, credentials: creds, realm, ha1: subscriberHa1(sub, realm) })
+    }
+    if (!verdict.ok) {
+      this.#o.onAuthFailure?.(verdict.reason)
+      switch (verdict.reason) {
+        case 'stale': return ['challenged', this.#challenge(realm, true)]
+        case 'unknown-user': return ['forbidden', reply(403, 'Forbidden')]
+        case 'bad-request': return ['bad-request', reply(400, 'Bad Authorization')]
+        default: return ['auth-failed', this.#challenge(realm, false)]
+      }
+    }
+
+    // §10.3 step 6: Contact: * needs Expires: 0 and no other Contact.
+    const contacts = req.contact
+    const expiresHeader = req.expires
+    const path = req.headers('Path')
+    const echoPath = path.length > 0 && req.supported.some(s => s.toLowerCase() === 'path')
+    const callId = req.callId
+    const cseq = req.cseq.seq
+    let result: LocationUpdateResult
+    if (contacts === '*') {
+      if (expiresHeader !== 0) return ['bad-request', reply(400, 'Invalid Wildcard')]
+      result = await this.#update(aor, { callId, cseq, removeAll: true, changes: [], maxContacts: this.#maxContacts }, now)
+    } else if (contacts.length === 0) {
+      // §10.3 step 8: no Contact is a query.
+      result = { ok: true, bindings: await this.#locations.lookup(aor, now), outcomes: [], removedAll: 0 }
+    } else {
+      const changes: BindingChange[] = []
+      const userAgent = req.header('User-Agent')
+      for (const c of contacts) {
+        if (c.uri === '*') return ['bad-request', reply(400, 'Invalid Wildcard')]
+        try {
+          parseUri(c.uri)
+        } catch {
+          return ['bad-request', reply(400, 'Invalid Contact URI')]
+        }
+        // §10.3 step 7: the contact's expires parameter, else the Expires header, else ours.
+        let expires = c.expires ?? expiresHeader ?? this.#default
+        if (expires !== 0 && expires < this.#min) {
+          return ['interval-too-brief', { status: 423, reason: 'Interval Too Brief', headers: [['Min-Expires', String(this.#min)]] }]
+        }
+        if (expires > this.#max) expires = this.#max
+        const change: BindingChange = {
+          contact: c.uri,
+          expires,
+          path,
+          received: { transport: source.transport, address: source.address, port: source.port }
+        }
+        if (c.q !== undefined) change.q = c.q
+        // RFC 5626 §6: +sip.instance and reg-id name the flow; a reg-id without an instance is ignored.
+        const instance = c.params.get('+sip.instance')
+        if (typeof instance === 'string' && instance.length > 0) {
+          change.instanceId = instance
+          const regId = c.params.get('reg-id')
+          const n = typeof regId === 'string' ? Number(regId) : NaN
+          if (Number.isInteger(n) && n >= 1) change.regId = n
+        }
+        if (this.#nodeId !== undefined) change.node = this.#nodeId
+        if (source.flowId !== undefined) change.flowToken = source.flowId
+        if (userAgent !== undefined) change.userAgent = userAgent
+        changes.push(change)
+      }
+      try {
+        result = await this.#update(aor, { callId, cseq, changes, maxContacts: this.#maxContacts }, now)
+      } catch (err) {
+        // The store's checks refuse values the parser let through (a q above 1, an over-long URI).
+        if (err instanceof InvalidArgumentError) return ['bad-request', reply(400, 'Invalid Contact')]
+        throw err
+      }
+    }
+
+    if (!result.ok) {
+      if (result.error === 'out-of-order') {
+        // §10.3 steps 6-7: same Call-ID with a CSeq not above the stored one.
+        return ['out-of-order', reply(500, 'Request Out Of Order')]
+      }
+      return ['too-many-contacts', reply(403, 'Too Many Contacts')]
+    }
+    const headers: Array<[string, string]> = []
+    // §10.3 step 8: every current binding with the time it has left.
+    for (const b of result.bindings) headers.push(['Contact', contactValue(b, now)])
+    // RFC 3327 §5.3: the Path is echoed only to a UA that said it supports it.
+    if (echoPath) for (const p of path) headers.push(['Path', p])
+    headers.push(['Date', new Date(now).toUTCString()])
+    return ['ok', { status: 200, reason: 'OK', headers }]
+  }
+
+  async #update (aor: string, u: Parameters<LocationStore['update']>[1], now: number): Promise<LocationUpdateResult> {
+    const t0 = process.hrtime.bigint()
+    try {
+      return await this.#locations.update(aor, u, now)
+    } finally {
+      this.#o.onStoreLatency?.('update', Number(process.hrtime.bigint() - t0) / 1e9)
+    }
+  }
+
+  #challenge (realm: string, stale: boolean): RegisterResponse {
+    const headers: Array<[string, string]> = []
+    for (const v of this.#auth.challenge(realm, { stale })) headers.push(['WWW-Authenticate', v])
+    return { status: 401, reason: 'Unauthorized', headers }
+  }
+}
+
+function reply (status: number, reason: string): RegisterResponse {
+  return { status, reason, headers: [] }
+}
+
+/** The credentials for our realm when a client sent several (RFC 3261 §22.4), else the first. */
+function pickCredentials (req: SipRequest, realm: string): DigestCredentials | undefined {
+  const all = req.credentials(false)
+  if (all.length === 0) return undefined
+  for (const c of all) if (c.realm === realm) return c
+  return all[0]
+}
+
+/** A Contact of the 200: the URI with its remaining seconds, q and RFC 5626 parameters. */
+function contactValue (b: Binding, now: number): string {
+  let v = `<${b.contact}>;expires=${Math.max(1, Math.ceil((b.expiresAt - now) / 1000))}`
+  if (b.q !== undefined) v += `;q=${b.q}`
+  // The parser hands the instance without its quotes; RFC 5626 §4.1 writes it as a quoted string.
+  if (b.instanceId !== undefined) v += b.instanceId.startsWith('"') ? `;+sip.instance=${b.instanceId}` : `;+sip.instance="${b.instanceId}"`
+  if (b.regId !== undefined) v += `;reg-id=${b.regId}`
+  return v
+}
