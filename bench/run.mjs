@@ -30,7 +30,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { busySeconds, machine } from './lib/machine.mjs'
+import { cpuTimes, machine } from './lib/machine.mjs'
 import { table } from './lib/table.mjs'
 import { formatSummary, summarise } from './lib/cpuprofile.mjs'
 
@@ -204,10 +204,11 @@ function contractErrors (name, result) {
   return errs
 }
 
-function loadNotes (m, othersBusyCores) {
+function loadNotes (m, othersBusyCores, stealCores) {
   const l = m.loadAverageAtStart
-  const notes = [`load average at start ${l['1m']} / ${l['5m']} / ${l['15m']} (1, 5, 15 min) on ${m.cores} cores; other processes used ${othersBusyCores.toFixed(2)} cores on average during the run`]
+  const notes = [`load average at start ${l['1m']} / ${l['5m']} / ${l['15m']} (1, 5, 15 min) on ${m.cores} cores; during the run other processes used ${othersBusyCores.toFixed(2)} cores on average and the hypervisor took ${stealCores.toFixed(2)} (steal)`]
   if (othersBusyCores >= 0.1) notes.push('other processes were running during this run: figures may be lower than on an idle machine')
+  if (stealCores >= 0.05) notes.push('the hypervisor held back our virtual CPUs during this run (steal time): figures may be lower than on a quiet host')
   return notes
 }
 
@@ -250,9 +251,9 @@ for (const name of names) {
     continue
   }
   const date = new Date().toISOString()
-  const busy0 = busySeconds()
+  const cpu0 = cpuTimes()
   const r = await runChild(name, { ctx, execArgv: ['--expose-gc'] })
-  const busy = busySeconds() - busy0
+  const cpu1 = cpuTimes()
   clearProgress()
   if (r.timedOut) {
     console.error(`\n== ${name}: TIMEOUT — stopped after ${r.limit} s (limit; --time-limit=S to change)`)
@@ -270,10 +271,16 @@ for (const name of names) {
     failed = true
     continue
   }
-  const othersBusyCores = Math.max(0, (busy - (r.cpuSeconds ?? 0)) / r.seconds)
-  const m = { ...machineInfo, loadAverageAtEnd: machine().loadAverageAtStart, othersBusyCores: Math.round(othersBusyCores * 100) / 100 }
+  const othersBusyCores = Math.max(0, (cpu1.busy - cpu0.busy - (r.cpuSeconds ?? 0)) / r.seconds)
+  const stealCores = (cpu1.steal - cpu0.steal) / r.seconds
+  const m = {
+    ...machineInfo,
+    loadAverageAtEnd: machine().loadAverageAtStart,
+    othersBusyCores: Math.round(othersBusyCores * 100) / 100,
+    stealCores: Math.round(stealCores * 100) / 100
+  }
   const result = r.result
-  const notes = [...(result.notes ?? []), ...loadNotes(m, othersBusyCores)]
+  const notes = [...(result.notes ?? []), ...loadNotes(m, othersBusyCores, stealCores)]
   const out = { suite: name, date, seconds: Math.round(r.seconds), quick: flags.quick, machine: m, rows: result.rows, notes }
   const l = m.loadAverageAtStart
   console.log(`\n== ${name}${flags.quick ? ' (quick)' : ''} — ${m.cpuModel}, ${m.cores} cores, Node ${m.nodeVersion}, load ${l['1m']} ${l['5m']} ${l['15m']}, ${out.seconds} s`)

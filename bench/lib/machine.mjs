@@ -42,12 +42,16 @@ export function cpuSecondsWithChildren (pid) {
   return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100
 }
 
-/** CPU seconds all cores have spent busy (not idle or iowait) since boot, from /proc/stat. */
-export function busySeconds () {
+/**
+ * From /proc/stat, in CPU seconds since boot over all cores: `busy` (not
+ * idle, iowait or steal) and `steal` (time the hypervisor ran something else
+ * while a virtual CPU of ours wanted to run).
+ */
+export function cpuTimes () {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]
   const f = line.trim().split(/\s+/).slice(1).map(Number)
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0)
-  return (total - f[3] - f[4]) / 100
+  const [user, nice, system, , , irq, softirq, steal = 0] = f
+  return { busy: (user + nice + system + irq + softirq) / 100, steal: steal / 100 }
 }
 
 /** Resident memory of a process in bytes, from /proc/PID/status. */

@@ -16,22 +16,43 @@ export function stats (values) {
 }
 
 /** Sampling settings for a full and a quick run. */
-export const FULL = Object.freeze({ warmupMs: 400, minCpuMs: 600, minSamples: 12 })
-export const QUICK = Object.freeze({ warmupMs: 150, minCpuMs: 150, minSamples: 8 })
+export const FULL = Object.freeze({ warmupMs: 400, minCpuMs: 600, minSamples: 12, sampleMs: 10 })
+// The JIT needs about 200 ms to settle on the parsers here, so a quick run
+// shortens the sampling, not the warm-up.
+export const QUICK = Object.freeze({ warmupMs: 400, minCpuMs: 150, minSamples: 8, sampleMs: 10 })
 
 /**
- * Nanoseconds per call of `fn` over mitata's samples (each sample is the mean
- * of a batch of calls when a call is short), after calling `fn` for
- * `warmupMs` so that it runs optimised code.
+ * Nanoseconds per call of `fn` over mitata's samples, after calling `fn` for
+ * `warmupMs` so that it runs optimised code. Each sample is the mean of a
+ * batch of calls sized to take about `sampleMs`, so that every case gets
+ * samples of the same length whatever a call costs (mitata's own rule
+ * batches only calls under 65 µs, which puts cases near that edge in one
+ * mode or the other from run to run) and rounds pool with equal weight.
  * @param {() => unknown} fn a function of no arguments
- * @param {{ warmupMs?: number, minCpuMs?: number, minSamples?: number }} [opts]
+ * @param {{ warmupMs?: number, minCpuMs?: number, minSamples?: number, sampleMs?: number }} [opts]
  * @returns {Promise<number[]>}
  */
 export async function sampleNs (fn, opts = FULL) {
-  const { warmupMs = FULL.warmupMs, minCpuMs = FULL.minCpuMs, minSamples = FULL.minSamples } = opts
-  const until = performance.now() + warmupMs
-  while (performance.now() < until) do_not_optimize(fn())
-  const s = await measure(fn, { min_cpu_time: minCpuMs * 1e6, min_samples: minSamples })
+  const { warmupMs = FULL.warmupMs, minCpuMs = FULL.minCpuMs, minSamples = FULL.minSamples, sampleMs = FULL.sampleMs } = opts
+  const t0 = performance.now()
+  let calls = 0
+  while (performance.now() - t0 < warmupMs) { do_not_optimize(fn()); calls++ }
+  // Cost of one call, from the second half of the warm-up.
+  const t1 = performance.now()
+  let pilot = 0
+  while (performance.now() - t1 < Math.max(20, warmupMs / 4) || pilot < 2) { do_not_optimize(fn()); pilot++ }
+  const perCallMs = (performance.now() - t1) / pilot
+  // mitata unrolls batches by 4, so a batch is 1 call or a multiple of 4.
+  const want = Math.round(sampleMs / perCallMs)
+  const batch = want < 2 ? 1 : Math.min(65536, Math.ceil(want / 4) * 4)
+  const s = await measure(fn, {
+    min_cpu_time: minCpuMs * 1e6,
+    min_samples: minSamples,
+    warmup_samples: 1,
+    warmup_threshold: Infinity,
+    batch_samples: Math.max(batch, 4),
+    batch_threshold: batch > 1 ? Infinity : -1
+  })
   return s.samples
 }
 
