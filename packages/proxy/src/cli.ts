@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs'
 import { ConfigError, loadConfig } from './config.js'
 import { createLogger } from './logger.js'
 import { Sipd } from './server.js'
+import { PgSubscriberStore, SubscriberExistsError } from '@sipd/registrar'
 
 const USAGE = `usage: sipd [--config FILE]
        sipd migrate [--config FILE]
@@ -39,6 +40,9 @@ async function main (): Promise<number> {
   const config = loadConfig(configPath)
   const [cmd] = args.command
   if (cmd === undefined || cmd === 'run') return await run(config, configPath)
+  if (cmd === 'migrate') return await withPg(config, async pg => { const done = await pg.migrate(); process.stdout.write(done.length === 0 ? 'migrations: up to date\n' : done.map(m => `applied ${m}\n`).join('')); return 0 })
+  if (cmd === 'user') return await user(config, args)
+  if (cmd === 'locations') return await locations(config, args.command[1])
   process.stderr.write(`sipd: unknown command ${JSON.stringify(cmd)}\n${USAGE}\n`)
   return 2
 }
@@ -67,3 +71,80 @@ main().then(code => { process.exitCode = code }, err => {
   process.stderr.write(`sipd: ${(err as Error).stack ?? String(err)}\n`)
   process.exitCode = 1
 })
+
+async function withPg (config: ReturnType<typeof loadConfig>, fn: (pg: PgSubscriberStore) => Promise<number>): Promise<number> {
+  if (config.database.url === undefined) {
+    process.stderr.write('sipd: no PostgreSQL configured: set database.url in the config or SIPD_DATABASE_URL\n')
+    return 2
+  }
+  const pg = new PgSubscriberStore({ connectionString: config.database.url })
+  try {
+    return await fn(pg)
+  } finally {
+    await pg.close()
+  }
+}
+
+/** `sipd user add USER@DOMAIN --password P` / `sipd user del USER@DOMAIN`. */
+async function user (config: ReturnType<typeof loadConfig>, args: Args): Promise<number> {
+  const [, sub, who] = args.command
+  const at = who?.lastIndexOf('@') ?? -1
+  if ((sub !== 'add' && sub !== 'del') || who === undefined || at <= 0 || at === who.length - 1) {
+    process.stderr.write(`sipd: expected "user add USER@DOMAIN --password P" or "user del USER@DOMAIN"\n${USAGE}\n`)
+    return 2
+  }
+  const name = who.slice(0, at)
+  const domain = who.slice(at + 1).toLowerCase()
+  if (sub === 'add') {
+    const password = args.password ?? process.env.SIPD_USER_PASSWORD
+    if (password === undefined || password === '') {
+      process.stderr.write('sipd: user add needs --password PASSWORD (or SIPD_USER_PASSWORD)\n')
+      return 2
+    }
+    return await withPg(config, async pg => {
+      try {
+        await pg.addUser(name, domain, password)
+      } catch (err) {
+        if (err instanceof SubscriberExistsError) {
+          process.stderr.write(`sipd: ${err.message}\n`)
+          return 1
+        }
+        throw err
+      }
+      process.stdout.write(`added ${name}@${domain}\n`)
+      return 0
+    })
+  }
+  return await withPg(config, async pg => {
+    const removed = await pg.deleteUser(name, domain)
+    process.stdout.write(removed ? `deleted ${name}@${domain}\n` : `no subscriber ${name}@${domain}\n`)
+    return removed ? 0 : 1
+  })
+}
+
+/** `sipd locations [AOR]`: asks the admin API of the sipd running at the config's http address. */
+async function locations (config: ReturnType<typeof loadConfig>, aor: string | undefined): Promise<number> {
+  const base = `http://${config.http}/api/locations`
+  const print = (v: unknown): void => { process.stdout.write(JSON.stringify(v, null, 2) + '\n') }
+  try {
+    if (aor !== undefined) {
+      const res = await fetch(`${base}?aor=${encodeURIComponent(aor)}`)
+      print(await res.json())
+      return res.ok ? 0 : 1
+    }
+    let cursor: string | undefined
+    // Bounded: at most 10,000 pages of 1,000.
+    for (let page = 0; page < 10_000; page++) {
+      const res = await fetch(`${base}?limit=1000${cursor !== undefined ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+      const body = await res.json() as { items?: unknown[], cursor?: string }
+      if (!res.ok) { print(body); return 1 }
+      for (const item of body.items ?? []) print(item)
+      cursor = body.cursor
+      if (cursor === undefined) break
+    }
+    return 0
+  } catch (err) {
+    process.stderr.write(`sipd: cannot reach the admin API at ${base}: ${(err as Error).message}\n`)
+    return 1
+  }
+}

@@ -17,6 +17,8 @@ import { SipdMetrics } from './metrics.js'
 import { checkRequest, reasonFrom, SUPPORTED_EXTENSIONS } from './sanity.js'
 import { ProxyCore } from './proxy-core.js'
 import { DefaultRouting } from './routing-default.js'
+import { LocationService } from './location-service.js'
+import type { Binding } from '@sipd/registrar'
 
 /** Methods sipd handles as a proxy/registrar (Allow in answers to OPTIONS). */
 export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, MESSAGE'
@@ -57,6 +59,8 @@ export class Sipd {
   #routing: RoutingModule | undefined
   /** The RFC 3261 §16 stateful proxy core (forwarding, response contexts, CANCEL). */
   readonly proxy: ProxyCore
+  /** Registrar, location and subscriber stores (issue 7). */
+  readonly locationService: LocationService
   /** The default routing policy, when no routing module replaces it. */
   #policy: DefaultRouting | undefined
   /** Host names and addresses that mean "sipd itself" in a Request-URI. */
@@ -97,10 +101,12 @@ export class Sipd {
       sendResponse: async (bytes, via) => await this.transport.sendResponse(bytes, via),
       onResponseOut: status => { this.metrics.responseOut(status) }
     })
+    this.locationService = new LocationService(config, logger, metrics)
+    for (const [key, handler] of this.locationService.routes()) this.#routes.set(key, handler)
     this.metrics.bind({
       transactions: () => ({ ...this.transactions.counters.active }),
       tcpConnections: () => this.transport.tcpConnections,
-      registrations: () => 0
+      registrations: async () => await this.locationService.locations.count()
     })
   }
 
@@ -168,11 +174,28 @@ export class Sipd {
     this.#pending2xx.clear()
     this.transactions.close()
     await this.transport.close()
+    await this.locationService.close()
     if (this.#http !== undefined) {
       this.#http.closeAllConnections()
       await new Promise<void>(resolve => this.#http!.close(() => resolve()))
     }
     this.#status = 'stopped'
+  }
+
+  /** Current bindings of an AOR (`sip:user@domain`), best first; rejects with StoreUnavailableError when the store is down. */
+  async lookup (aor: string): Promise<Binding[]> {
+    return await this.locationService.lookup(aor)
+  }
+
+  #register (tx: AnyServerTransaction): void {
+    const s = tx.source
+    this.locationService.registrar.handleRegister(tx.request, { transport: s.transport, address: s.address, port: s.port, flowId: s.flowId }).then(
+      r => { this.#respond(tx, r.status, r.reason, r.headers) },
+      err => {
+        // handleRegister answers every failure itself; this is a last guard.
+        this.logger.error({ err }, 'REGISTER handling failed')
+        this.#respond(tx, 500, 'Server Internal Error')
+      })
   }
 
   /** True when a Request-URI names sipd itself (no user part, our host). */
@@ -266,6 +289,12 @@ export class Sipd {
 
   #onRequest (tx: AnyServerTransaction): void {
     const req = tx.request
+    // REGISTER for a served domain: the registrar (RFC 3261 §10.3); without a
+    // routing module it answers every REGISTER (403 for foreign domains).
+    if (req.method === 'REGISTER' && (this.#routing === undefined || this.locationService.servesRegister(req))) {
+      this.#register(tx)
+      return
+    }
     if (this.#routing !== undefined) {
       this.#runRouting(tx)
       return

@@ -169,6 +169,8 @@ export class Registrar {
   }
 
   async #handle (req: SipRequest, source: RegisterSource, now: number): Promise<[RegisterOutcome, RegisterResponse]> {
+    // §10.3 step 1: the Request-URI names the domain whose bindings are asked for.
+    if (!this.#domains.has(req.requestUri.host.toLowerCase())) return ['domain-not-served', reply(403, 'Domain Not Served')]
     // §10.3 step 5: the AOR is the To URI, in the canonical form sip:user@domain.
     let to
     try {
@@ -180,7 +182,7 @@ export class Registrar {
       return ['bad-request', reply(400, 'Invalid To URI')]
     }
     const domain = to.host.toLowerCase()
-    // §10.3 step 1: only our domains.
+    // The AOR's domain must be ours as well: no bindings for foreign AORs.
     if (!this.#domains.has(domain)) return ['domain-not-served', reply(403, 'Domain Not Served')]
     const aor = `sip:${to.user}@${domain}`
 

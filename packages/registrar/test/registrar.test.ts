@@ -180,6 +180,12 @@ t.test('a REGISTER for another domain gets 403 before any challenge', async t =>
   t.equal(res.status, 403)
   t.equal(res.reason, 'Domain Not Served')
   t.same(header(res, 'WWW-Authenticate'), [])
+  // RFC 4475 §3.3.9 (unksm2): an unknown scheme in To, for a domain not served.
+  const unksm2 = parseMessage('REGISTER sip:example.com SIP/2.0\r\nTo: isbn:2983792873\r\nFrom: <http://www.example.com>;tag=3234233\r\n' +
+    'Call-ID: unksm2@h\r\nCSeq: 234902 REGISTER\r\nMax-Forwards: 70\r\nVia: SIP/2.0/UDP 192.0.2.21:5060;branch=z9hG4bKkdjuw\r\nContact: <name:John_Smith>\r\nl: 0\r\n\r\n') as SipRequest
+  t.equal((await r.registrar.handleRegister(unksm2, SOURCE, r.clock.now)).status, 403, 'Request-URI domain checked first (§10.3 step 1)')
+  const badTo = parseMessage(createRequest({ method: 'REGISTER', uri: `sip:${DOMAIN}`, headers: [['Via', 'SIP/2.0/UDP 127.0.0.9;branch=z9hG4bK-isbn'], ['From', '<sip:alice@example.test>;tag=1'], ['To', '<isbn:2983792873>'], ['Call-ID', 'isbn@h'], ['CSeq', '1 REGISTER'], ['Max-Forwards', '70']] })) as SipRequest
+  t.equal((await r.registrar.handleRegister(badTo, SOURCE, r.clock.now)).status, 400, 'a served domain with a non-SIP To is a 400')
 })
 
 t.test('expiry: contact param over Expires header over default; 423 below the minimum; clamp to the maximum', async t => {

@@ -1,0 +1,103 @@
+/**
+ * The registrar side of sipd: location and subscriber stores built from the
+ * config, the Registrar element bound to sipd's metrics, and the admin
+ * routes over the location store.
+ */
+import { parseUri } from '@sipd/sip-parser'
+import type { SipRequest } from '@sipd/sip-parser'
+import {
+  CachedSubscriberStore, ConfigSubscriberStore, DigestAuthenticator, InvalidArgumentError, MemoryLocationStore,
+  PgSubscriberStore, RedisLocationStore, Registrar, StoreUnavailableError
+} from '@sipd/registrar'
+import type { Binding, LocationStore, SubscriberStore } from '@sipd/registrar'
+import type { Logger } from 'pino'
+import type { SipdConfig } from './config.js'
+import { HttpError } from './http-server.js'
+import type { RouteHandler } from './http-server.js'
+import type { SipdMetrics } from './metrics.js'
+
+/** The stores and the registrar of one sipd process. */
+export class LocationService {
+  readonly locations: LocationStore
+  readonly subscribers: SubscriberStore
+  readonly registrar: Registrar
+
+  constructor (config: SipdConfig, logger: Logger, metrics: SipdMetrics) {
+    // Memory unless Redis is configured (SIPD_REDIS_URL): the embedded default for one node.
+    this.locations = config.redis.url !== undefined
+      ? new RedisLocationStore({ redis: config.redis.url, prefix: config.redis.prefix, onError: err => { logger.warn({ err: err.message }, 'redis connection error') } })
+      : new MemoryLocationStore()
+    // Config-file subscribers unless PostgreSQL is configured (SIPD_DATABASE_URL);
+    // both realms are the domain, as PgSubscriberStore's HA1s are.
+    const inner = config.database.url !== undefined
+      ? new PgSubscriberStore({ connectionString: config.database.url })
+      : new ConfigSubscriberStore(config.subscribers.users)
+    this.subscribers = new CachedSubscriberStore(inner, { ttlMs: config.subscribers.cacheTtlMs })
+    const storeLatency = metrics.storeLatency.labels('update')
+    this.registrar = new Registrar({
+      domains: config.domains,
+      locations: this.locations,
+      subscribers: this.subscribers,
+      authenticator: new DigestAuthenticator({ secret: config.auth.secret, algorithms: config.auth.algorithms, nonceTtlSec: config.auth.nonceTtl }),
+      minExpires: config.registrar.minExpires,
+      maxExpires: config.registrar.maxExpires,
+      defaultExpires: config.registrar.defaultExpires,
+      maxContacts: config.registrar.maxContacts,
+      nodeId: config.nodeId,
+      onOutcome: o => { metrics.registers.labels(o).inc() },
+      onAuthFailure: r => { metrics.authFailures.labels(r).inc() },
+      onStoreLatency: (_op, s) => { storeLatency.observe(s) },
+      onError: err => {
+        // Store failures are expected while Redis/PostgreSQL is down: warn without a stack.
+        if (err instanceof StoreUnavailableError) logger.warn({ code: err.code, store: err.store, op: err.operation }, 'REGISTER answered 503: store unavailable')
+        else logger.error({ err }, 'REGISTER failed')
+      }
+    })
+  }
+
+  /** True when this REGISTER's To names a domain the registrar serves. */
+  servesRegister (req: SipRequest): boolean {
+    try {
+      return this.registrar.serves(parseUri(req.to.uri).host)
+    } catch {
+      return false
+    }
+  }
+
+  /** Current bindings of an AOR (`sip:user@domain`), best first. */
+  async lookup (aor: string): Promise<Binding[]> {
+    return await this.locations.lookup(aor)
+  }
+
+  /** Admin routes: `GET /api/locations` (`?aor=` or `?cursor=&limit=`) and `DELETE /api/locations/{aor}`. */
+  routes (): Array<[string, RouteHandler]> {
+    return [
+      ['GET /api/locations', async (_req, url) => await adminCall(async () => {
+        const aor = url.searchParams.get('aor')
+        if (aor !== null) return { aor, bindings: await this.locations.lookup(aor) }
+        const limitText = url.searchParams.get('limit')
+        const limit = limitText === null ? undefined : Number(limitText)
+        const cursor = url.searchParams.get('cursor') ?? undefined
+        return await this.locations.list({ ...(cursor !== undefined ? { cursor } : {}), ...(limit !== undefined ? { limit } : {}) })
+      })],
+      ['DELETE /api/locations/*', async (_req, url) => await adminCall(async () => {
+        const aor = decodeURIComponent(url.pathname.slice('/api/locations/'.length))
+        return { aor, removed: await this.locations.remove(aor) }
+      })]
+    ]
+  }
+
+  async close (): Promise<void> {
+    await Promise.allSettled([this.locations.close(), this.subscribers.close()])
+  }
+}
+
+async function adminCall<T> (fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new HttpError(400, err.message)
+    if (err instanceof StoreUnavailableError) throw new HttpError(503, 'location store unavailable')
+    throw err
+  }
+}
