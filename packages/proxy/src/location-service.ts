@@ -6,7 +6,7 @@
 import { parseUri } from '@sipd/sip-parser'
 import type { SipRequest } from '@sipd/sip-parser'
 import {
-  CachedSubscriberStore, ConfigSubscriberStore, DigestAuthenticator, InvalidArgumentError, MemoryLocationStore,
+  CachedSubscriberStore, ConfigSubscriberStore, createRedisClient, DigestAuthenticator, InvalidArgumentError, MemoryLocationStore,
   PgSubscriberStore, RedisLocationStore, Registrar, StoreUnavailableError
 } from '@sipd/registrar'
 import type { Binding, LocationStore, SubscriberStore } from '@sipd/registrar'
@@ -21,12 +21,23 @@ export class LocationService {
   readonly locations: LocationStore
   readonly subscribers: SubscriberStore
   readonly registrar: Registrar
+  readonly #client: { disconnect: () => void } | undefined
+  readonly #logger: Logger
 
   constructor (config: SipdConfig, logger: Logger, metrics: SipdMetrics) {
+    this.#logger = logger
     // Memory unless Redis is configured (SIPD_REDIS_URL): the embedded default for one node.
-    this.locations = config.redis.url !== undefined
-      ? new RedisLocationStore({ redis: config.redis.url, prefix: config.redis.prefix, onError: err => { logger.warn({ err: err.message }, 'redis connection error') } })
-      : new MemoryLocationStore()
+    // Cluster or Sentinel when configured: the client is ours to end on close.
+    const onError = (err: Error): void => { logger.warn({ err: err.message }, 'redis connection error') }
+    if (config.redis.cluster.length > 0 || config.redis.sentinels.length > 0) {
+      const client = createRedisClient({ cluster: config.redis.cluster, sentinels: config.redis.sentinels, sentinelName: config.redis.sentinelName, onError })
+      this.#client = client
+      this.locations = new RedisLocationStore({ redis: client, prefix: config.redis.prefix })
+    } else {
+      this.locations = config.redis.url !== undefined
+        ? new RedisLocationStore({ redis: config.redis.url, prefix: config.redis.prefix, onError })
+        : new MemoryLocationStore()
+    }
     // Config-file subscribers unless PostgreSQL is configured (SIPD_DATABASE_URL);
     // both realms are the domain, as PgSubscriberStore's HA1s are.
     const inner = config.database.url !== undefined
@@ -87,8 +98,23 @@ export class LocationService {
     ]
   }
 
+  /**
+   * Waits (at most 2 s) for Redis to connect, so that the first REGISTERs
+   * do not meet a fail-fast client still connecting. sipd starts anyway
+   * when Redis is down: REGISTERs get 503 until it is back.
+   */
+  async start (): Promise<void> {
+    if (!(this.locations instanceof RedisLocationStore)) return
+    try {
+      await this.locations.ready(2000)
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, 'redis not reachable at start; REGISTERs get 503 until it is')
+    }
+  }
+
   async close (): Promise<void> {
     await Promise.allSettled([this.locations.close(), this.subscribers.close()])
+    this.#client?.disconnect()
   }
 }
 

@@ -138,6 +138,7 @@ export class Sipd {
       if (typeof mod.route !== 'function') throw new Error(`routing module ${this.config.routing} does not export a route(request, ctx) function`)
       this.#routing = mod as RoutingModule
     }
+    await this.locationService.start()
     this.#listeners = await this.transport.listen()
     for (const l of this.#listeners) this.#localHosts.add(l.address)
     for (const d of this.config.domains) this.#localHosts.add(d)

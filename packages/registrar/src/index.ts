@@ -70,3 +70,4 @@ export {
   type RegisterResponse,
   type RegisterOutcome
 } from './registrar.js'
+export { createRedisClient, type RedisConnectionOptions } from './redis-client.js'
