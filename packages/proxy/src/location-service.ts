@@ -3,7 +3,6 @@
  * config, the Registrar element bound to sipd's metrics, and the admin
  * routes over the location store.
  */
-import { parseUri } from '@sipd/sip-parser'
 import type { SipRequest } from '@sipd/sip-parser'
 import {
   CachedSubscriberStore, ConfigSubscriberStore, createRedisClient, DigestAuthenticator, InvalidArgumentError, MemoryLocationStore,
@@ -66,10 +65,10 @@ export class LocationService {
     })
   }
 
-  /** True when this REGISTER's To names a domain the registrar serves. */
+  /** True when this REGISTER's Request-URI names a domain the registrar serves (RFC 3261 §10.3 step 1). */
   servesRegister (req: SipRequest): boolean {
     try {
-      return this.registrar.serves(parseUri(req.to.uri).host)
+      return this.registrar.serves(req.requestUri.host)
     } catch {
       return false
     }

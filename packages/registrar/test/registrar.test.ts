@@ -174,6 +174,27 @@ t.test('expired nonce: 401 with stale=true', async t => {
   t.same(r.authFailures, ['stale'])
 })
 
+t.test('a replayed nonce count is refused with a fresh challenge; an algorithm not offered is a 400', async t => {
+  const r = rig(t)
+  const first = await r.registrar.handleRegister(register({}), SOURCE, r.clock.now)
+  const auth = authorization(header(first, 'WWW-Authenticate')[0]!, 'alice', 'wonderland')
+  t.equal((await r.registrar.handleRegister(register({ expires: 600, auth }), SOURCE, r.clock.now)).status, 200)
+  const replay = await r.registrar.handleRegister(register({ expires: 600, auth }), SOURCE, r.clock.now)
+  t.equal(replay.status, 401, 'same nonce and nc again')
+  t.equal(header(replay, 'WWW-Authenticate').length, 1)
+  const sha = auth.replace('algorithm=MD5', 'algorithm=SHA-256')
+  t.equal((await r.registrar.handleRegister(register({ expires: 600, auth: sha }), SOURCE, r.clock.now)).status, 400, 'SHA-256 was not offered')
+  t.same(r.authFailures, ['replay', 'bad-request'])
+})
+
+t.test('store latency is reported per update', async t => {
+  const seen: number[] = []
+  const r = rig(t, { onStoreLatency: (op, s) => { if (op === 'update') seen.push(s) } })
+  await authed(r, { expires: 600 })
+  t.equal(seen.length, 1, 'one update, one sample')
+  t.ok(seen[0]! >= 0, 'seconds, not negative')
+})
+
 t.test('a REGISTER for another domain gets 403 before any challenge', async t => {
   const r = rig(t)
   const res = await r.registrar.handleRegister(register({ toDomain: 'elsewhere.test' }), SOURCE, r.clock.now)
