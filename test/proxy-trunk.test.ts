@@ -3,7 +3,8 @@
 // calls through sipd to media nodes picked by the dispatcher; ACK and BYE
 // follow the Record-Route set; CANCEL before the answer gets 487; a media
 // node answering 503 is failed over; Max-Forwards 0 gets 483, a loop 482,
-// and an unknown source calling a foreign domain 403.
+// an unknown source calling a foreign domain 403, and a subscriber's phone
+// 407 until it authenticates.
 import t from 'tap'
 import dgram from 'node:dgram'
 import path from 'node:path'
@@ -82,6 +83,9 @@ listen: ["udp:127.0.0.1:${port}"]
 http: "127.0.0.1:${http}"
 log_level: warn
 domains: ["example.test"]
+subscribers:
+  users:
+    - { user: alice, domain: example.test, password: alice-secret }
 trusted: ["${TRUNK}/32", "127.0.0.1/32"]
 media:
   probe: { interval_ms: 3600000 }
@@ -143,6 +147,18 @@ media:
     t.same(got.map(r => r.status).filter(s => s !== 100), [403])
   })
 
+  await t.test('a phone gets 407, authenticates as a subscriber, and reaches a media node', async t => {
+    const r = await runSipp({ scenario: scenario('proxy-uac-auth.xml'), remote: `127.0.0.1:${port}`, localIp: '127.0.0.10', calls: 2, rate: 2, timeoutSec: 60, extraArgs: ['-s', '5552000', '-au', 'alice', '-ap', 'alice-secret'] })
+    t.equal(r.code, 0, describeSipp(r))
+    t.equal(r.stats?.successful, 2, 'both calls were challenged, authenticated and answered')
+  })
+
+  await t.test('a phone with a wrong password gets challenged again, not through', async t => {
+    const r = await runSipp({ scenario: scenario('proxy-uac-auth.xml'), remote: `127.0.0.1:${port}`, localIp: '127.0.0.11', calls: 1, timeoutSec: 5, extraArgs: ['-s', '5552000', '-au', 'alice', '-ap', 'wrong'] })
+    t.not(r.code, 0, 'the call failed')
+    t.equal(r.stats?.successful, 0, 'no call got through (the media node counts below include none from it)')
+  })
+
   const health = await fetch(`${sipd.httpUrl}/healthz`)
   t.equal(health.status, 200, 'sipd is healthy after the runs')
 
@@ -152,8 +168,8 @@ media:
   const seen = async (u: SippUasHandle): Promise<number> => ((await u.stop()).stats?.incoming ?? 0) - 1
   const a = await seen(nodeA)
   const b = await seen(nodeB)
-  t.equal(a + b, 20, `the 20 trunk calls reached set 1 (${a} + ${b})`)
-  t.ok(a >= 9 && b >= 9, `round-robin spread them over both nodes (${a}, ${b})`)
+  t.equal(a + b, 22, `the 20 trunk calls and 2 authenticated phone calls reached set 1 (${a} + ${b})`)
+  t.ok(a >= 10 && b >= 10, `round-robin spread them over both nodes (${a}, ${b})`)
   t.equal(await seen(down), 1, 'the 503 node got the first failover call only, then was taken out of selection')
   t.equal(await seen(spare), 3, 'the spare node answered every failover call')
   t.equal(await seen(ringer), 5, 'every CANCELled call had reached its media node')

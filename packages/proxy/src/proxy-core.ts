@@ -471,17 +471,17 @@ export class ProxyCore {
     }
   }
 
-  /** @internal a response of the proxy's own to the server transaction. */
-  reply (tx: AnyServerTransaction, status: number, reason: string): void {
-    this.#reply(tx, status, reason)
+  /** A response of the proxy's own to a server transaction (a policy's refusal, a challenge). */
+  reply (tx: AnyServerTransaction, status: number, reason: string, headers?: ReadonlyArray<readonly [string, string]>): void {
+    this.#reply(tx, status, reason, headers)
   }
 
   /** @internal Timer C (ms) and T1. */
   get timerC (): number { return this.#timerC }
   get t1 (): number { return this.#t1 }
 
-  #reply (tx: AnyServerTransaction, status: number, reason: string): void {
-    if (tx.respond(status, reason)) this.#onResponseOut?.(status)
+  #reply (tx: AnyServerTransaction, status: number, reason: string, headers?: ReadonlyArray<readonly [string, string]>): void {
+    if (tx.respond(status, reason, headers === undefined ? undefined : { headers })) this.#onResponseOut?.(status)
   }
 
   #routeEdits (pre: Preprocessed): { removeHeaders?: string[], pushRoute?: string[] } {

@@ -15,6 +15,8 @@ import { AddressList } from './acl.js'
 import type { SipdConfig } from './config.js'
 import type { BranchOutcome, ForwardTarget, ProxyCore } from './proxy-core.js'
 import { gatewayRequestUri, TrunkRouter } from './trunks.js'
+import { ProxyAuth } from './proxy-auth.js'
+import type { ProxyAuthOptions } from './proxy-auth.js'
 import type { Gateway } from './trunks.js'
 
 /** A registered contact of an AOR, as the location service returns it. */
@@ -45,6 +47,11 @@ export interface DefaultRoutingOptions {
    * @default undefined
    */
   locate?: Locate | undefined
+  /**
+   * The digest authenticator and subscriber store for phones (share the registrar's).
+   * @default built from the config (`auth`, `subscribers.users`)
+   */
+  auth?: ProxyAuthOptions | undefined
   /**
    * Start OPTIONS probing of the media nodes (`media.probe`).
    * @default true
@@ -92,6 +99,8 @@ export class DefaultRouting {
   readonly #defaultSet: number | string | undefined
   readonly trunks: TrunkRouter
   readonly #locate: Locate | undefined
+  readonly #auth: ProxyAuth
+  readonly #served: ReadonlySet<string>
 
   constructor (options: DefaultRoutingOptions) {
     const config = options.config
@@ -127,6 +136,8 @@ export class DefaultRouting {
     this.#defaultSet = config.media.defaultSet ?? config.media.sets[0]?.id
     this.trunks = new TrunkRouter({ gateways: config.trunks.gateways, routes: config.trunks.routes, downForMs: config.trunks.downForMs })
     this.#locate = options.locate
+    this.#auth = new ProxyAuth(config, options.auth)
+    this.#served = options.servedHosts
     if (options.probe !== false && config.media.sets.length > 0) {
       const p = config.media.probe
       this.#prober = new Prober(this.dispatcher, async (uri, timeoutMs) => await this.#sendOptions(uri, timeoutMs), {
@@ -174,17 +185,51 @@ export class DefaultRouting {
       this.#toMedia(tx)
       return
     }
-    if (!this.#isServed(req)) {
-      // Never an open relay: a request for a foreign domain from an unknown source.
-      this.#core.reply(tx, 403, 'Relaying Denied')
-      return
-    }
     if (this.#mediaHosts.has(address)) {
-      this.#fromMedia(tx)
+      if (this.#isServed(req)) this.#fromMedia(tx)
+      else this.#core.reply(tx, 403, 'Relaying Denied')
       return
     }
-    // An unknown source calling one of our domains: subscribers must authenticate (issue 4, step 4).
-    this.#core.reply(tx, 403, 'Forbidden')
+    this.#fromPhone(tx)
+  }
+
+  /**
+   * Anyone else must authenticate as a subscriber of the From domain
+   * (407, RFC 3261 §22.3), then goes to a media node. Neither the From nor
+   * the Request-URI in a domain of ours: 403, never an open relay.
+   */
+  #fromPhone (tx: AnyServerTransaction): void {
+    const req = tx.request
+    let user: string | undefined
+    let domain: string
+    try {
+      const from = req.from.uri
+      const colon = from.indexOf(':')
+      const at = from.indexOf('@')
+      user = at > colon ? from.slice(colon + 1, at) : undefined
+      let end = at + 1
+      while (end < from.length && from.charCodeAt(end) !== 0x3a && from.charCodeAt(end) !== 0x3b && from.charCodeAt(end) !== 0x3e) end++
+      domain = from.slice(at + 1, end).toLowerCase()
+    } catch {
+      this.#core.reply(tx, 400, 'Bad From')
+      return
+    }
+    const fromOurs = user !== undefined && this.#served.has(domain)
+    if (!fromOurs) {
+      this.#core.reply(tx, 403, this.#isServed(req) ? 'Forbidden' : 'Relaying Denied')
+      return
+    }
+    if (req.method !== 'INVITE' && req.method !== 'MESSAGE' && req.method !== 'SUBSCRIBE' && req.method !== 'REFER') {
+      this.#core.reply(tx, 403, 'Forbidden')
+      return
+    }
+    this.#auth.check(req, user!, domain).then(outcome => {
+      if (outcome.ok) this.#toMedia(tx)
+      else this.#core.reply(tx, outcome.status, outcome.reason, outcome.headers)
+    }, err => {
+      this.#logger.error({ err }, 'proxy authentication failed')
+      this.#core.reply(tx, 500, 'Authentication Failed')
+    })
   }
 
   /**
