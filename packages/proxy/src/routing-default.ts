@@ -10,6 +10,7 @@ import { Dispatcher, Prober } from '@sipd/media-bridge'
 import type { OptionsOutcome } from '@sipd/media-bridge'
 import { newBranch, newTag } from '@sipd/sip-stack'
 import type { AnyServerTransaction, TransactionLayer } from '@sipd/sip-stack'
+import type { Binding, SubscriberStore } from '@sipd/registrar'
 import type { Logger } from 'pino'
 import { AddressList } from './acl.js'
 import type { SipdConfig } from './config.js'
@@ -33,6 +34,30 @@ export interface LocatedContact {
  * for an AOR that is not ours.
  */
 export type Locate = (aor: string) => Promise<readonly LocatedContact[] | undefined> | readonly LocatedContact[] | undefined
+
+/**
+ * A {@link Locate} over the registrar: undefined for an AOR that is no
+ * subscriber of ours, else its bindings (possibly none). A binding whose
+ * REGISTER came from another address than its Contact (NAT) is reached at
+ * that source address (RFC 5626 §5.2 in spirit; the flow itself is not reused).
+ */
+export function registrarLocate (lookup: (aor: string) => Promise<readonly Binding[]>, subscribers: SubscriberStore): Locate {
+  return async (aor) => {
+    const colon = aor.indexOf(':')
+    const at = aor.indexOf('@')
+    if (at <= colon) return undefined
+    const sub = await subscribers.lookup(aor.slice(colon + 1, at), aor.slice(at + 1))
+    if (sub === undefined || !sub.enabled) return undefined
+    const bindings = await lookup(aor)
+    return bindings.map(b => {
+      const r = b.received
+      const t = r?.transport.toLowerCase()
+      return r !== undefined && (t === 'udp' || t === 'tcp')
+        ? { uri: b.contact, destination: 'sip:' + (r.address.indexOf(':') >= 0 ? '[' + r.address + ']' : r.address) + ':' + String(r.port) + ';transport=' + t }
+        : { uri: b.contact }
+    })
+  }
+}
 
 /** What the default policy needs from the server. */
 export interface DefaultRoutingOptions {

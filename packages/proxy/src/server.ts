@@ -16,7 +16,7 @@ import type { RouteHandler } from './http-server.js'
 import { SipdMetrics } from './metrics.js'
 import { checkRequest, reasonFrom, SUPPORTED_EXTENSIONS } from './sanity.js'
 import { ProxyCore } from './proxy-core.js'
-import { DefaultRouting } from './routing-default.js'
+import { DefaultRouting, registrarLocate } from './routing-default.js'
 import { LocationService } from './location-service.js'
 import type { Binding } from '@sipd/registrar'
 
@@ -145,7 +145,15 @@ export class Sipd {
     if (this.config.advertise !== undefined) this.#localHosts.add(this.config.advertise.replace(/:\d+$/, '').toLowerCase())
     // The default policy routes once the config names something to route to or from.
     if (this.#routing === undefined && DefaultRouting.applies(this.config)) {
-      this.#policy = new DefaultRouting({ config: this.config, core: this.proxy, transactions: this.transactions, logger: this.logger, servedHosts: this.#localHosts })
+      this.#policy = new DefaultRouting({
+        config: this.config,
+        core: this.proxy,
+        transactions: this.transactions,
+        logger: this.logger,
+        servedHosts: this.#localHosts,
+        locate: registrarLocate(async aor => await this.lookup(aor), this.locationService.subscribers),
+        auth: { subscribers: this.locationService.subscribers }
+      })
       this.#policy.start()
     }
     const c = this.config.http.lastIndexOf(':')
