@@ -19,9 +19,9 @@ interface Node {
   requests: SipRequest[]
 }
 
-async function node (onRequest: (tx: AnyServerTransaction, n: Node) => void, extra: { onStrayAck?: (a: SipRequest, s: Source) => void, onStrayResponse?: (r: SipResponse) => void } = {}): Promise<Node> {
+async function node (onRequest: (tx: AnyServerTransaction, n: Node) => void, extra: { onStrayAck?: (a: SipRequest, s: Source) => void, onStrayResponse?: (r: SipResponse) => void, listen?: string[] } = {}): Promise<Node> {
   const holder: { n?: Node } = {}
-  const transport = new TransportLayer({ onMessage: (msg, source) => { holder.n!.transactions.receive(msg, source) } }, { listen: ['udp:127.0.0.1:0'] })
+  const transport = new TransportLayer({ onMessage: (msg, source) => { holder.n!.transactions.receive(msg, source) } }, { listen: extra.listen ?? ['udp:127.0.0.1:0'] })
   const transactions = new TransactionLayer({
     send: async (bytes, target) => await transport.send(bytes, target),
     onRequest: tx => {
@@ -217,4 +217,31 @@ t.test('route preprocessing (§16.4)', async t => {
   const foreign = s.core.preprocess(req(['BYE sip:bob@127.0.0.9:5070 SIP/2.0', 'Route: <sip:127.0.0.7;lr>']))
   t.notOk(foreign.ours, 'a foreign Route is left alone')
   t.equal(foreign.routes.length, 1)
+})
+
+t.test('a transport change is record-routed twice (RFC 5658), outbound side on top', async t => {
+  const callee1 = await node(callee(200))
+  const holder: { core?: ProxyCore } = {}
+  const proxy = await node(tx => { holder.core!.forward(tx, [{ destination: `sip:127.0.0.1:${callee1.port}` }]) }, { listen: ['udp:127.0.0.1:0', 'tcp:127.0.0.1:0'] })
+  holder.core = new ProxyCore({
+    transactions: proxy.transactions,
+    listeners: () => proxy.transport.listeners,
+    sendResponse: async (bytes, via) => await proxy.transport.sendResponse(bytes, via)
+  })
+  const caller = await node(() => {}, { listen: ['tcp:127.0.0.1:0'] })
+  t.teardown(async () => { await close(caller, proxy, callee1) })
+  const tcpPort = proxy.transport.listeners.find(l => l.transport === 'tcp')!.port
+  const udpPort = proxy.transport.listeners.find(l => l.transport === 'udp')!.port
+  const finals: number[] = []
+  const text = inviteText(caller.port, tcpPort, newBranch(), 'tcp-1').replace('SIP/2.0/UDP', 'SIP/2.0/TCP')
+  caller.transactions.createClient(Buffer.from(text), { transport: 'tcp', address: '127.0.0.1', port: tcpPort }, {
+    onFinal: r => { finals.push(r.status) },
+    onTimeout: () => { finals.push(-408) },
+    onTransportError: () => { finals.push(-503) }
+  })
+  await until('the 200 over TCP', () => finals.length > 0)
+  t.same(finals, [200], 'the answer came back over TCP')
+  const got = callee1.requests[0]!
+  t.same(got.recordRoute.map(r => r.uri), [`sip:127.0.0.1:${udpPort};transport=udp;lr`, `sip:127.0.0.1:${tcpPort};transport=tcp;lr`], 'UDP side on top, TCP side below')
+  t.equal(got.topVia!.transport, 'UDP', 'our Via names the outbound transport')
 })
