@@ -288,6 +288,12 @@ export class ProxyCore {
    */
   forward (tx: AnyServerTransaction, targets: readonly ForwardTarget[], options: ForwardOptions = {}): void {
     const req = tx.request
+    // A policy that decided asynchronously (authentication, location) may
+    // find the request already answered: CANCELled meanwhile (487), or ended.
+    if (tx.terminated || (tx instanceof ServerInviteTransaction && tx.lastStatus >= 200)) {
+      options.onFinal?.(tx instanceof ServerInviteTransaction ? tx.lastStatus : 0, undefined)
+      return
+    }
     if (this.isLooping(req)) {
       this.#reply(tx, 482, 'Loop Detected')
       options.onFinal?.(482, undefined)

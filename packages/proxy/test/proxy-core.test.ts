@@ -245,3 +245,41 @@ t.test('a transport change is record-routed twice (RFC 5658), outbound side on t
   t.same(got.recordRoute.map(r => r.uri), [`sip:127.0.0.1:${udpPort};transport=udp;lr`, `sip:127.0.0.1:${tcpPort};transport=tcp;lr`], 'UDP side on top, TCP side below')
   t.equal(got.topVia!.transport, 'UDP', 'our Via names the outbound transport')
 })
+
+t.test('a request CANCELled while the policy was still deciding is not forwarded', async t => {
+  const callee1 = await node(callee(200))
+  const holder: { core?: ProxyCore, decide?: () => void } = {}
+  const outcomes: Array<number | string> = []
+  const proxy = await node(tx => {
+    if (tx.method === 'CANCEL') {
+      holder.core!.cancel(tx)
+      return
+    }
+    // An asynchronous decision (authentication, location lookup) that ends after the CANCEL.
+    holder.decide = () => {
+      holder.core!.forward(tx, [{ destination: `sip:127.0.0.1:${callee1.port}` }], { onFinal: (status, target) => { outcomes.push(status, target === undefined ? 'no branch' : 'branch') } })
+    }
+  })
+  holder.core = new ProxyCore({
+    transactions: proxy.transactions,
+    listeners: () => proxy.transport.listeners,
+    sendResponse: async (bytes, via) => await proxy.transport.sendResponse(bytes, via)
+  })
+  const caller = await node(() => {})
+  t.teardown(async () => { await close(caller, proxy, callee1) })
+  const s: Setup = { caller, proxy, core: holder.core, callees: [callee1] }
+  const c = call(s, 'late-1')
+  await until('the 100 Trying', () => c.provisional.includes(100) && holder.decide !== undefined)
+  const cancelFinals: number[] = []
+  caller.transactions.createClient(buildCancel(c.invite), { transport: 'udp', address: '127.0.0.1', port: proxy.port }, {
+    onFinal: r => { cancelFinals.push(r.status) },
+    onTimeout: () => { cancelFinals.push(-408) },
+    onTransportError: () => { cancelFinals.push(-503) }
+  })
+  await until('the INVITE final', () => c.finals.length > 0)
+  t.same(cancelFinals, [200], 'the CANCEL got 200')
+  t.same(c.finals, [487], 'the INVITE got 487 from the proxy itself')
+  holder.decide!()
+  t.same(outcomes, [487, 'no branch'], 'the late decision forwards nothing and reports the 487')
+  t.equal(holder.core.activeContexts, 0, 'no response context was created')
+})
