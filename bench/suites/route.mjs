@@ -1,0 +1,174 @@
+// Route suite: sipd's proxy hot path in process, no sockets — bytes in,
+// parse, transaction layer, default policy (trusted source → media set,
+// in-dialog by Route), splice-forward, bytes out — for a trunk INVITE
+// answered 200 by the media node, an in-dialog BYE answered 200, and the
+// stateless ACK; then sipp end to end: trunk uac → sipd → media node uas with
+// Record-Route, sipd's CPU seconds per 1,000 calls.
+import { spawn } from 'node:child_process'
+import path from 'node:path'
+import { parseMessage } from '@sipd/sip-parser'
+import { FakeClock, TransactionLayer } from '@sipd/sip-stack'
+import { buildConfig, createLogger, DefaultRouting, ProxyCore } from '@sipd/proxy'
+import { stats } from '../lib/sample.mjs'
+import { cpuSeconds, rssBytes } from '../lib/machine.mjs'
+import { REPO_ROOT, freePort, startSipd } from '../lib/sipd.mjs'
+
+export const timeLimit = { full: 300, quick: 150 }
+
+const LOCAL = { address: '127.0.0.1', port: 5060 }
+const TRUNK = { transport: 'udp', address: '127.0.0.2', port: 5060, local: LOCAL, flowId: 'udp/0/127.0.0.2/5060' }
+const NODE = { transport: 'udp', address: '127.0.0.3', port: 5080, local: LOCAL, flowId: 'udp/0/127.0.0.3/5080' }
+const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n'
+
+function invite (i) {
+  return Buffer.from(`INVITE sip:5551000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK-i${i}\r\nMax-Forwards: 70\r\nFrom: <sip:trunk@127.0.0.2>;tag=f${i}\r\nTo: <sip:5551000@127.0.0.1>\r\nCall-ID: c${i}@127.0.0.2\r\nCSeq: 1 INVITE\r\nContact: <sip:trunk@127.0.0.2:5060>\r\nContent-Type: application/sdp\r\nContent-Length: ${SDP.length}\r\n\r\n${SDP}`, 'latin1')
+}
+
+function bye (i) {
+  return Buffer.from(`BYE sip:node@127.0.0.3:5080 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK-b${i}\r\nRoute: <sip:127.0.0.1:5060;transport=udp;lr>\r\nMax-Forwards: 70\r\nFrom: <sip:trunk@127.0.0.2>;tag=f${i}\r\nTo: <sip:5551000@127.0.0.1>;tag=t${i}\r\nCall-ID: c${i}@127.0.0.2\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n`, 'latin1')
+}
+
+function ack (i) {
+  return Buffer.from(`ACK sip:node@127.0.0.3:5080 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK-a${i}\r\nRoute: <sip:127.0.0.1:5060;transport=udp;lr>\r\nMax-Forwards: 70\r\nFrom: <sip:trunk@127.0.0.2>;tag=f${i}\r\nTo: <sip:5551000@127.0.0.1>;tag=t${i}\r\nCall-ID: c${i}@127.0.0.2\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n`, 'latin1')
+}
+
+/** The media node's 200 for the forwarded request `fwd` (bytes sipd sent), built by scanning, as a node would copy the Vias. */
+function okFor (fwd, method, i) {
+  const s = fwd.toString('latin1')
+  const v = s.indexOf('branch=') + 7
+  let e = v
+  while (e < s.length && s.charCodeAt(e) !== 0x3b && s.charCodeAt(e) !== 0x0d) e++
+  const branch = s.slice(v, e)
+  const cseq = method === 'INVITE' ? '1 INVITE' : '2 BYE'
+  const trunkBranch = method === 'INVITE' ? `z9hG4bK-i${i}` : `z9hG4bK-b${i}`
+  return Buffer.from(`SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=${branch};rport=5060;received=127.0.0.1\r\nVia: SIP/2.0/UDP 127.0.0.2:5060;branch=${trunkBranch}\r\nRecord-Route: <sip:127.0.0.1:5060;transport=udp;lr>\r\nFrom: <sip:trunk@127.0.0.2>;tag=f${i}\r\nTo: <sip:5551000@127.0.0.1>;tag=t${i}\r\nCall-ID: c${i}@127.0.0.2\r\nCSeq: ${cseq}\r\nContact: <sip:node@127.0.0.3:5080>\r\nContent-Length: 0\r\n\r\n`, 'latin1')
+}
+
+/** sipd's proxy pieces wired as in the server, with a send that keeps the last bytes instead of a socket. */
+function harness () {
+  const clock = new FakeClock()
+  const out = { count: 0, bytes: 0, last: undefined }
+  const ok = { ok: true, flowId: 'x', local: LOCAL }
+  const send = (bytes) => { out.count++; out.bytes += bytes.length; out.last = bytes; return ok }
+  const holder = {}
+  const tl = new TransactionLayer({
+    send,
+    onRequest: tx => { holder.policy.route(tx) },
+    onStrayAck: (a, s) => { holder.core.forwardStateless(a, s) },
+    onStrayResponse: r => { holder.core.relayStray(r) },
+    clock
+  })
+  const listeners = [{ transport: 'udp', address: '127.0.0.1', port: 5060, family: 4 }]
+  holder.core = new ProxyCore({ transactions: tl, listeners: () => listeners, sendResponse: send })
+  const config = buildConfig({
+    trusted: ['127.0.0.2/32'],
+    media: { sets: [{ id: 1, algorithm: 'round-robin', nodes: [{ uri: 'sip:127.0.0.3:5080' }, { uri: 'sip:127.0.0.4:5080' }] }] }
+  })
+  holder.policy = new DefaultRouting({ config, core: holder.core, transactions: tl, logger: createLogger('silent'), servedHosts: new Set(['127.0.0.1']), probe: false })
+  return { tl, clock, out }
+}
+
+/** Runs `step(i)` in batches until `ms` of wall time passed; returns steps per second, sample by sample. */
+function measure (h, step, { samples, sampleMs }) {
+  const rates = []
+  let i = 0
+  for (let s = 0; s < samples; s++) {
+    const t0 = performance.now()
+    let n = 0
+    while (performance.now() - t0 < sampleMs) {
+      for (let k = 0; k < 200; k++) step(i++)
+      n += 200
+    }
+    rates.push(n / ((performance.now() - t0) / 1000))
+    // Let the transactions end (Timers K, J, M, L at 64·T1 on the fake clock) so memory stays flat.
+    h.clock.advance(40_000)
+  }
+  return rates
+}
+
+function inProcess (ctx) {
+  const opts = ctx.quick ? { samples: 8, sampleMs: 150 } : { samples: 15, sampleMs: 300 }
+  const rows = []
+  {
+    const h = harness()
+    const step = (i) => {
+      h.tl.receive(parseMessage(invite(i)), TRUNK)
+      const fwd = h.out.last
+      h.tl.receive(parseMessage(okFor(fwd, 'INVITE', i)), NODE)
+    }
+    measure(h, step, { samples: 2, sampleMs: 200 })
+    const r = stats(measure(h, step, opts))
+    rows.push({ name: 'trunk INVITE → media node, 200 back (2 messages in, 3 out: 100, INVITE, 200)', unit: 'calls/s', median: r.median, spread: r, samples: r.samples, msgsPerSec: Math.round(r.median * 2) })
+  }
+  {
+    const h = harness()
+    const step = (i) => {
+      h.tl.receive(parseMessage(bye(i)), TRUNK)
+      const fwd = h.out.last
+      h.tl.receive(parseMessage(okFor(fwd, 'BYE', i)), NODE)
+    }
+    measure(h, step, { samples: 2, sampleMs: 200 })
+    const r = stats(measure(h, step, opts))
+    rows.push({ name: 'in-dialog BYE by Route, 200 back (2 in, 2 out)', unit: 'transactions/s', median: r.median, spread: r, samples: r.samples, msgsPerSec: Math.round(r.median * 2) })
+  }
+  {
+    const h = harness()
+    const step = (i) => { h.tl.receive(parseMessage(ack(i)), TRUNK) }
+    measure(h, step, { samples: 2, sampleMs: 200 })
+    const r = stats(measure(h, step, opts))
+    rows.push({ name: 'ACK for a 2xx, stateless by Route (1 in, 1 out)', unit: 'msgs/s', median: r.median, spread: r, samples: r.samples, msgsPerSec: Math.round(r.median) })
+  }
+  return rows
+}
+
+function sipp (args, timeoutMs) {
+  return new Promise(resolve => {
+    const child = spawn('sipp', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', d => { out += d })
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('exit', code => { clearTimeout(t); resolve({ code, out, child }) })
+  })
+}
+
+async function endToEnd (ctx) {
+  const rows = []
+  const port = await freePort()
+  const http = await freePort()
+  const nodePort = await freePort('127.0.0.43')
+  const uasScenario = path.join(REPO_ROOT, 'test', 'sipp', 'proxy-uas.xml')
+  const uacScenario = path.join(REPO_ROOT, 'test', 'sipp', 'proxy-uac.xml')
+  const uas = spawn('sipp', ['-sf', uasScenario, '-i', '127.0.0.43', '-p', String(nodePort), '-nostdin', '-aa', '-buff_size', '4194304', '-timeout', '200s'], { stdio: 'ignore' })
+  const sipd = await startSipd(`listen: ["udp:127.0.0.1:${port}"]\nhttp: "127.0.0.1:${http}"\nlog_level: warn\ntrusted: ["127.0.0.44/32"]\nmedia:\n  probe: { interval_ms: 3600000 }\n  sets:\n    - { id: 1, algorithm: round-robin, nodes: [{ uri: "sip:127.0.0.43:${nodePort}" }] }\n`)
+  try {
+    const rate = ctx.quick ? 100 : 300
+    const calls = ctx.quick ? 1000 : 6000
+    ctx.progress(`sipp: ${calls} calls at ${rate} cps through sipd`)
+    const c0 = cpuSeconds(sipd.pid)
+    const r = await sipp([`127.0.0.1:${port}`, '-sf', uacScenario, '-s', '5551000', '-i', '127.0.0.44', '-m', String(calls), '-r', String(rate), '-d', '0', '-nostdin', '-timeout', '150s', '-timeout_error', '-buff_size', '4194304'], 180000)
+    const c1 = cpuSeconds(sipd.pid)
+    const ok = /Successful call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(r.out)?.[1]
+    const failed = /Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(r.out)?.[1]
+    rows.push({ name: `sipp trunk → sipd → media node (INVITE/180/200/ACK/BYE/200, Record-Route), ${rate} cps`, unit: 'CPU s / 1,000 calls', median: (c1 - c0) / calls * 1000, samples: 1, successful: Number(ok ?? 0), failed: Number(failed ?? calls) })
+    rows.push({ name: 'sipd resident memory after the calls', unit: 'MiB', median: rssBytes(sipd.pid) / 1048576, samples: 1 })
+  } finally {
+    await sipd.stop()
+    uas.kill('SIGINT')
+  }
+  return rows
+}
+
+export async function run (ctx) {
+  ctx.progress('in-process hot path')
+  const rows = inProcess(ctx)
+  rows.push(...await endToEnd(ctx))
+  return {
+    name: 'route',
+    rows,
+    notes: [
+      'in process: real parser, transaction layer (fake clock), proxy core and default policy; send() only keeps the bytes, no sockets',
+      'a call in the in-process INVITE row is the INVITE from the trunk plus the media node\'s 200 (100 Trying, forwarded INVITE and relayed 200 out)',
+      'end to end: CPU seconds are sipd\'s own (utime + stime from /proc/PID/stat); sipp (uac 127.0.0.44, uas 127.0.0.43) runs on the same cores'
+    ]
+  }
+}
