@@ -86,6 +86,38 @@ function measure (h, step, { samples, sampleMs }) {
   return rates
 }
 
+/** The in-process workloads by name: one step each, on its own harness. */
+function workloads () {
+  const inv = harness()
+  const byeH = harness()
+  const ackH = harness()
+  return {
+    invite: { h: inv, step: (i) => { inv.tl.receive(parseMessage(invite(i)), TRUNK); inv.tl.receive(parseMessage(okFor(inv.out.last, 'INVITE', i)), NODE) } },
+    bye: { h: byeH, step: (i) => { byeH.tl.receive(parseMessage(bye(i)), TRUNK); byeH.tl.receive(parseMessage(okFor(byeH.out.last, 'BYE', i)), NODE) } },
+    ack: { h: ackH, step: (i) => { ackH.tl.receive(parseMessage(ack(i)), TRUNK) } }
+  }
+}
+
+export const profileTargets = {
+  invite: 'trunk INVITE → media node and its 200, in process',
+  bye: 'in-dialog BYE by Route and its 200, in process',
+  ack: 'stateless ACK by Route, in process'
+}
+export const defaultProfileTarget = 'invite'
+
+/** Runs one in-process workload for `seconds` (the harness runs this under node --cpu-prof). */
+export async function profile ({ target, seconds, progress }) {
+  const w = workloads()[target]
+  progress(`profiling ${profileTargets[target]} for ${seconds} s`)
+  const until = performance.now() + seconds * 1000
+  let i = 0
+  while (performance.now() < until) {
+    for (let k = 0; k < 200; k++) w.step(i++)
+    w.h.clock.advance(40_000)
+  }
+  return { messages: i }
+}
+
 function inProcess (ctx) {
   const opts = ctx.quick ? { samples: 8, sampleMs: 150 } : { samples: 15, sampleMs: 300 }
   const rows = []
