@@ -73,6 +73,12 @@ export interface ForwardOptions {
   /** Called once with the final status sent upstream, and the target of the branch that produced it. */
   onFinal?: (status: number, target: ForwardTarget | undefined) => void
   /**
+   * Header names to drop from the forwarded request, e.g. the
+   * Proxy-Authorization this proxy consumed (RFC 3261 §22.3).
+   * @default none
+   */
+  removeHeaders?: readonly string[]
+  /**
    * Add our Record-Route (RFC 3261 §16.6 step 4).
    * @default true for requests without a To tag, other than REGISTER
    */
@@ -434,7 +440,7 @@ export class ProxyCore {
       recordRoute: rr.length > 0 ? rr : undefined,
       requestUri: requestUri !== req.uri ? requestUri : undefined,
       topViaParams: viaReceivedParams(req.topVia!, source),
-      ...this.#routeEdits(pre)
+      ...this.#routeEdits(pre, ctx.options.removeHeaders)
     })
     try {
       b.tx = this.#tl.createClient(bytes, send, handler)
@@ -490,10 +496,10 @@ export class ProxyCore {
     if (tx.respond(status, reason, headers === undefined ? undefined : { headers })) this.#onResponseOut?.(status)
   }
 
-  #routeEdits (pre: Preprocessed): { removeHeaders?: string[], pushRoute?: string[] } {
-    if (!pre.ours) return {}
+  #routeEdits (pre: Preprocessed, remove?: readonly string[]): { removeHeaders?: string[], pushRoute?: string[] } {
+    if (!pre.ours) return remove === undefined ? {} : { removeHeaders: [...remove] }
     // Rewrite the Route set without our entries (and without the one moved to the Request-URI).
-    return { removeHeaders: ['Route'], pushRoute: pre.routes.map(r => r.raw) }
+    return { removeHeaders: remove === undefined ? ['Route'] : ['Route', ...remove], pushRoute: pre.routes.map(r => r.raw) }
   }
 
   #sendTarget (uri: SipUri): SendTarget | undefined {

@@ -249,7 +249,8 @@ export class DefaultRouting {
       return
     }
     this.#auth.check(req, user!, domain).then(outcome => {
-      if (outcome.ok) this.#toMedia(tx)
+      // The credentials were for us: they are not passed on (RFC 3261 §22.3).
+      if (outcome.ok) this.#toMedia(tx, ['Proxy-Authorization'])
       else this.#core.reply(tx, outcome.status, outcome.reason, outcome.headers)
     }, err => {
       this.#logger.error({ err }, 'proxy authentication failed')
@@ -282,7 +283,7 @@ export class DefaultRouting {
   }
 
   /** A trunk's call into media: a node of the configured set, failing over on 408/5xx/timeout before any provisional. */
-  #toMedia (tx: AnyServerTransaction): void {
+  #toMedia (tx: AnyServerTransaction, removeHeaders?: readonly string[]): void {
     const req = tx.request
     const setId = this.#setFor(req)
     if (setId === undefined) {
@@ -306,6 +307,7 @@ export class DefaultRouting {
       return
     }
     this.#core.forward(tx, [first], {
+      removeHeaders,
       failover: (o: BranchOutcome) => {
         if (o.provisional || !isFailoverStatus(o.status)) return undefined
         if (o.target.destination !== undefined) {

@@ -283,3 +283,28 @@ t.test('a request CANCELled while the policy was still deciding is not forwarded
   t.same(outcomes, [487, 'no branch'], 'the late decision forwards nothing and reports the 487')
   t.equal(holder.core.activeContexts, 0, 'no response context was created')
 })
+
+t.test('consumed credentials are not forwarded (removeHeaders)', async t => {
+  const callee1 = await node(callee(200))
+  const holder: { core?: ProxyCore } = {}
+  const proxy = await node(tx => { holder.core!.forward(tx, [{ destination: `sip:127.0.0.1:${callee1.port}` }], { removeHeaders: ['Proxy-Authorization'] }) })
+  holder.core = new ProxyCore({
+    transactions: proxy.transactions,
+    listeners: () => proxy.transport.listeners,
+    sendResponse: async (bytes, via) => await proxy.transport.sendResponse(bytes, via)
+  })
+  const caller = await node(() => {})
+  t.teardown(async () => { await close(caller, proxy, callee1) })
+  const finals: number[] = []
+  const text = inviteText(caller.port, proxy.port, newBranch(), 'creds-1').replace('CSeq: 1 INVITE', 'CSeq: 1 INVITE\r\nProxy-Authorization: Digest username="alice", realm="example.test", nonce="n", uri="sip:bob@example.test", response="0123"')
+  caller.transactions.createClient(Buffer.from(text), { transport: 'udp', address: '127.0.0.1', port: proxy.port }, {
+    onFinal: r => { finals.push(r.status) },
+    onTimeout: () => { finals.push(-408) },
+    onTransportError: () => { finals.push(-503) }
+  })
+  await until('the 200', () => finals.length > 0)
+  t.same(finals, [200])
+  const got = callee1.requests[0]!
+  t.notOk(got.hasHeader('Proxy-Authorization'), 'the credentials stayed at the proxy')
+  t.equal(got.callId, 'creds-1', 'the rest of the request is intact')
+})
