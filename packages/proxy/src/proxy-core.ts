@@ -463,14 +463,19 @@ export class ProxyCore {
     }
   }
 
-  /** @internal relay a response upstream through the server transaction, or statelessly once it has ended. */
-  relay (tx: AnyServerTransaction, resp: SipResponse): void {
+  /**
+   * @internal relay a response upstream through the server transaction, or
+   * statelessly once it has ended; `extra` header lines are added (the
+   * challenges of other branches, §16.7 step 7).
+   */
+  relay (tx: AnyServerTransaction, resp: SipResponse, extra?: ReadonlyArray<readonly [string, string]>): void {
     if (resp.via.length < 2) {
       // A downstream element that dropped the upstream Vias (§8.2.6.2 says copy them all): answer with our own response.
-      if (resp.status > 100) this.#reply(tx, resp.status, resp.reason)
+      if (resp.status > 100) this.#reply(tx, resp.status, resp.reason, extra)
       return
     }
-    const bytes = stripTopVia(resp)
+    let bytes = stripTopVia(resp)
+    if (extra !== undefined && extra.length > 0) bytes = insertHeaders(bytes, extra)
     if (tx.sendResponse(bytes, resp.status, resp.to.tag)) {
       this.#onResponseOut?.(resp.status)
       return
@@ -541,6 +546,15 @@ export class ProxyCore {
     const p = this.#advertisePort ?? port
     return '<sip:' + bracket(host) + ':' + String(p) + ';transport=' + transport + ';lr>'
   }
+}
+
+/** Add header lines at the end of a message's header block (before the empty line); the body is unchanged. */
+function insertHeaders (bytes: Buffer, lines: ReadonlyArray<readonly [string, string]>): Buffer {
+  const end = bytes.indexOf('\r\n\r\n')
+  if (end < 0) return bytes
+  let text = ''
+  for (const [name, value] of lines) text += '\r\n' + name + ': ' + value
+  return Buffer.concat([bytes.subarray(0, end), Buffer.from(text, 'utf8'), bytes.subarray(end)])
 }
 
 /** The §16.7 response context of one forwarded request. */
@@ -706,6 +720,22 @@ class ResponseContext {
     this.#sendBest()
   }
 
+  /**
+   * §16.7 step 7: a 401/407 chosen as best carries the WWW-Authenticate and
+   * Proxy-Authenticate values of every other 401/407 branch too, so the
+   * client can answer all the challenges at once.
+   */
+  #otherChallenges (best: Branch): Array<[string, string]> | undefined {
+    if (best.status !== 401 && best.status !== 407) return undefined
+    let out: Array<[string, string]> | undefined
+    for (const b of this.branches) {
+      if (b === best || b.response === undefined || (b.status !== 401 && b.status !== 407)) continue
+      for (const v of b.response.headers('www-authenticate')) (out ??= []).push(['WWW-Authenticate', v])
+      for (const v of b.response.headers('proxy-authenticate')) (out ??= []).push(['Proxy-Authenticate', v])
+    }
+    return out
+  }
+
   /** §16.7 step 6: all branches done, send the best final response. */
   #sendBest (): void {
     if (this.#finalSent) return
@@ -722,7 +752,7 @@ class ResponseContext {
       this.#report(500, best.target)
       return
     }
-    if (best.response !== undefined) this.core.relay(this.tx, best.response)
+    if (best.response !== undefined) this.core.relay(this.tx, best.response, this.#otherChallenges(best))
     else this.core.reply(this.tx, best.status, reasonPhrase(best.status))
     this.#report(best.status, best.target)
   }

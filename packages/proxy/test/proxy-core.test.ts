@@ -308,3 +308,23 @@ t.test('consumed credentials are not forwarded (removeHeaders)', async t => {
   t.notOk(got.hasHeader('Proxy-Authorization'), 'the credentials stayed at the proxy')
   t.equal(got.callId, 'creds-1', 'the rest of the request is intact')
 })
+
+t.test('407 from several branches: one 407 upstream carrying every challenge (§16.7 step 7)', async t => {
+  const challenger = (realm: string, delayMs: number) => (tx: AnyServerTransaction): void => {
+    if (tx.method !== 'INVITE') return
+    setTimeout(() => { tx.respond(407, 'Proxy Authentication Required', { headers: [['Proxy-Authenticate', `Digest realm="${realm}", nonce="n-${realm}", qop="auth", algorithm=MD5`]] }) }, delayMs)
+  }
+  const s = await setup(t, [challenger('a.test', 5), challenger('b.test', 30)])
+  const holder: { resp?: SipResponse } = {}
+  const bytes = Buffer.from(inviteText(s.caller.port, s.proxy.port, newBranch(), 'merge-1'))
+  s.caller.transactions.createClient(bytes, { transport: 'udp', address: '127.0.0.1', port: s.proxy.port }, {
+    onFinal: r => { holder.resp = r },
+    onTimeout: () => {},
+    onTransportError: () => {}
+  })
+  await until('the 407', () => holder.resp !== undefined)
+  t.equal(holder.resp!.status, 407)
+  const realms = holder.resp!.headers('proxy-authenticate').map(v => v.slice(v.indexOf('realm="') + 7, v.indexOf('"', v.indexOf('realm="') + 7))).sort()
+  t.same(realms, ['a.test', 'b.test'], 'both challenges, each whole')
+  t.equal(holder.resp!.headers('proxy-authenticate').length, 2, 'two Proxy-Authenticate values')
+})
