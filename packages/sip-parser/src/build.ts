@@ -65,11 +65,14 @@ class Out {
   }
 }
 
-/** Received/rport values to write into the top Via (RFC 3261 §18.2.1, RFC 3581 §4). */
+/**
+ * Received/rport values to write into the top Via (RFC 3261 §18.2.1, RFC
+ * 3581 §4). Written as given: the caller decides when they are due.
+ */
 export interface TopViaParams {
-  /** Source address of the request; written when it differs from sent-by. */
+  /** Source address of the request; replaces an existing `received` or is appended. */
   received?: string
-  /** Source port; written when the Via carries an empty `rport`. */
+  /** Source port; written only into a Via that carries `rport` (RFC 3581 §4), in its place. */
   rport?: number
 }
 
@@ -90,38 +93,46 @@ export interface ResponseOptions {
 }
 
 /**
- * Rewrite one Via element with received/rport (RFC 3581 §4: `rport` gets the
- * source port; `received` is added when rport is used or sent-by differs).
+ * Rewrite one Via element with received/rport (RFC 3581 §4: an `rport`
+ * without value gets the source port, in place; `received` replaces an
+ * existing one or is appended). Other parameters are copied as written.
  */
 export function editViaElement (raw: string, p: TopViaParams): string {
   let out = ''
-  let i = 0
-  let sawRport = false
-  // Copy everything but existing received/rport params.
-  const n = raw.length
-  let inQuote = false
+  let wroteReceived = false
   let segStart = 0
-  const segments: string[] = []
-  for (; i <= n; i++) {
+  let first = true
+  let inQuote = false
+  const n = raw.length
+  for (let i = 0; i <= n; i++) {
     const c = i < n ? raw.charCodeAt(i) : 0x3b
-    if (inQuote) { if (c === 0x22) inQuote = false; continue }
+    if (inQuote) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inQuote = false
+      continue
+    }
     if (c === 0x22) { inQuote = true; continue }
-    if (c === 0x3b) { segments.push(raw.slice(segStart, i)); segStart = i + 1 }
-  }
-  out = segments[0]!
-  for (let k = 1; k < segments.length; k++) {
-    const seg = segments[k]!
+    if (c !== 0x3b) continue
+    const seg = raw.slice(segStart, i)
+    segStart = i + 1
+    if (first) {
+      // sent-protocol and sent-by
+      out = seg
+      first = false
+      continue
+    }
     const eq = seg.indexOf('=')
     const name = (eq < 0 ? seg : seg.slice(0, eq)).trim().toLowerCase()
-    if (name === 'received' && p.received !== undefined) continue
-    if (name === 'rport') {
-      sawRport = true
-      if (p.rport !== undefined) continue
+    if (name === 'received' && p.received !== undefined) {
+      if (!wroteReceived) out += ';received=' + p.received
+      wroteReceived = true
+    } else if (name === 'rport' && p.rport !== undefined) {
+      out += ';rport=' + p.rport
+    } else {
+      out += ';' + seg
     }
-    out += ';' + seg
   }
-  if (p.received !== undefined) out += ';received=' + p.received
-  if (sawRport && p.rport !== undefined) out += ';rport=' + p.rport
+  if (p.received !== undefined && !wroteReceived) out += ';received=' + p.received
   return out
 }
 

@@ -12,7 +12,7 @@
 import { decodeText } from './bytes.js'
 import { SipParseError, quote } from './errors.js'
 import {
-  IS_TOKEN, ParsedContact, ParsedNameAddr, ParsedVia, flatParam, parseUint, readQuoted, transportName
+  IS_TOKEN, ParsedContact, ParsedNameAddr, ParsedVia, contactParams, readQuoted, transportName
 } from './grammar.js'
 import type { FlatParams } from './grammar.js'
 
@@ -108,13 +108,14 @@ export function parseParamsBytes (buf: Buffer, head: string, base: number, s: nu
         let j = i + 1
         while (j < end && buf[j] !== DQUOTE && buf[j] !== BACKSLASH) j++
         if (j < end && buf[j] === DQUOTE) {
-          out.push(name, head.substring(i + 1 - base, j - base))
+          // RFC 3261 §25.1: qdtext includes UTF8-NONASCII.
+          out.push(name, decodeText(head.substring(i + 1 - base, j - base)))
           i = j + 1
         } else {
           const text = head.substring(0, end - base)
           try {
             const [v, after] = readQuoted(text, i - base, end - base, what)
-            out.push(name, v)
+            out.push(name, decodeText(v))
             i = after + base
           } catch (err) {
             if (err instanceof SipParseError) throw new SipParseError(err.message, i - s, err.code)
@@ -239,15 +240,7 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
 /** One Contact element in buf[s..e) (not `*`). */
 export function parseContactBytes (buf: Buffer, head: string, base: number, s: number, e: number): ParsedContact {
   const c = parseNameAddrBytes(buf, head, base, s, e, 'Contact', true) as ParsedContact
-  const ex = flatParam(c.flat, 'expires')
-  if (ex !== undefined && ex !== null) c.expires = parseUint(ex, 'Contact expires', 0xffffffff)
-  const q = flatParam(c.flat, 'q')
-  if (q !== undefined && q !== null) {
-    const v = Number(q)
-    // RFC 3261 §25.1 qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
-    if (!(v >= 0 && v <= 1) || q.length > 5 || q.length === 0) throw new SipParseError(`invalid q value ${quote(q)} in Contact`, 0, 'SIP_ERR_BAD_PARAM')
-    c.q = v
-  }
+  if (c.flat.length > 0) contactParams(c, skipWs(buf, s, e) - s)
   return c
 }
 

@@ -66,7 +66,18 @@ export function isToken (s: string): boolean {
  * dropped only when `keepEmpty` is false.
  */
 export function splitList (s: string, keepEmpty = false): string[] {
+  const r = splitListRanges(s, keepEmpty)
   const out: string[] = []
+  for (let j = 0; j < r.length; j += 2) out.push(r[j] === 0 && r[j + 1] === s.length ? s : s.slice(r[j], r[j + 1]))
+  return out
+}
+
+/**
+ * Element ranges of a list value, as splitList cuts them: `[start0, end0,
+ * start1, end1, ...]` (trimmed), so that errors can point into the value.
+ */
+export function splitListRanges (s: string, keepEmpty = false): number[] {
+  const out: number[] = []
   let start = 0
   let inQuote = false
   let inAngle = false
@@ -83,18 +94,18 @@ export function splitList (s: string, keepEmpty = false): string[] {
     } else if (c === RAQUOT) {
       inAngle = false
     } else if (c === COMMA && !inAngle) {
-      pushTrimmed(out, s, start, i, keepEmpty)
+      pushRange(out, s, start, i, keepEmpty)
       start = i + 1
     }
   }
-  pushTrimmed(out, s, start, n, keepEmpty)
+  pushRange(out, s, start, n, keepEmpty)
   return out
 }
 
-function pushTrimmed (out: string[], s: string, start: number, end: number, keepEmpty: boolean): void {
+function pushRange (out: number[], s: string, start: number, end: number, keepEmpty: boolean): void {
   start = skipWs(s, start, end)
   end = trimEnd(s, start, end)
-  if (end > start || keepEmpty) out.push(start === 0 && end === s.length ? s : s.slice(start, end))
+  if (end > start || keepEmpty) out.push(start, end)
 }
 
 /** Read a quoted-string starting at `i` (which holds the DQUOTE); returns [value, indexAfter]. */
@@ -142,9 +153,11 @@ function lowerName (s: string, start: number, end: number): string {
 /**
  * Parse `;name[=value]` parameters from `i` up to `end` into `out` (names
  * lower-cased). Values may be tokens, hosts (IPv6 references included) or
- * quoted strings. Returns the index where parsing stopped.
+ * quoted strings. Returns the index where parsing stopped. `latin1`: `s`
+ * holds one char per received byte, so quoted values are decoded as UTF-8
+ * (RFC 3261 §25.1 qdtext includes UTF8-NONASCII).
  */
-export function parseParams (s: string, i: number, end: number, out: FlatParams, what: string): number {
+export function parseParams (s: string, i: number, end: number, out: FlatParams, what: string, latin1 = false): number {
   for (;;) {
     i = skipWs(s, i, end)
     if (i >= end) return i
@@ -161,7 +174,7 @@ export function parseParams (s: string, i: number, end: number, out: FlatParams,
       i = skipWs(s, i + 1, end)
       if (i < end && s.charCodeAt(i) === DQUOTE) {
         const [v, after] = readQuoted(s, i, end, what)
-        out.push(name, v)
+        out.push(name, latin1 ? decodeText(v) : v)
         i = after
       } else {
         const vStart = i
@@ -223,11 +236,16 @@ export class ParsedContact extends ParsedNameAddr implements Contact {
  * RFC 3261 §20.10: a URI that contains a comma, question mark or semicolon
  * must be enclosed in angle brackets; without them, `;` starts header params.
  */
-export function parseNameAddr (s: string, what: string): NameAddr {
-  return parseNameAddrAs(s, what, false)
+export function parseNameAddr (s: string, what: string, latin1 = false): NameAddr {
+  return parseNameAddrAs(s, what, false, latin1)
 }
 
-function parseNameAddrAs (s: string, what: string, contact: boolean): ParsedNameAddr {
+/**
+ * `latin1`: `s` holds one char per received byte (the message's header
+ * text), so display names and quoted values are decoded as UTF-8; otherwise
+ * `s` is already text and is taken as it is.
+ */
+function parseNameAddrAs (s: string, what: string, contact: boolean, latin1: boolean): ParsedNameAddr {
   const end = trimEnd(s, 0, s.length)
   let i = skipWs(s, 0, end)
   const rawStart = i
@@ -236,7 +254,7 @@ function parseNameAddrAs (s: string, what: string, contact: boolean): ParsedName
   const first = s.charCodeAt(i)
   if (first === DQUOTE) {
     const [dn, after] = readQuoted(s, i, end, what)
-    displayName = decodeText(dn)
+    displayName = latin1 ? decodeText(dn) : dn
     i = skipWs(s, after, end)
     if (i >= end || s.charCodeAt(i) !== LAQUOT) {
       throw new SipParseError(`expected "<" after display name in ${what}`, i, 'SIP_ERR_BAD_ADDRESS')
@@ -259,7 +277,7 @@ function parseNameAddrAs (s: string, what: string, contact: boolean): ParsedName
           throw new SipParseError(`invalid character ${quote(s[j]!)} in display name of ${what}`, j, 'SIP_ERR_BAD_DISPLAY_NAME')
         }
       }
-      displayName = dnEnd > i ? decodeText(s.slice(i, dnEnd)) : undefined
+      displayName = dnEnd > i ? (latin1 ? decodeText(s.slice(i, dnEnd)) : s.slice(i, dnEnd)) : undefined
       i = lt
     } else {
       // addr-spec: the URI runs to the first ';' (header params), no spaces.
@@ -282,7 +300,7 @@ function parseNameAddrAs (s: string, what: string, contact: boolean): ParsedName
       const uri = s.slice(i, trimEnd(s, i, j))
       if (uri.indexOf(':') < 1) throw new SipParseError(`missing URI scheme in ${what}: ${quote(uri)}`, i, 'SIP_ERR_BAD_ADDRESS')
       const flat: FlatParams = []
-      parseParams(s, j, end, flat, what)
+      parseParams(s, j, end, flat, what, latin1)
       const raw = rawStart === 0 && end === s.length ? s : s.slice(rawStart, end)
       return contact ? new ParsedContact(undefined, uri, raw, flat) : new ParsedNameAddr(undefined, uri, raw, flat)
     }
@@ -299,29 +317,88 @@ function parseNameAddrAs (s: string, what: string, contact: boolean): ParsedName
   const uri = s.slice(i + 1, gt)
   if (colon <= i + 1) throw new SipParseError(`missing URI scheme in ${what}: ${quote(uri)}`, i + 1, 'SIP_ERR_BAD_ADDRESS')
   const flat: FlatParams = []
-  parseParams(s, gt + 1, end, flat, what)
+  parseParams(s, gt + 1, end, flat, what, latin1)
   const raw = rawStart === 0 && end === s.length ? s : s.slice(rawStart, end)
   return contact ? new ParsedContact(displayName, uri, raw, flat) : new ParsedNameAddr(displayName, uri, raw, flat)
 }
 
 /** From / To value with its tag. */
-export function parseAddressHeader (s: string, what: string): AddressHeader {
-  return parseNameAddrAs(s, what, false) as ParsedNameAddr & AddressHeader
+export function parseAddressHeader (s: string, what: string, latin1 = false): AddressHeader {
+  return parseNameAddrAs(s, what, false, latin1) as ParsedNameAddr & AddressHeader
 }
 
 /** One Contact element (not `*`). */
-export function parseContact (s: string): Contact {
-  const c = parseNameAddrAs(s, 'Contact', true) as ParsedContact
+export function parseContact (s: string, latin1 = false): Contact {
+  const c = parseNameAddrAs(s, 'Contact', true, latin1) as ParsedContact
+  contactParams(c, skipWs(s, 0, s.length))
+  return c
+}
+
+/**
+ * Set `expires` and `q` of a parsed Contact from its parameters (RFC 3261
+ * §20.10). `at` is the offset of `c.raw` in the caller's error coordinates.
+ */
+export function contactParams (c: ParsedContact, at: number): void {
   const e = flatParam(c.flat, 'expires')
-  if (e !== undefined && e !== null) c.expires = parseUint(e, 'Contact expires', 0xffffffff)
+  if (e !== undefined && e !== null) {
+    try {
+      c.expires = parseUint(e, 'Contact expires', 0xffffffff)
+    } catch (err) {
+      if (err instanceof SipParseError) throw new SipParseError(err.message, at + paramValueOffset(c.raw, 'expires') + err.offset, err.code)
+      throw err
+    }
+  }
   const q = flatParam(c.flat, 'q')
   if (q !== undefined && q !== null) {
-    const v = Number(q)
-    // RFC 3261 §25.1 qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
-    if (!(v >= 0 && v <= 1) || q.length > 5 || q.length === 0) throw new SipParseError(`invalid q value ${quote(q)} in Contact`, 0, 'SIP_ERR_BAD_PARAM')
+    const v = parseQValue(q)
+    if (v < 0) throw new SipParseError(`invalid q value ${quote(q)} in Contact`, at + paramValueOffset(c.raw, 'q'), 'SIP_ERR_BAD_PARAM')
     c.q = v
   }
-  return c
+}
+
+/** RFC 3261 §25.1 qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ); -1 when malformed. */
+export function parseQValue (q: string): number {
+  const n = q.length
+  const d0 = q.charCodeAt(0)
+  if (n === 0 || (d0 !== 0x30 && d0 !== 0x31)) return -1
+  if (n === 1) return d0 - 0x30
+  if (q.charCodeAt(1) !== 0x2e || n > 5) return -1
+  let frac = 0
+  let scale = 1
+  for (let i = 2; i < n; i++) {
+    const d = q.charCodeAt(i) - 0x30
+    if (d < 0 || d > 9 || (d0 === 0x31 && d !== 0)) return -1
+    frac = frac * 10 + d
+    scale *= 10
+  }
+  return d0 === 0x31 ? 1 : frac / scale
+}
+
+/** Offset of the value of header parameter `name` in a name-addr element's text (for error offsets); 0 when not found. */
+function paramValueOffset (raw: string, name: string): number {
+  let i = 0
+  const n = raw.length
+  if (raw.charCodeAt(0) === DQUOTE || raw.indexOf('<') >= 0) {
+    // Skip the display name and the bracketed URI: parameters follow '>'.
+    let inQuote = false
+    for (; i < n; i++) {
+      const c = raw.charCodeAt(i)
+      if (inQuote) { if (c === BACKSLASH) i++; else if (c === DQUOTE) inQuote = false } else if (c === DQUOTE) inQuote = true
+      else if (c === RAQUOT) break
+    }
+  }
+  for (;;) {
+    const semi = raw.indexOf(';', i)
+    if (semi < 0) return 0
+    let j = skipWs(raw, semi + 1, n)
+    const ns = j
+    while (j < n && IS_TOKEN[raw.charCodeAt(j)] === 1) j++
+    if (raw.slice(ns, j).toLowerCase() === name) {
+      j = skipWs(raw, j, n)
+      if (raw.charCodeAt(j) === EQUAL) return skipWs(raw, j + 1, n)
+    }
+    i = j > semi ? j : semi + 1
+  }
 }
 
 /** Parse an unsigned decimal number no larger than `max`. */
@@ -423,7 +500,7 @@ export function transportName (s: string, start: number, end: number): string {
 }
 
 /** One Via element (RFC 3261 §20.42 / §25.1, RFC 3581 rport). */
-export function parseVia (s: string): Via {
+export function parseVia (s: string, latin1 = false): Via {
   const end = trimEnd(s, 0, s.length)
   let i = skipWs(s, 0, end)
   const start = i
@@ -484,12 +561,12 @@ export function parseVia (s: string): Via {
     i = j
   }
   const flat: FlatParams = []
-  parseParams(s, i, end, flat, 'Via')
+  parseParams(s, i, end, flat, 'Via', latin1)
   return new ParsedVia(protocol, transport, host, port, flat, start === 0 && end === s.length ? s : s.slice(start, end))
 }
 
 /** Digest credentials (RFC 7616 §3.4, RFC 3261 §25.1 credentials). */
-export function parseCredentials (s: string, what: string): DigestCredentials {
+export function parseCredentials (s: string, what: string, latin1 = false): DigestCredentials {
   const end = trimEnd(s, 0, s.length)
   let i = skipWs(s, 0, end)
   const sStart = i
@@ -510,7 +587,7 @@ export function parseCredentials (s: string, what: string): DigestCredentials {
     let value: string
     if (s.charCodeAt(i) === DQUOTE) {
       const [v, after] = readQuoted(s, i, end, what)
-      value = v
+      value = latin1 ? decodeText(v) : v
       i = after
     } else {
       const vStart = i
@@ -538,14 +615,4 @@ export function parseCredentials (s: string, what: string): DigestCredentials {
     nc: params.get('nc'),
     params
   }
-}
-
-/** Comma list of option tags (Require, Supported, ...), each a token. */
-export function parseTokenList (values: string[], what: string): string[] {
-  const out: string[] = []
-  for (const v of values) {
-    if (!isToken(v)) throw new SipParseError(`invalid option tag ${quote(v)} in ${what}`, 0, 'SIP_ERR_BAD_TOKEN')
-    out.push(v)
-  }
-  return out
 }

@@ -6,15 +6,15 @@
  * cached. Forwarding uses the same offsets to splice the original bytes.
  */
 import { decodeText, latin1, utf8 } from './bytes.js'
-import { SipParseError, quote } from './errors.js'
+import { SipLimitError, SipParseError, quote } from './errors.js'
 import {
   H_AUTHORIZATION, H_CALL_ID, H_CONTACT, H_CONTENT_LENGTH, H_CSEQ, H_EXPIRES, H_FROM, H_MAX_FORWARDS,
   H_PROXY_AUTHORIZATION, H_PROXY_REQUIRE, H_RECORD_ROUTE, H_REQUIRE, H_ROUTE, H_SUPPORTED, H_TO, H_UNKNOWN,
   H_VIA, IS_LIST_HEADER, headerId, lookupHeaderBytes
 } from './header-names.js'
 import {
-  parseAddressHeader, parseContact, parseCredentials, parseCSeq, parseNameAddr, parseTokenList, parseUint,
-  parseVia, splitList
+  IS_TOKEN, parseAddressHeader, parseContact, parseCredentials, parseCSeq, parseNameAddr, parseUint,
+  parseVia, splitList, splitListRanges
 } from './grammar.js'
 import { parseUri } from './uri.js'
 import { parseContactBytes, parseNameAddrBytes, parseViaBytes, splitListBytes } from './grammar-bytes.js'
@@ -257,10 +257,13 @@ export abstract class SipMessage {
       const vs = idx[o + F_VALUE]!
       if ((idx[o + F_ID]! & FOLDED) !== 0) {
         const v = this.rawAt(k)
-        try {
-          for (const e of (hasTopLevelComma(v) ? splitList(v) : v.length > 0 ? [v] : [])) out.push(parseS(e))
-        } catch (err) {
-          throw at(err, vs)
+        const r = splitListRanges(v)
+        for (let j = 0; j < r.length; j += 2) {
+          try {
+            out.push(parseS(v.slice(r[j], r[j + 1])))
+          } catch (err) {
+            throw this.#atText(err, k, r[j]!)
+          }
         }
         continue
       }
@@ -282,40 +285,47 @@ export abstract class SipMessage {
     const k = this.#onlyLine(id, what)
     if (k < 0) return undefined
     const o = this.ix + k * STRIDE
+    if ((this.index[o + F_ID]! & FOLDED) !== 0) {
+      try {
+        return parseS(this.rawAt(k))
+      } catch (err) {
+        throw this.#atText(err, k, 0)
+      }
+    }
     const vs = this.index[o + F_VALUE]!
     try {
-      if ((this.index[o + F_ID]! & FOLDED) !== 0) return parseS(this.rawAt(k))
       return parseB(this.buf, this.#headText(), this.start, vs, this.index[o + F_VALUE_END]!)
     } catch (err) {
       throw at(err, vs)
     }
   }
 
-  #single (id: number, what: string): string | undefined {
-    const k = this.findId(id)
-    if (k < 0) return undefined
-    if (this.findId(id, k + 1) >= 0) {
-      throw new SipParseError(`more than one ${what} header`, this.index[this.ix + this.findId(id, k + 1) * STRIDE + F_LINE]!, 'SIP_ERR_DUPLICATE_HEADER')
-    }
-    return this.rawAt(k)
+  /**
+   * A SipParseError from a grammar run over the text of header line `k`
+   * (rawAt), `base` chars into it, with its offset made a message offset:
+   * folded lines map back through the joined line breaks.
+   */
+  #atText (err: unknown, k: number, base: number): unknown {
+    if (!(err instanceof SipParseError)) return err
+    const o = this.ix + k * STRIDE
+    const vs = this.index[o + F_VALUE]!
+    const off = base + err.offset
+    const abs = (this.index[o + F_ID]! & FOLDED) !== 0 ? unfoldedOffset(this.buf, vs, this.index[o + F_VALUE_END]!, off) : vs + off
+    return new SipParseError(err.message, abs, err.code)
   }
 
-  #rebase<T> (id: number, fn: () => T): T {
+  /** Run a string grammar over the text of header line `k`; its errors get message offsets. */
+  #rebase<T> (k: number, fn: () => T): T {
     try {
       return fn()
     } catch (err) {
-      if (err instanceof SipParseError) {
-        const k = this.findId(id)
-        const base = k >= 0 ? this.index[this.ix + k * STRIDE + F_VALUE]! : this.start
-        throw new SipParseError(err.message, base + err.offset, err.code)
-      }
-      throw err
+      throw this.#atText(err, k, 0)
     }
   }
 
   /** Every Via element, top first. */
   get via (): Via[] {
-    if (this.#via === undefined) this.#via = this.#parseList(H_VIA, parseViaBytes, parseVia)
+    if (this.#via === undefined) this.#via = this.#parseList(H_VIA, parseViaBytes, viaText)
     return this.#via
   }
 
@@ -333,10 +343,12 @@ export abstract class SipMessage {
           const vs = this.index[o + F_VALUE]!
           if ((this.index[o + F_ID]! & FOLDED) !== 0) {
             const v = this.rawAt(k)
+            const r = splitListRanges(v)
+            const s0 = r.length > 0 ? r[0]! : 0
             try {
-              this.#topVia = parseVia(hasTopLevelComma(v) ? splitList(v)[0] ?? '' : v)
+              this.#topVia = viaText(v.slice(s0, r.length > 0 ? r[1]! : 0))
             } catch (err) {
-              throw at(err, vs)
+              throw this.#atText(err, k, s0)
             }
           } else {
             // Only the first element of the first Via line is parsed.
@@ -392,7 +404,7 @@ export abstract class SipMessage {
       while (i < ve && isTokenByte(buf[i]!)) i++
       if (numEnd === vs || seq > 0x7fffffff || mStart === numEnd || mStart === ve || i !== ve || (this.index[o + F_ID]! & FOLDED) !== 0) {
         // Anything unusual takes the string grammar, which names the defect.
-        this.#cseq = this.#rebase(H_CSEQ, () => parseCSeq(this.rawAt(k)))
+        this.#cseq = this.#rebase(k, () => parseCSeq(this.rawAt(k)))
       } else {
         this.#cseq = { seq, method: methodAt(buf, mStart, ve) }
       }
@@ -444,7 +456,7 @@ export abstract class SipMessage {
     if (this.#contact === undefined) {
       const values = this.#listById(H_CONTACT)
       if (values.length === 1 && values[0] === '*') this.#contact = '*'
-      else this.#contact = this.#parseList(H_CONTACT, parseContactBytes, parseContact)
+      else this.#contact = this.#parseList(H_CONTACT, parseContactBytes, contactText)
     }
     return this.#contact
   }
@@ -470,7 +482,7 @@ export abstract class SipMessage {
       } else {
         const o = this.ix + k * STRIDE
         const n = digitsAt(this.buf, this.index[o + F_VALUE]!, this.index[o + F_VALUE_END]!)
-        this.#maxForwards = n >= 0 && n <= 255 ? n : this.#rebase(H_MAX_FORWARDS, () => parseUint(this.rawAt(k), 'Max-Forwards', 255))
+        this.#maxForwards = n >= 0 && n <= 255 ? n : this.#rebase(k, () => parseUint(this.rawAt(k), 'Max-Forwards', 255))
       }
     }
     return this.#maxForwards ?? undefined
@@ -479,8 +491,8 @@ export abstract class SipMessage {
   /** Expires header in seconds (RFC 3261 §20.19: up to 2**32-1), undefined when absent. */
   get expires (): number | undefined {
     if (this.#expires === undefined) {
-      const v = this.#single(H_EXPIRES, 'Expires')
-      this.#expires = v === undefined ? null : this.#rebase(H_EXPIRES, () => parseUint(v, 'Expires', 0xffffffff))
+      const k = this.#onlyLine(H_EXPIRES, 'Expires')
+      this.#expires = k < 0 ? null : this.#rebase(k, () => parseUint(this.rawAt(k), 'Expires', 0xffffffff))
     }
     return this.#expires ?? undefined
   }
@@ -488,8 +500,8 @@ export abstract class SipMessage {
   /** Content-Length header value, undefined when absent. */
   get contentLength (): number | undefined {
     if (this.#contentLength === undefined) {
-      const v = this.#single(H_CONTENT_LENGTH, 'Content-Length')
-      this.#contentLength = v === undefined ? null : this.#rebase(H_CONTENT_LENGTH, () => parseUint(v, 'Content-Length', 0x7fffffff))
+      const k = this.#onlyLine(H_CONTENT_LENGTH, 'Content-Length')
+      this.#contentLength = k < 0 ? null : this.#rebase(k, () => parseUint(this.rawAt(k), 'Content-Length', 0x7fffffff))
     }
     return this.#contentLength ?? undefined
   }
@@ -497,13 +509,13 @@ export abstract class SipMessage {
   /** Authorization credentials (first header), undefined when absent. */
   get authorization (): DigestCredentials | undefined {
     const k = this.findId(H_AUTHORIZATION)
-    return k < 0 ? undefined : this.#rebase(H_AUTHORIZATION, () => parseCredentials(this.valueAt(k), 'Authorization'))
+    return k < 0 ? undefined : this.#rebase(k, () => parseCredentials(this.rawAt(k), 'Authorization', true))
   }
 
   /** Proxy-Authorization credentials (first header), undefined when absent. */
   get proxyAuthorization (): DigestCredentials | undefined {
     const k = this.findId(H_PROXY_AUTHORIZATION)
-    return k < 0 ? undefined : this.#rebase(H_PROXY_AUTHORIZATION, () => parseCredentials(this.valueAt(k), 'Proxy-Authorization'))
+    return k < 0 ? undefined : this.#rebase(k, () => parseCredentials(this.rawAt(k), 'Proxy-Authorization', true))
   }
 
   /** Every Authorization / Proxy-Authorization credential (one per header line). */
@@ -511,24 +523,45 @@ export abstract class SipMessage {
     const id = proxy ? H_PROXY_AUTHORIZATION : H_AUTHORIZATION
     const out: DigestCredentials[] = []
     for (let k = this.findId(id); k >= 0; k = this.findId(id, k + 1)) {
-      out.push(this.#rebase(id, () => parseCredentials(this.valueAt(k), proxy ? 'Proxy-Authorization' : 'Authorization')))
+      out.push(this.#rebase(k, () => parseCredentials(this.rawAt(k), proxy ? 'Proxy-Authorization' : 'Authorization', true)))
     }
     return out
   }
 
   /** Option tags of Require. */
   get require (): string[] {
-    return parseTokenList(this.#listById(H_REQUIRE), 'Require')
+    return this.#tokenList(H_REQUIRE, 'Require')
   }
 
   /** Option tags of Proxy-Require. */
   get proxyRequire (): string[] {
-    return parseTokenList(this.#listById(H_PROXY_REQUIRE), 'Proxy-Require')
+    return this.#tokenList(H_PROXY_REQUIRE, 'Proxy-Require')
   }
 
   /** Option tags of Supported. */
   get supported (): string[] {
-    return parseTokenList(this.#listById(H_SUPPORTED), 'Supported')
+    return this.#tokenList(H_SUPPORTED, 'Supported')
+  }
+
+  /** Every element of every line with this id, each a token (RFC 3261 §25.1 option-tag); errors point at the bad character. */
+  #tokenList (id: number, what: string): string[] {
+    const out: string[] = []
+    for (let k = this.findId(id); k >= 0; k = this.findId(id, k + 1)) {
+      const v = this.rawAt(k)
+      const r = splitListRanges(v)
+      for (let j = 0; j < r.length; j += 2) {
+        const a = r[j]!
+        const b = r[j + 1]!
+        for (let i = a; i < b; i++) {
+          const c = v.charCodeAt(i)
+          if (c > 0xff || IS_TOKEN[c] !== 1) {
+            throw this.#atText(new SipParseError(`invalid option tag ${quote(v.slice(a, b))} in ${what}`, i, 'SIP_ERR_BAD_TOKEN'), k, 0)
+          }
+        }
+        out.push(a === 0 && b === v.length ? v : v.slice(a, b))
+      }
+    }
+    return out
   }
 
   /** The message as a string (UTF-8). */
@@ -615,15 +648,40 @@ function at (err: unknown, base: number): unknown {
 
 const fromBytes = (buf: Buffer, head: string, base: number, s: number, e: number): AddressHeader => parseNameAddrBytes(buf, head, base, s, e, 'From', false) as ParsedNameAddr & AddressHeader
 const toBytes = (buf: Buffer, head: string, base: number, s: number, e: number): AddressHeader => parseNameAddrBytes(buf, head, base, s, e, 'To', false) as ParsedNameAddr & AddressHeader
-const fromText = (v: string): AddressHeader => parseAddressHeader(v, 'From')
-const toText = (v: string): AddressHeader => parseAddressHeader(v, 'To')
+// The text variants parse folded lines: rawAt() text, one char per byte (latin1).
+const fromText = (v: string): AddressHeader => parseAddressHeader(v, 'From', true)
+const toText = (v: string): AddressHeader => parseAddressHeader(v, 'To', true)
+const viaText = (v: string): Via => parseVia(v, true)
+const contactText = (v: string): Contact => parseContact(v, true)
 const routeBytes = (buf: Buffer, head: string, base: number, s: number, e: number): NameAddr => parseNameAddrBytes(buf, head, base, s, e, 'Route', false)
-const routeText = (v: string): NameAddr => parseNameAddr(v, 'Route')
+const routeText = (v: string): NameAddr => parseNameAddr(v, 'Route', true)
 const recordRouteBytes = (buf: Buffer, head: string, base: number, s: number, e: number): NameAddr => parseNameAddrBytes(buf, head, base, s, e, 'Record-Route', false)
-const recordRouteText = (v: string): NameAddr => parseNameAddr(v, 'Record-Route')
+const recordRouteText = (v: string): NameAddr => parseNameAddr(v, 'Record-Route', true)
 
 function hasTopLevelComma (v: string): boolean {
   return v.indexOf(',') >= 0
+}
+
+/** Offset in `buf` of char `off` of unfold(buf, s, e): the inverse mapping, for error offsets. */
+function unfoldedOffset (buf: Buffer, s: number, e: number, off: number): number {
+  let n = 0
+  let from = s
+  for (let i = s; i < e; i++) {
+    const c = buf[i]!
+    if (c === CR || c === LF) {
+      let j = i
+      while (j > from && (buf[j - 1] === SP || buf[j - 1] === HT)) j--
+      if (off < n + (j - from)) return from + (off - n)
+      n += j - from
+      // The SP that stands for the line break.
+      if (off === n) return j
+      n++
+      while (i < e && (buf[i] === CR || buf[i] === LF || buf[i] === SP || buf[i] === HT)) i++
+      from = i
+      i--
+    }
+  }
+  return Math.min(from + (off - n), e)
 }
 
 /** Join a folded header value: each line break plus the whitespace after it becomes one SP. */
@@ -703,6 +761,7 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
 
   // -1: absent, -2: not a number, -3: more than one header.
   let contentLength = -1
+  let clValue = -1
   // Index the header lines into the shared store (no allocation per message).
   if (storeUsed + STRIDE * 32 > store.length) {
     store = new Int32Array(STORE_BLOCK)
@@ -746,7 +805,7 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
       continue
     }
     if (count >= maxHeaders) {
-      throw new SipParseError(`more than ${maxHeaders} header lines`, pos, 'SIP_ERR_TOO_MANY_HEADERS')
+      throw new SipLimitError(`more than ${maxHeaders} header lines (option maxHeaders)`, pos, 'SIP_ERR_TOO_MANY_HEADERS')
     }
     // Names are short: a byte loop beats a native indexOf call here.
     let colon = pos
@@ -788,6 +847,7 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
     if (id === H_CONTENT_LENGTH) {
       // Framing needs this one at once: read its digits from the bytes.
       contentLength = contentLength === -1 ? digitsAt(buf, i, ve) : -3
+      if (clValue < 0) clValue = i
     }
     count++
     pos = next
@@ -819,7 +879,8 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   } else if (datagram) {
     const available = limit - bodyStart
     if (cl > available) {
-      throw withPartial(new SipParseError(`Content-Length ${cl} exceeds body of ${available} bytes`, headersEnd, 'SIP_ERR_CONTENT_LENGTH'), msg)
+      // RFC 3261 §18.3: a datagram shorter than its Content-Length is an error (400 for a request).
+      throw withPartial(new SipParseError(`Content-Length ${cl} exceeds body of ${available} bytes`, clValue, 'SIP_ERR_CONTENT_LENGTH'), msg)
     }
     // RFC 3261 §18.3: octets past Content-Length in a datagram are discarded.
     msg.end = bodyStart + cl
@@ -884,8 +945,12 @@ function buildStartLine (buf: Buffer, start: number, startLineEnd: number, start
   // An SP inside the Request-URI (RFC 4475 §3.1.2.8) leaves a non-version third field.
   const sp3 = buf.indexOf(SP, vStart)
   if (sp3 >= 0 && sp3 < startLineEnd) {
-    const rest = latin1(buf, vStart, startLineEnd).trim()
-    throw bad(rest.startsWith('SIP/') || rest.endsWith('SIP/2.0') ? 'whitespace inside the Request-URI or after the SIP version' : 'extra field', sp3)
+    // The third field is the version followed by whitespace (RFC 4475 §3.1.2.10),
+    // or the tail of a Request-URI that holds whitespace (§3.1.2.8).
+    let j = sp3
+    while (j < startLineEnd && (buf[j] === SP || buf[j] === HT)) j++
+    if (j === startLineEnd && versionOk(buf, vStart, sp3)) throw bad('whitespace after the SIP version', sp3)
+    throw bad('whitespace inside the Request-URI', sp2)
   }
   if (buf[uriStart] === 0x3c) throw bad('Request-URI enclosed in <>', uriStart)
   if (!versionOk(buf, vStart, startLineEnd)) throw bad('invalid SIP version', vStart, 'SIP_ERR_BAD_VERSION')

@@ -140,15 +140,21 @@ export class StreamParser {
       if (this.#needed < 0) {
         // Between messages: CRLFs are keep-alives (RFC 5626 §3.5.1) or ignorable (§7.5).
         const c = buf[pos]!
-        if (c === CR) { this.#crSeen = true; pos++; continue }
+        if (c === CR) {
+          if (this.#crSeen) this.#crlfRun = 0
+          this.#crSeen = true
+          pos++
+          continue
+        }
         if (c === LF) {
-          if (this.#crSeen) {
-            this.#crSeen = false
-            if (++this.#crlfRun === 2) {
-              this.#crlfRun = 0
-              this.#onKeepAlive?.()
-            }
+          // Only CRLF CRLF is a ping; a bare LF is ignored and breaks the run.
+          if (this.#crSeen && ++this.#crlfRun === 2) {
+            this.#crlfRun = 0
+            this.#onKeepAlive?.()
+          } else if (!this.#crSeen) {
+            this.#crlfRun = 0
           }
+          this.#crSeen = false
           pos++
           continue
         }

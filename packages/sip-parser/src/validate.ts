@@ -6,7 +6,7 @@
  */
 import { SipParseError } from './errors.js'
 import { H_CALL_ID, H_CSEQ, H_FROM, H_TO, H_VIA } from './header-names.js'
-import type { SipRequest } from './message.js'
+import type { SipRequest, SipResponse } from './message.js'
 import type { ValidationFailure } from './types.js'
 
 const MANDATORY: ReadonlyArray<readonly [number, string]> = [
@@ -31,6 +31,11 @@ function reasonOf (err: unknown): string {
   return out
 }
 
+/** RFC 3261 §7.1: the SIP-Version string is case-insensitive. */
+function isSip20 (version: string): boolean {
+  return version.length === 7 && (version === 'SIP/2.0' || version.toUpperCase() === 'SIP/2.0')
+}
+
 function bad (what: string): ValidationFailure {
   return { status: 400, reason: what }
 }
@@ -43,7 +48,7 @@ function bad (what: string): ValidationFailure {
  */
 export function validateRequest (req: SipRequest): ValidationFailure | undefined {
   // RFC 3261 §21.5.6: only SIP/2.0 is spoken here (RFC 4475 §3.1.2.16).
-  if (req.version !== 'SIP/2.0') return { status: 505, reason: 'Version Not Supported' }
+  if (!isSip20(req.version)) return { status: 505, reason: 'Version Not Supported' }
   for (const [id, name] of MANDATORY) {
     if (req.findId(id) < 0) return bad(`Missing ${name} header`)
   }
@@ -80,6 +85,33 @@ export function validateRequest (req: SipRequest): ValidationFailure | undefined
     if (ruri.headers.size > 0) return bad('Request-URI must not contain headers')
   } catch (err) {
     if (err instanceof SipParseError) return bad(reasonOf(err))
+    throw err
+  }
+  return undefined
+}
+
+/**
+ * Returns undefined for a response an element may process, or why it must
+ * be dropped: responses are never answered, so a defect in a field that
+ * matching or forwarding relies on means silent discard (RFC 3261 §18.1.2,
+ * §16.7; RFC 4475 §3.1.2.5 and §3.1.2.19). Checks the version and that Via
+ * (every element), From, To, Call-ID and CSeq are present and parse.
+ */
+export function validateResponse (resp: SipResponse): string | undefined {
+  if (!isSip20(resp.version)) return `unsupported SIP version ${resp.version}`
+  for (const [id, name] of MANDATORY) {
+    if (resp.findId(id) < 0) return `missing ${name} header`
+  }
+  try {
+    // A response travels back over its Via elements (§18.2.2, §16.7 step 3).
+    void resp.via
+    void resp.callId
+    void resp.cseq
+    void resp.from
+    void resp.to
+    void resp.contentLength
+  } catch (err) {
+    if (err instanceof SipParseError) return reasonOf(err)
     throw err
   }
   return undefined
