@@ -184,9 +184,10 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
     }
     if (lt < end && buf[lt] === LAQUOT) {
       const dnEnd = trimEnd(buf, i, lt)
+      // *(token LWS), plus UTF-8 letters (see grammar.ts).
       for (let j = i; j < dnEnd; j++) {
         const c = buf[j]!
-        if (!(c === SP || c === HT || IS_TOKEN[c] === 1)) {
+        if (!(c === SP || c === HT || c >= 0x80 || IS_TOKEN[c] === 1)) {
           throw new SipParseError(`invalid character ${quote(head[j - base]!)} in display name of ${what}`, j - s, 'SIP_ERR_BAD_DISPLAY_NAME')
         }
       }

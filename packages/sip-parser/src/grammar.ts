@@ -270,10 +270,11 @@ function parseNameAddrAs (s: string, what: string, contact: boolean, latin1: boo
     }
     if (lt < end && s.charCodeAt(lt) === LAQUOT) {
       const dnEnd = trimEnd(s, i, lt)
-      // display-name = *(token LWS): tokens separated by whitespace only.
+      // display-name = *(token LWS): tokens separated by whitespace only; UTF-8
+      // letters are taken too (not token characters, but common and unambiguous).
       for (let j = i; j < dnEnd; j++) {
         const c = s.charCodeAt(j)
-        if (!(c === SP || c === HT || IS_TOKEN[c] === 1)) {
+        if (!(c === SP || c === HT || c >= 0x80 || IS_TOKEN[c] === 1)) {
           throw new SipParseError(`invalid character ${quote(s[j]!)} in display name of ${what}`, j, 'SIP_ERR_BAD_DISPLAY_NAME')
         }
       }

@@ -422,11 +422,14 @@ export abstract class SipMessage {
       const ve = this.index[o + F_VALUE_END]!
       if (ve === vs) throw new SipParseError('empty Call-ID header', vs, 'SIP_ERR_BAD_CALL_ID')
       const buf = this.buf
+      let ascii = true
       for (let i = vs; i < ve; i++) {
         const c = buf[i]!
-        if (c <= SP || c === 0x7f) throw new SipParseError(`invalid Call-ID ${quote(this.rawAt(k))}`, i, 'SIP_ERR_BAD_CALL_ID')
+        if (c <= SP || c === 0x7f) throw new SipParseError(`invalid Call-ID ${quote(this.valueAt(k))}`, i, 'SIP_ERR_BAD_CALL_ID')
+        if (c > 0x7f) ascii = false
       }
-      this.#callId = this.rawAt(k)
+      // Non-ASCII octets (outside RFC 3261 word, but seen) read as UTF-8, as header('Call-ID') does.
+      this.#callId = ascii ? this.rawAt(k) : utf8(buf, vs, ve)
     }
     return this.#callId
   }
