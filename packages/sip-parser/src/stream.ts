@@ -48,6 +48,8 @@ export class StreamParser {
   #crlfRun = 0
   #crSeen = false
   #failed = false
+  /** The first exception a callback threw during this push, rethrown when the push is done. */
+  #callbackError: { err: unknown } | undefined
   /** Bytes consumed so far, for error offsets. */
   #consumed = 0
 
@@ -70,8 +72,21 @@ export class StreamParser {
     return this.#pendingLen
   }
 
-  /** Feed bytes from the stream. */
+  /**
+   * Feed bytes from the stream. Callbacks run synchronously; if one throws,
+   * the parser still consumes the message (its state stays consistent) and
+   * the first such exception is rethrown once the chunk is processed.
+   */
   push (chunk: Buffer): void {
+    this.#push(chunk)
+    const thrown = this.#callbackError
+    if (thrown !== undefined) {
+      this.#callbackError = undefined
+      throw thrown.err
+    }
+  }
+
+  #push (chunk: Buffer): void {
     if (this.#failed || chunk.length === 0) return
     let buf: Buffer
     let len: number
@@ -126,6 +141,15 @@ export class StreamParser {
     this.#pendingLen = need
   }
 
+  #call<A> (fn: ((a: A) => void) | undefined, a: A): void {
+    if (fn === undefined) return
+    try {
+      fn(a)
+    } catch (err) {
+      this.#callbackError ??= { err }
+    }
+  }
+
   #fail (err: SipParseError): void {
     this.#failed = true
     this.#pending = undefined
@@ -150,7 +174,7 @@ export class StreamParser {
           // Only CRLF CRLF is a ping; a bare LF is ignored and breaks the run.
           if (this.#crSeen && ++this.#crlfRun === 2) {
             this.#crlfRun = 0
-            this.#onKeepAlive?.()
+            this.#call(this.#onKeepAlive, undefined)
           } else if (!this.#crSeen) {
             this.#crlfRun = 0
           }
@@ -175,7 +199,7 @@ export class StreamParser {
         }
         this.#scanFrom = 0
         pos = msg.end
-        this.#onMessage(msg)
+        this.#call(this.#onMessage, msg)
       } else {
         if (len - pos < this.#needed) return pos
         // The body has arrived: index the headers again over the joined bytes.
@@ -184,7 +208,7 @@ export class StreamParser {
         this.#needed = -1
         this.#scanFrom = 0
         pos = msg.end
-        this.#onMessage(msg)
+        this.#call(this.#onMessage, msg)
       }
     }
     return pos
@@ -195,7 +219,10 @@ export class StreamParser {
       return indexMessage(buf, pos, headEnd, false, this.#maxHeaders)
     } catch (err) {
       if (err instanceof SipParseError) {
-        const e = new SipParseError(err.message, this.#consumed + err.offset, err.code)
+        const off = this.#consumed + err.offset
+        const e = err instanceof SipLimitError
+          ? new SipLimitError(err.message, off, err.code as 'SIP_ERR_TOO_MANY_HEADERS')
+          : new SipParseError(err.message, off, err.code)
         if (err.partial !== undefined) e.partial = err.partial
         throw e
       }
