@@ -8,7 +8,8 @@ import {
   H_CALL_ID, H_CONTENT_LENGTH, H_CSEQ, H_FROM, H_MAX_FORWARDS, H_RECORD_ROUTE, H_ROUTE, H_TIMESTAMP, H_TO, H_VIA,
   headerId
 } from './header-names.js'
-import { splitList } from './grammar.js'
+import { isToken, splitList } from './grammar.js'
+import { quote } from './errors.js'
 import { F_LINE, F_NEXT, STRIDE } from './message.js'
 import type { SipMessage, SipRequest } from './message.js'
 
@@ -31,6 +32,31 @@ const REASONS: Record<number, string> = {
 /** The standard reason phrase for a status code. */
 export function reasonPhrase (status: number): string {
   return REASONS[status] ?? (status < 200 ? 'Provisional' : status < 300 ? 'Success' : status < 400 ? 'Redirect' : status < 500 ? 'Client Error' : status < 600 ? 'Server Error' : 'Global Failure')
+}
+
+/**
+ * Text written into a header or start line must not hold CR or LF: it would
+ * end the line early and let a caller-supplied value inject header lines.
+ */
+function line (s: string, what: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 0x0d || c === 0x0a) throw new TypeError(`${what} must not contain CR or LF: ${quote(s)}`)
+  }
+  return s
+}
+
+function headerName (n: string): string {
+  if (!isToken(n)) throw new TypeError(`invalid header name ${quote(n)}`)
+  return n
+}
+
+function uriText (s: string, what: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c <= 0x20 || c === 0x7f) throw new TypeError(`${what} must not contain whitespace or control characters: ${quote(s)}`)
+  }
+  return s
 }
 
 /** One growable output buffer per message (as in porsager/postgres bytes.js). */
@@ -98,6 +124,7 @@ export interface ResponseOptions {
  * existing one or is appended). Other parameters are copied as written.
  */
 export function editViaElement (raw: string, p: TopViaParams): string {
+  if (p.received !== undefined) uriText(p.received, 'received')
   let out = ''
   let wroteReceived = false
   let segStart = 0
@@ -151,7 +178,8 @@ function viaLine (msg: SipMessage, k: number, p: TopViaParams | undefined, first
  */
 export function createResponse (req: SipRequest, status: number, reason?: string, opts: ResponseOptions = {}): Buffer {
   const out = new Out(req.headersEnd - req.start + 256)
-  out.str('SIP/2.0 ' + status + ' ' + (reason ?? reasonPhrase(status)) + '\r\n')
+  if (!Number.isInteger(status) || status < 100 || status > 699) throw new RangeError(`status must be an integer from 100 to 699, got ${status}`)
+  out.str('SIP/2.0 ' + status + ' ' + (reason === undefined ? reasonPhrase(status) : line(reason, 'reason phrase')) + '\r\n')
   const idx = req.index
   let firstVia = true
   for (let k = 0; k < req.headerCount; k++) {
@@ -164,6 +192,7 @@ export function createResponse (req: SipRequest, status: number, reason?: string
       else out.bytes(req.buf, idx[o + F_LINE]!, idx[o + F_NEXT]!)
       ensureCrlf(out)
     } else if (id === H_TO && opts.toTag !== undefined && status > 100 && !hasTag(req)) {
+      if (!isToken(opts.toTag)) throw new TypeError(`toTag must be a token: ${quote(opts.toTag)}`)
       out.str(req.nameAt(k) + ': ' + req.valueAt(k) + ';tag=' + opts.toTag + '\r\n')
     } else if (id === H_FROM || id === H_TO || id === H_CALL_ID || id === H_CSEQ ||
       (id === H_TIMESTAMP && status === 100) || (id === H_RECORD_ROUTE && opts.copyRecordRoute === true)) {
@@ -194,9 +223,9 @@ function ensureCrlf (out: Out): void {
 }
 
 function finish (out: Out, headers: ReadonlyArray<readonly [string, string]> | undefined, body: Buffer | string | undefined, contentType: string | undefined): Buffer {
-  if (headers !== undefined) for (const [n, v] of headers) out.str(n + ': ' + v + '\r\n')
+  if (headers !== undefined) for (const [n, v] of headers) out.str(headerName(n) + ': ' + line(v, n) + '\r\n')
   const b = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body, 'utf8') : body
-  if (b !== undefined && b.length > 0 && contentType !== undefined) out.str('Content-Type: ' + contentType + '\r\n')
+  if (b !== undefined && b.length > 0 && contentType !== undefined) out.str('Content-Type: ' + line(contentType, 'Content-Type') + '\r\n')
   out.str('Content-Length: ' + (b === undefined ? 0 : b.length) + '\r\n\r\n')
   if (b !== undefined) out.bytes(b, 0, b.length)
   return out.done()
@@ -215,7 +244,8 @@ export interface RequestSpec {
 /** Build a request from parts. */
 export function createRequest (spec: RequestSpec): Buffer {
   const out = new Out(512)
-  out.str(spec.method + ' ' + spec.uri + ' SIP/2.0\r\n')
+  if (!isToken(spec.method)) throw new TypeError(`method must be a token: ${quote(spec.method)}`)
+  out.str(spec.method + ' ' + uriText(spec.uri, 'Request-URI') + ' SIP/2.0\r\n')
   return finish(out, spec.headers, spec.body, spec.contentType)
 }
 
@@ -251,14 +281,17 @@ export function forwardRequest (req: SipRequest, e: ForwardEdits): Buffer {
   const idx = req.index
   const out = new Out(req.end - req.start + 512)
   if (e.requestUri !== undefined) {
-    out.str(req.method + ' ' + e.requestUri + ' ' + req.version + '\r\n')
+    out.str(req.method + ' ' + uriText(e.requestUri, 'Request-URI') + ' ' + req.version + '\r\n')
   } else {
     out.bytes(src, req.start, req.startLineNext)
     ensureCrlf(out)
   }
-  if (e.via !== undefined) out.str('Via: ' + e.via + '\r\n')
-  if (e.recordRoute !== undefined) for (const rr of e.recordRoute) out.str('Record-Route: ' + rr + '\r\n')
-  if (e.pushRoute !== undefined) for (const r of e.pushRoute) out.str('Route: ' + r + '\r\n')
+  if (e.maxForwards !== undefined && !(Number.isInteger(e.maxForwards) && e.maxForwards >= 0 && e.maxForwards <= 255)) {
+    throw new RangeError(`maxForwards must be an integer from 0 to 255, got ${e.maxForwards}`)
+  }
+  if (e.via !== undefined) out.str('Via: ' + line(e.via, 'Via') + '\r\n')
+  if (e.recordRoute !== undefined) for (const rr of e.recordRoute) out.str('Record-Route: ' + line(rr, 'Record-Route') + '\r\n')
+  if (e.pushRoute !== undefined) for (const r of e.pushRoute) out.str('Route: ' + line(r, 'Route') + '\r\n')
   let removeIds: number[] | undefined
   let removeNames: string[] | undefined
   if (e.removeHeaders !== undefined) {
@@ -309,7 +342,7 @@ export function forwardRequest (req: SipRequest, e: ForwardEdits): Buffer {
   out.bytes(src, copyFrom, req.headersEnd)
   ensureCrlf(out)
   if (e.maxForwards !== undefined && !sawMaxForwards) out.str('Max-Forwards: ' + e.maxForwards + '\r\n')
-  if (e.addHeaders !== undefined) for (const [n, v] of e.addHeaders) out.str(n + ': ' + v + '\r\n')
+  if (e.addHeaders !== undefined) for (const [n, v] of e.addHeaders) out.str(headerName(n) + ': ' + line(v, n) + '\r\n')
   // A stream transport needs Content-Length (RFC 3261 §18.3): add it when missing.
   if (!sawContentLength) out.str('Content-Length: ' + (req.end - req.bodyStart) + '\r\n')
   out.str('\r\n')

@@ -12,8 +12,9 @@
 import { decodeText } from './bytes.js'
 import { SipParseError, quote } from './errors.js'
 import {
-  IS_TOKEN, ParsedContact, ParsedNameAddr, ParsedVia, contactParams, readQuoted, transportName
+  IS_IPV6, IS_TOKEN, ParsedContact, ParsedNameAddr, ParsedVia, contactParams, readQuoted, transportName
 } from './grammar.js'
+import { hostTypeOf } from './uri.js'
 import type { FlatParams } from './grammar.js'
 
 const SP = 0x20
@@ -28,6 +29,14 @@ const EQUAL = 0x3d
 const COLON = 0x3a
 const SLASH = 0x2f
 const LBRACKET = 0x5b
+
+/** grammar.ts ipv6RefEnd over the bytes. */
+function ipv6RefEndBytes (buf: Buffer, head: string, base: number, i: number, end: number): number {
+  let j = i + 1
+  while (j < end && IS_IPV6[buf[j]!] === 1) j++
+  if (j >= end || buf[j] !== 0x5d || hostTypeOf(head.substring(i - base, j + 1 - base)) !== 'ipv6') return -1
+  return j + 1
+}
 
 function isWs (c: number): boolean {
   return c === SP || c === HT || c === 0x0d || c === 0x0a
@@ -127,10 +136,9 @@ export function parseParamsBytes (buf: Buffer, head: string, base: number, s: nu
         while (i < end) {
           const c = buf[i]!
           if (c === LBRACKET) {
-            let close = i + 1
-            while (close < end && buf[close] !== 0x5d) close++
-            if (close >= end) throw new SipParseError(`unterminated IPv6 reference in ${what} parameter ${name}`, i - s, 'SIP_ERR_BAD_PARAM')
-            i = close + 1
+            const close = ipv6RefEndBytes(buf, head, base, i, end)
+            if (close < 0) throw new SipParseError(`invalid IPv6 reference in ${what} parameter ${name}`, i - s, 'SIP_ERR_BAD_PARAM')
+            i = close
             continue
           }
           if (c === COLON || IS_TOKEN[c] === 1) { i++; continue }
@@ -284,10 +292,9 @@ export function parseViaBytes (buf: Buffer, head: string, base: number, s: numbe
   const hStart = i
   let host: string
   if (buf[i] === LBRACKET) {
-    let close = i + 1
-    while (close < end && buf[close] !== 0x5d) close++
-    if (close >= end) throw new SipParseError('unterminated IPv6 reference in Via', i - s, 'SIP_ERR_BAD_VIA')
-    i = close + 1
+    const close = ipv6RefEndBytes(buf, head, base, i, end)
+    if (close < 0) throw new SipParseError(`invalid IPv6 reference in Via ${quote(whole())}`, i - s, 'SIP_ERR_BAD_VIA')
+    i = close
     host = head.substring(hStart - base, i - base).toLowerCase()
   } else {
     let upper = false

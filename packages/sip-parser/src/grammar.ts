@@ -5,6 +5,7 @@
  */
 import { decodeText } from './bytes.js'
 import { SipParseError, quote } from './errors.js'
+import { hostTypeOf } from './uri.js'
 import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, Params, Via } from './types.js'
 
 const SP = 0x20
@@ -29,6 +30,23 @@ for (let c = 0x30; c <= 0x39; c++) IS_TOKEN[c] = 1
 for (let c = 0x41; c <= 0x5a; c++) IS_TOKEN[c] = 1
 for (let c = 0x61; c <= 0x7a; c++) IS_TOKEN[c] = 1
 for (const ch of "-.!%*_+`'~") IS_TOKEN[ch.charCodeAt(0)] = 1
+
+/** Characters of an IPv6 address (RFC 3986 §3.2.2), dotted IPv4 tail included. */
+export const IS_IPV6 = new Uint8Array(256)
+for (const ch of '0123456789abcdefABCDEF:.') IS_IPV6[ch.charCodeAt(0)] = 1
+
+/**
+ * End (past `]`) of the IPv6 reference starting at `i` (which holds `[`), or
+ * -1 when it is unterminated or not an IPv6 address: the scan stops at the
+ * first character an address cannot hold, so a missing `]` never swallows
+ * the parameters after it.
+ */
+export function ipv6RefEnd (s: string, i: number, end: number): number {
+  let j = i + 1
+  while (j < end && IS_IPV6[s.charCodeAt(j)] === 1) j++
+  if (j >= end || s.charCodeAt(j) !== RBRACKET || hostTypeOf(s.slice(i, j + 1)) !== 'ipv6') return -1
+  return j + 1
+}
 
 function isWs (c: number): boolean {
   return c === SP || c === HT || c === CR || c === LF
@@ -182,9 +200,9 @@ export function parseParams (s: string, i: number, end: number, out: FlatParams,
         while (i < end) {
           const c = s.charCodeAt(i)
           if (c === LBRACKET) {
-            const close = s.indexOf(']', i)
-            if (close < 0 || close >= end) throw new SipParseError(`unterminated IPv6 reference in ${what} parameter ${name}`, i, 'SIP_ERR_BAD_PARAM')
-            i = close + 1
+            const close = ipv6RefEnd(s, i, end)
+            if (close < 0) throw new SipParseError(`invalid IPv6 reference in ${what} parameter ${name}`, i, 'SIP_ERR_BAD_PARAM')
+            i = close
             continue
           }
           if (c === COLON || IS_TOKEN[c] === 1) { i++; continue }
@@ -531,9 +549,9 @@ export function parseVia (s: string, latin1 = false): Via {
   const hStart = i
   let host: string
   if (s.charCodeAt(i) === LBRACKET) {
-    const close = s.indexOf(']', i)
-    if (close < 0 || close >= end) throw new SipParseError('unterminated IPv6 reference in Via', i, 'SIP_ERR_BAD_VIA')
-    i = close + 1
+    const close = ipv6RefEnd(s, i, end)
+    if (close < 0) throw new SipParseError(`invalid IPv6 reference in Via ${quote(s)}`, i, 'SIP_ERR_BAD_VIA')
+    i = close
     host = s.slice(hStart, i).toLowerCase()
   } else {
     let upper = false

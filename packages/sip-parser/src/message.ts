@@ -249,7 +249,7 @@ export abstract class SipMessage {
    * (grammar-bytes.ts) unless the line is folded (then from its unfolded text).
    * Error offsets point into the message.
    */
-  #parseList<T> (id: number, parseB: (buf: Buffer, head: string, base: number, s: number, e: number) => T, parseS: (v: string) => T): T[] {
+  #parseList<T> (id: number, what: string, parseB: (buf: Buffer, head: string, base: number, s: number, e: number) => T, parseS: (v: string) => T): T[] {
     const out: T[] = []
     const idx = this.index
     for (let k = this.findId(id); k >= 0; k = this.findId(id, k + 1)) {
@@ -258,6 +258,7 @@ export abstract class SipMessage {
       if ((idx[o + F_ID]! & FOLDED) !== 0) {
         const v = this.rawAt(k)
         const r = splitListRanges(v)
+        if (r.length === 0) throw emptyList(what, vs)
         for (let j = 0; j < r.length; j += 2) {
           try {
             out.push(parseS(v.slice(r[j], r[j + 1])))
@@ -269,6 +270,7 @@ export abstract class SipMessage {
       }
       const head = this.#headText()
       const r = splitListBytes(this.buf, vs, idx[o + F_VALUE_END]!)
+      if (r.length === 0) throw emptyList(what, vs)
       for (let j = 0; j < r.length; j += 2) {
         try {
           out.push(parseB(this.buf, head, this.start, r[j]!, r[j + 1]!))
@@ -325,7 +327,7 @@ export abstract class SipMessage {
 
   /** Every Via element, top first. */
   get via (): Via[] {
-    if (this.#via === undefined) this.#via = this.#parseList(H_VIA, parseViaBytes, viaText)
+    if (this.#via === undefined) this.#via = this.#parseList(H_VIA, 'Via', parseViaBytes, viaText)
     return this.#via
   }
 
@@ -344,7 +346,8 @@ export abstract class SipMessage {
           if ((this.index[o + F_ID]! & FOLDED) !== 0) {
             const v = this.rawAt(k)
             const r = splitListRanges(v)
-            const s0 = r.length > 0 ? r[0]! : 0
+            if (r.length === 0) throw emptyList('Via', vs)
+            const s0 = r[0]!
             try {
               this.#topVia = viaText(v.slice(s0, r.length > 0 ? r[1]! : 0))
             } catch (err) {
@@ -353,9 +356,10 @@ export abstract class SipMessage {
           } else {
             // Only the first element of the first Via line is parsed.
             const r = splitListBytes(this.buf, vs, this.index[o + F_VALUE_END]!)
-            const s0 = r.length > 0 ? r[0]! : vs
+            if (r.length === 0) throw emptyList('Via', vs)
+            const s0 = r[0]!
             try {
-              this.#topVia = parseViaBytes(this.buf, this.#headText(), this.start, s0, r.length > 0 ? r[1]! : vs)
+              this.#topVia = parseViaBytes(this.buf, this.#headText(), this.start, s0, r[1]!)
             } catch (err) {
               throw at(err, s0)
             }
@@ -459,20 +463,20 @@ export abstract class SipMessage {
     if (this.#contact === undefined) {
       const values = this.#listById(H_CONTACT)
       if (values.length === 1 && values[0] === '*') this.#contact = '*'
-      else this.#contact = this.#parseList(H_CONTACT, parseContactBytes, contactText)
+      else this.#contact = this.#parseList(H_CONTACT, 'Contact', parseContactBytes, contactText)
     }
     return this.#contact
   }
 
   /** Route elements, top first. */
   get route (): NameAddr[] {
-    if (this.#route === undefined) this.#route = this.#parseList(H_ROUTE, routeBytes, routeText)
+    if (this.#route === undefined) this.#route = this.#parseList(H_ROUTE, 'Route', routeBytes, routeText)
     return this.#route
   }
 
   /** Record-Route elements, top first. */
   get recordRoute (): NameAddr[] {
-    if (this.#recordRoute === undefined) this.#recordRoute = this.#parseList(H_RECORD_ROUTE, recordRouteBytes, recordRouteText)
+    if (this.#recordRoute === undefined) this.#recordRoute = this.#parseList(H_RECORD_ROUTE, 'Record-Route', recordRouteBytes, recordRouteText)
     return this.#recordRoute
   }
 
@@ -640,6 +644,15 @@ export class SipResponse extends SipMessage {
     if (this.#reason === undefined) this.#reason = utf8(this.buf, this.#reasonStart, this.#reasonEnd)
     return this.#reason
   }
+}
+
+/**
+ * A list header line without any element (RFC 3261 §25.1: Via, Route,
+ * Record-Route and Contact hold at least one). Refused rather than skipped:
+ * forwarding edits the first line, which must then hold the first element.
+ */
+function emptyList (what: string, at: number): SipParseError {
+  return new SipParseError(`empty ${what} header`, at, 'SIP_ERR_BAD_HEADER')
 }
 
 /** A SipParseError from a grammar, with its offset made absolute from `base`. */

@@ -157,6 +157,35 @@ t.test('Via: every element with its fields', async t => {
   const none = parseReq(request([FROM, TO, CALL_ID, CSEQ]))
   t.equal(none.topVia, undefined)
   t.same(none.via, [])
+
+  // An empty Via line is refused by both views, in either order (else topVia
+  // would depend on which was read first, and forwarding would edit the
+  // empty line instead of the top Via).
+  const empty = request(['Via: ', VIA, FROM, TO, CALL_ID, CSEQ])
+  const e1 = parseError(t, () => parseReq(empty).topVia)
+  t.equal(e1.code, 'SIP_ERR_BAD_HEADER')
+  t.equal(e1.message, 'empty Via header')
+  const viaFirst = parseReq(empty)
+  t.equal(parseError(t, () => viaFirst.via).message, 'empty Via header')
+  t.equal(parseError(t, () => viaFirst.topVia).message, 'empty Via header')
+  t.equal(validateRequest(parseReq(empty))?.reason, 'empty Via header')
+  for (const h of ['Route', 'Record-Route', 'Contact']) {
+    t.equal(parseError(t, () => { const m = parseReq(basic([`${h}:`])); return h === 'Route' ? m.route : h === 'Contact' ? m.contact : m.recordRoute }).message, `empty ${h} header`)
+  }
+  t.same(parseReq(request(['Via: SIP/2.0/UDP a;branch=z9hG4bK1, , SIP/2.0/UDP b;branch=z9hG4bK2', FROM, TO, CALL_ID, CSEQ])).via.map(v => v.host), ['a', 'b'], 'an empty element between commas is skipped')
+
+  // An IPv6 reference ends at the first character an address cannot hold:
+  // a missing "]" must not swallow the parameters after it.
+  for (const v of ['SIP/2.0/UDP [2001:db8::9:1\x00;received=[2001:db8::9:255];branch=z9hG4bK1', 'SIP/2.0/UDP [2001:db8::9:1;branch=z9hG4bK1]', 'SIP/2.0/UDP [not:an:address]', 'SIP/2.0/UDP []']) {
+    const text = request([`Via: ${v}`, FROM, TO, CALL_ID, CSEQ])
+    const err = parseError(t, () => parseReq(text).topVia)
+    t.equal(err.code, 'SIP_ERR_BAD_VIA', JSON.stringify(v))
+    t.match(err.message, 'invalid IPv6 reference in Via')
+    t.equal(textAt(text, err, 1), '[')
+  }
+  const recv = request(['Via: SIP/2.0/UDP h;received=[2001:db8::1;branch=z9hG4bK1]', FROM, TO, CALL_ID, CSEQ])
+  t.match(parseError(t, () => parseReq(recv).topVia).message, 'invalid IPv6 reference in Via parameter received')
+  t.equal(parseReq(request(['Via: SIP/2.0/UDP [::ffff:192.0.2.1]:5060;received=[2001:DB8::1];branch=z9hG4bK1', FROM, TO, CALL_ID, CSEQ])).topVia?.received, '[2001:DB8::1]')
 })
 
 t.test('CSeq, Call-ID, Max-Forwards, Expires, Content-Length', async t => {
