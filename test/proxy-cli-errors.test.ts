@@ -1,7 +1,8 @@
 // sipd must not start half-way: when an address it was told to use cannot be
 // bound, the process exits non-zero with a message naming that address, so
 // that a supervisor sees the failure (issue 3: "sipd exits non-zero").
-// And a bad listen entry is quoted whole in the config error.
+// A bad listen entry is quoted whole in the config error, and limits that
+// contradict each other are a config error, not a crash in the transport.
 //
 // Loopback addresses 127.0.0.76 and 127.0.0.77 are this file's own.
 import t from 'tap'
@@ -78,4 +79,25 @@ t.test('a listen entry with a bad port is quoted whole in the error', async t =>
   const r = await runToExit(t, ['--config', file], cliEnv({}))
   t.equal(r.code, 2, 'exit code 2')
   t.match(r.output, /sipd: config listen\[0\]: value "udp:127\.0\.0\.1:70000" is not /, 'the value as written, transport prefix included')
+})
+
+t.test('limits: tcp_max_per_address above tcp_max_connections', async t => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sipd-cli-errors-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = path.join(dir, 'sipd.yaml')
+  const http = await freePort('127.0.0.1', 'tcp')
+  const sip = await freePort('127.0.0.76', 'tcp')
+  const base = `listen: ["tcp:127.0.0.76:${sip}"]\nhttp: "127.0.0.1:${http}"\n`
+
+  await writeFile(file, base + 'limits: { tcp_max_connections: 10, tcp_max_per_address: 20 }\n')
+  const both = await runToExit(t, ['--config', file], cliEnv({}))
+  t.equal(both.code, 2, 'both given and contradicting: exit code 2 (a config error, not 1)')
+  t.match(both.output, /sipd: config limits\.tcp_max_per_address: value 20 .*tcp_max_connections \(10\)/, 'the message names both keys and the values')
+  t.notMatch(both.output, /\n\s+at /, 'no stack trace')
+
+  // Only the total given, below the per-address default (100): the default follows it.
+  await writeFile(file, base + 'limits: { tcp_max_connections: 10 }\n')
+  const total = await runToExit(t, ['--config', file], cliEnv({}), undefined, 4000)
+  t.equal(total.code, null, 'only tcp_max_connections: 10: sipd starts and keeps running')
+  t.notMatch(total.output, /InvalidTransportOptionError/, 'no transport option error')
 })
