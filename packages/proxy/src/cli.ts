@@ -50,7 +50,14 @@ async function main (): Promise<number> {
 async function run (config: ReturnType<typeof loadConfig>, configPath: string | undefined): Promise<number> {
   const logger = createLogger(config.logLevel)
   const sipd = new Sipd(config, logger)
-  await sipd.start()
+  try {
+    await sipd.start()
+  } catch (err) {
+    // Never run half-started (SIP bound, HTTP not): release what was bound and exit non-zero.
+    await sipd.stop(0).catch(() => {})
+    logger.flush()
+    throw err
+  }
   logger.info({ config: configPath ?? '(built-in defaults)', node: config.nodeId }, 'sipd started')
   return await new Promise<number>(resolve => {
     const stop = (signal: string): void => {

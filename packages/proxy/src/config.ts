@@ -234,16 +234,16 @@ export function checkListen (s: string, key: string): void {
   const c = s.indexOf(':')
   const proto = c > 0 ? s.slice(0, c).toLowerCase() : ''
   if (proto !== 'udp' && proto !== 'tcp') throw new ConfigError(key, `value ${show(s)} must start with udp: or tcp: (e.g. "udp:127.0.0.1:5060")`)
-  checkHostPort(s.slice(c + 1), key)
+  checkHostPort(s.slice(c + 1), key, s)
 }
 
-/** Check `HOST:PORT`. */
-export function checkHostPort (s: string, key: string): void {
+/** Check `HOST:PORT`; `shown` is the value as the user wrote it, quoted in the error. */
+export function checkHostPort (s: string, key: string, shown: string = s): void {
   const c = s.lastIndexOf(':')
   const port = Number(s.slice(c + 1))
   const host = s.slice(0, c)
   if (c <= 0 || !Number.isInteger(port) || port < 0 || port > 65535 || host === '' || (host.includes(':') && !(host.startsWith('[') && host.endsWith(']')))) {
-    throw new ConfigError(key, `value ${show(s)} is not HOST:PORT (IPv6 as [::1]:5060)`)
+    throw new ConfigError(key, `value ${show(shown)} is not HOST:PORT${shown === s ? '' : ' after the transport'} (IPv6 as [::1]:5060)`)
   }
 }
 
@@ -381,6 +381,12 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
 
   const limits = r.sub('limits')
   limits.only(['max_message_size', 'max_headers', 'tcp_max_connections', 'tcp_max_per_address', 'tcp_idle_ms'])
+  const tcpMaxConnections = limits.int('tcp_max_connections', 10000, 1, 1000000)
+  // The per-address default follows a smaller total; both given and contradicting is an error.
+  const tcpMaxPerAddress = limits.int('tcp_max_per_address', Math.min(100, tcpMaxConnections), 1, 1000000)
+  if (tcpMaxPerAddress > tcpMaxConnections) {
+    throw new ConfigError('limits.tcp_max_per_address', `value ${tcpMaxPerAddress} is above limits.tcp_max_connections (${tcpMaxConnections}); it must be at most that`)
+  }
   const timers = r.sub('timers')
   timers.only(['t1', 't2', 't4', 'timer_c'])
   const t1 = timers.int('t1', 500, 1, 60000)
@@ -448,8 +454,8 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
     limits: {
       maxMessageSize: limits.int('max_message_size', 65535, 1024, 1048576),
       maxHeaders: limits.int('max_headers', 256, 16, 10000),
-      tcpMaxConnections: limits.int('tcp_max_connections', 10000, 1, 1000000),
-      tcpMaxPerAddress: limits.int('tcp_max_per_address', 100, 1, 1000000),
+      tcpMaxConnections,
+      tcpMaxPerAddress,
       tcpIdleMs: limits.int('tcp_idle_ms', 300000, 100, 86400000)
     },
     timers: { t1, t2, t4: timers.int('t4', 5000, 1, 600000), timerC: timers.int('timer_c', 180000, 1000, 3600000) },

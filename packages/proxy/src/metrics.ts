@@ -15,6 +15,10 @@ type Inc = { inc: (n?: number) => void }
 export interface MetricSources {
   transactions: () => Record<string, number>
   tcpConnections: () => number
+  /** Retransmissions absorbed (in) and sent (out) by the transaction layer, running totals. */
+  retransmissions: () => { in: number, out: number }
+  /** TCP connection events (accepted, connected, refused, closed_<reason>), running totals. */
+  tcpEvents: () => Record<string, number>
   registrations: () => Promise<number> | number
 }
 
@@ -27,8 +31,8 @@ export class SipdMetrics {
   readonly #respOut: Inc[] = []
   readonly parseErrors: Counter<'reason'>
   readonly sanity: Counter<'status'>
-  readonly retransmissions: Counter<'direction'>
-  readonly tcpEvents: Counter<'event'>
+  /** 2xx resends of sipd's own UAS core (RFC 3261 §13.3.1.4), outside any transaction. */
+  ownRetransmissionsOut = 0
   readonly registers: Counter<'outcome'>
   readonly authFailures: Counter<'reason'>
   readonly storeLatency: Histogram<'op'>
@@ -52,14 +56,34 @@ export class SipdMetrics {
     }
     this.parseErrors = new Counter({ name: 'sipd_parse_errors_total', help: 'Inbound messages that did not parse, by reason code', labelNames: ['reason'] as const, registers: [registry] })
     this.sanity = new Counter({ name: 'sipd_sanity_rejections_total', help: 'Requests answered by the sanity stage, by status', labelNames: ['status'] as const, registers: [registry] })
-    this.retransmissions = new Counter({ name: 'sipd_retransmissions_total', help: 'Retransmissions absorbed (in) and sent (out)', labelNames: ['direction'] as const, registers: [registry] })
-    this.tcpEvents = new Counter({ name: 'sipd_tcp_connection_events_total', help: 'TCP connections accepted, refused and closed', labelNames: ['event'] as const, registers: [registry] })
     this.registers = new Counter({ name: 'sipd_register_requests_total', help: 'REGISTER requests by outcome', labelNames: ['outcome'] as const, registers: [registry] })
     this.authFailures = new Counter({ name: 'sipd_auth_failures_total', help: 'Digest authentication failures by reason', labelNames: ['reason'] as const, registers: [registry] })
     this.storeLatency = new Histogram({ name: 'sipd_location_store_seconds', help: 'Location store operation latency', labelNames: ['op'] as const, buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1], registers: [registry] })
     this.routing = new Counter({ name: 'sipd_routing_outcomes_total', help: 'Routing decisions by outcome', labelNames: ['outcome'] as const, registers: [registry] })
-    // Gauges computed at scrape time.
+    // Counters and gauges computed at scrape time from the stack's plain-number counters.
     const self = this
+    new Counter({
+      name: 'sipd_retransmissions_total',
+      help: 'Retransmissions absorbed (in) and sent (out)',
+      labelNames: ['direction'] as const,
+      registers: [registry],
+      collect () {
+        this.reset()
+        const r = self.#sources?.retransmissions() ?? { in: 0, out: 0 }
+        this.inc({ direction: 'in' }, r.in)
+        this.inc({ direction: 'out' }, r.out + self.ownRetransmissionsOut)
+      }
+    })
+    new Counter({
+      name: 'sipd_tcp_connection_events_total',
+      help: 'TCP connections accepted, connected (outbound), refused and closed by reason',
+      labelNames: ['event'] as const,
+      registers: [registry],
+      collect () {
+        this.reset()
+        for (const [event, n] of Object.entries(self.#sources?.tcpEvents() ?? {})) this.inc({ event }, n)
+      }
+    })
     new Gauge({
       name: 'sipd_transactions_active',
       help: 'Transactions in progress, by kind',
@@ -79,7 +103,7 @@ export class SipdMetrics {
     })
     new Gauge({
       name: 'sipd_registrations_active',
-      help: 'Active registered contacts (bindings)',
+      help: 'Registered AORs with at least one live binding',
       registers: [registry],
       async collect () {
         try {

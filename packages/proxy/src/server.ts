@@ -106,6 +106,13 @@ export class Sipd {
     this.metrics.bind({
       transactions: () => ({ ...this.transactions.counters.active }),
       tcpConnections: () => this.transport.tcpConnections,
+      retransmissions: () => ({ in: this.transactions.counters.retransmissionsReceived, out: this.transactions.counters.retransmissionsSent }),
+      tcpEvents: () => {
+        const tcp = this.transport.counters.tcp
+        const events: Record<string, number> = { accepted: tcp.accepted, connected: tcp.connected, refused: tcp.refused }
+        for (const [reason, n] of Object.entries(tcp.closed)) events[`closed_${reason}`] = n
+        return events
+      },
       registrations: async () => await this.locationService.locations.count()
     })
   }
@@ -391,7 +398,7 @@ export class Sipd {
         return
       }
       this.transactions.sendStateless(bytes, target)
-      this.metrics.retransmissions.labels('out').inc()
+      this.metrics.ownRetransmissionsOut++
       interval = Math.min(interval * 2, t2)
       this.#pending2xx.set(key, setTimeout(tick, interval).unref())
     }
