@@ -3,7 +3,7 @@
  * metrics, HTTP). The `sipd` command is `dist/cli.js`.
  */
 export { Sipd, ALLOW } from './server.js'
-export type { SipdStatus, RouteDecision, RouteContext, RoutingModule } from './server.js'
+export type { SipdStatus, RouteDecision, RouteContext, RouteTarget, RoutingModule } from './server.js'
 export { loadConfig, buildConfig, ConfigError } from './config.js'
 export type { SipdConfig, MediaSetConfig, MediaNodeConfig, MediaAlgorithm } from './config.js'
 export { SipdMetrics } from './metrics.js'

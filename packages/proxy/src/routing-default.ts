@@ -4,10 +4,11 @@
  * sources (trunk providers) to a media node picked by the dispatcher with
  * failover, and never an open relay for anyone else.
  */
-import { createRequest } from '@sipd/sip-parser'
+import { isIP } from 'node:net'
+import { createRequest, parseUri } from '@sipd/sip-parser'
 import type { SipRequest } from '@sipd/sip-parser'
-import { Dispatcher, Prober } from '@sipd/media-bridge'
-import type { OptionsOutcome } from '@sipd/media-bridge'
+import { Dispatcher, MediaConfigError, Prober } from '@sipd/media-bridge'
+import type { MediaSetConfig as DispatcherSetConfig, OptionsOutcome } from '@sipd/media-bridge'
 import { newBranch, newTag } from '@sipd/sip-stack'
 import type { AnyServerTransaction, TransactionLayer } from '@sipd/sip-stack'
 import type { Binding, SubscriberStore } from '@sipd/registrar'
@@ -24,8 +25,14 @@ import type { Gateway } from './trunks.js'
 export interface LocatedContact {
   /** The Contact URI: the new Request-URI (RFC 3261 §16.5). */
   uri: string
-  /** The next hop when it is not the contact itself (the flow's address behind NAT, a Path). @default the contact URI */
+  /** The next hop when it is not the contact itself (the flow's address behind NAT). @default the contact URI */
   destination?: string
+  /** Route values (name-addr) to push, the first being the next hop: the binding's Path, or the holding node's flow URI. @default none */
+  route?: readonly string[]
+  /** `destination` is the flow the phone registered on (TCP connection or NAT binding). @default false */
+  flow?: boolean
+  /** The contact's q-value (RFC 3261 §20.10); absent counts as 1. */
+  q?: number
 }
 
 /**
@@ -37,11 +44,15 @@ export type Locate = (aor: string) => Promise<readonly LocatedContact[] | undefi
 
 /**
  * A {@link Locate} over the registrar: undefined for an AOR that is no
- * subscriber of ours, else its bindings (possibly none). A binding whose
- * REGISTER came from another address than its Contact (NAT) is reached at
- * that source address (RFC 5626 §5.2 in spirit; the flow itself is not reused).
+ * subscriber of ours, else its bindings (possibly none), each reached so
+ * that the request uses the phone's own flow:
+ * - a binding registered through an edge proxy: by its Path (RFC 3327 §5.3);
+ * - a binding whose flow another node holds (`node` is not `localNode`):
+ *   through that node, by the flow URI it stored (RFC 5626 §5.3);
+ * - a binding whose flow this node holds: to the address the REGISTER came
+ *   from, so the TCP connection (or the NAT binding) it arrived on is reused.
  */
-export function registrarLocate (lookup: (aor: string) => Promise<readonly Binding[]>, subscribers: SubscriberStore): Locate {
+export function registrarLocate (lookup: (aor: string) => Promise<readonly Binding[]>, subscribers: SubscriberStore, localNode?: string): Locate {
   return async (aor) => {
     const colon = aor.indexOf(':')
     const at = aor.indexOf('@')
@@ -49,14 +60,49 @@ export function registrarLocate (lookup: (aor: string) => Promise<readonly Bindi
     const sub = await subscribers.lookup(aor.slice(colon + 1, at), aor.slice(at + 1))
     if (sub === undefined || !sub.enabled) return undefined
     const bindings = await lookup(aor)
-    return bindings.map(b => {
-      const r = b.received
-      const t = r?.transport.toLowerCase()
-      return r !== undefined && (t === 'udp' || t === 'tcp')
-        ? { uri: b.contact, destination: 'sip:' + (r.address.indexOf(':') >= 0 ? '[' + r.address + ']' : r.address) + ':' + String(r.port) + ';transport=' + t }
-        : { uri: b.contact }
-    })
+    return bindings.map(b => locatedContact(b, localNode))
   }
+}
+
+/** How one binding is reached from the node `localNode` (see {@link registrarLocate}). */
+export function locatedContact (b: Binding, localNode?: string): LocatedContact {
+  const c: LocatedContact = { uri: b.contact }
+  if (b.q !== undefined) c.q = b.q
+  if (b.path.length > 0) {
+    c.route = b.path
+    return c
+  }
+  if (b.node !== undefined && b.node !== localNode && b.flowUri !== undefined) {
+    c.route = ['<' + b.flowUri + '>']
+    return c
+  }
+  const r = b.received
+  const t = r?.transport.toLowerCase()
+  if (r !== undefined && (t === 'udp' || t === 'tcp')) {
+    c.destination = 'sip:' + (r.address.indexOf(':') >= 0 ? '[' + r.address + ']' : r.address) + ':' + String(r.port) + ';transport=' + t
+    c.flow = true
+  }
+  return c
+}
+
+/**
+ * Contacts as serial groups (RFC 3261 §16.6, the q-value search of
+ * §16.7 step 5 / RFC 3261 §20.10): the highest q first, contacts of equal
+ * q forked in parallel; absent q counts as 1.
+ */
+export function contactGroups (contacts: readonly LocatedContact[]): ForwardTarget[][] {
+  const byQ = new Map<number, ForwardTarget[]>()
+  for (const c of contacts) {
+    const q = c.q ?? 1
+    let g = byQ.get(q)
+    if (g === undefined) byQ.set(q, g = [])
+    const target: ForwardTarget = { requestUri: c.uri }
+    if (c.destination !== undefined) target.destination = c.destination
+    if (c.route !== undefined) target.route = c.route
+    if (c.flow === true) target.flow = true
+    g.push(target)
+  }
+  return [...byQ.keys()].sort((a, b) => b - a).map(q => byQ.get(q)!)
 }
 
 /** What the default policy needs from the server. */
@@ -118,10 +164,10 @@ export class DefaultRouting {
   readonly #logger: Logger
   readonly #isServed: (req: SipRequest) => boolean
   readonly #trusted: AddressList
-  /** Media node addresses: requests from them are calls out of media. */
-  readonly #mediaHosts: AddressList
+  /** Media node addresses: requests from them are calls out of media (replaced by {@link DefaultRouting.reloadMedia}). */
+  #mediaHosts: AddressList
   readonly #prober: Prober | undefined
-  readonly #defaultSet: number | string | undefined
+  #defaultSet: number | string | undefined
   readonly trunks: TrunkRouter
   readonly #locate: Locate | undefined
   readonly #auth: ProxyAuth
@@ -143,19 +189,9 @@ export class DefaultRouting {
       }
     }
     this.#trusted = new AddressList(config.trusted)
-    const hosts: string[] = []
-    for (const s of config.media.sets) {
-      for (const n of s.nodes) {
-        const h = uriHost(n.uri)
-        if (h !== undefined) hosts.push(h)
-      }
-    }
-    this.#mediaHosts = new AddressList(hosts)
-    this.dispatcher = new Dispatcher(config.media.sets.map(s => ({
-      id: s.id,
-      algorithm: s.algorithm,
-      nodes: s.nodes.map(n => ({ uri: n.uri, weight: n.weight, priority: n.priority, attributes: n.attributes, adminState: n.state }))
-    })), {
+    const sets = dispatcherSets(config.media.sets)
+    this.#mediaHosts = mediaHostList(sets)
+    this.dispatcher = new Dispatcher(sets, {
       onHealthChange: (uri, from, to, reason) => { this.#logger.info({ uri, from, to, reason }, 'media node health changed') }
     })
     this.#defaultSet = config.media.defaultSet ?? config.media.sets[0]?.id
@@ -163,7 +199,7 @@ export class DefaultRouting {
     this.#locate = options.locate
     this.#auth = new ProxyAuth(config, options.auth)
     this.#served = options.servedHosts
-    if (options.probe !== false && config.media.sets.length > 0) {
+    if (options.probe !== false && (config.media.sets.length > 0 || config.media.source === 'postgres')) {
       const p = config.media.probe
       this.#prober = new Prober(this.dispatcher, async (uri, timeoutMs) => await this.#sendOptions(uri, timeoutMs), {
         intervalMs: p.intervalMs,
@@ -181,7 +217,29 @@ export class DefaultRouting {
    * that answers other requests itself (404).
    */
   static applies (config: SipdConfig): boolean {
-    return config.trusted.length > 0 || config.media.sets.length > 0 || config.trunks.routes.length > 0
+    return config.trusted.length > 0 || config.media.sets.length > 0 || config.media.source === 'postgres' || config.trunks.routes.length > 0
+  }
+
+  /**
+   * Replace the media sets (reload from the file or PostgreSQL). Validated
+   * first: on a {@link MediaConfigError} or a `media.default_set` /
+   * `media.did_sets` id that is no longer a set, nothing changes. Nodes that
+   * stay keep their health and active calls; calls on removed nodes go on
+   * and are still counted until they end.
+   */
+  reloadMedia (sets: readonly DispatcherSetConfig[]): void {
+    const media = this.#config.media
+    const ids = new Set(sets.map(s => String(s.id)))
+    if (media.defaultSet !== undefined && !ids.has(String(media.defaultSet))) {
+      throw new MediaConfigError('default_set', `media.default_set ${JSON.stringify(media.defaultSet)} is not among the loaded sets`)
+    }
+    for (const [prefix, id] of Object.entries(media.didSets)) {
+      if (!ids.has(String(id))) throw new MediaConfigError(`did_sets.${prefix}`, `media.did_sets.${prefix} names set ${JSON.stringify(id)}, which is not among the loaded sets`)
+    }
+    const hosts = mediaHostList(sets)
+    this.dispatcher.reload(sets)
+    this.#mediaHosts = hosts
+    this.#defaultSet = media.defaultSet ?? sets[0]?.id
   }
 
   /** Start probing the media nodes. */
@@ -204,6 +262,12 @@ export class DefaultRouting {
     const address = tx.source.address
     if (req.to.tag !== undefined) {
       this.#inDialog(tx, address)
+      return
+    }
+    if (this.#toFlow(tx)) {
+      // Another node sent it through us to the phone whose flow we hold
+      // (RFC 5626 §5.3); the token in our own URI is the permission.
+      this.#core.forward(tx, [{}])
       return
     }
     if (this.#trusted.has(address)) {
@@ -258,6 +322,20 @@ export class DefaultRouting {
     })
   }
 
+  /** True when the top Route is our flow URI (a valid token of ours) for a flow other than the request's own. */
+  #toFlow (tx: AnyServerTransaction): boolean {
+    const top = tx.request.route[0]
+    if (top === undefined || top.uri.indexOf('@') < 0) return false
+    let f
+    try {
+      f = this.#core.ourFlow(parseUri(top.uri))
+    } catch {
+      return false
+    }
+    const s = tx.source
+    return f !== undefined && !(f.transport === s.transport && f.address === s.address && f.port === s.port)
+  }
+
   /**
    * RFC 3261 §16.12 / §12.2: an in-dialog request follows its Route set. We
    * forward it when it names us in its Route set (we record-routed the
@@ -282,10 +360,46 @@ export class DefaultRouting {
     })
   }
 
+  /**
+   * To a node of media set `setId` (by default the set `media.did_sets` /
+   * `media.default_set` choose), failing over like a trunk's call. For
+   * routing modules (`{ action: 'media' }`).
+   */
+  toMedia (tx: AnyServerTransaction, setId?: number | string): void {
+    this.#toMedia(tx, undefined, setId)
+  }
+
+  /** To the gateways of the trunk route matching `number`, with failover; 404 when none matches. */
+  toTrunk (tx: AnyServerTransaction, number: string): void {
+    this.#toTrunk(tx, number)
+  }
+
+  /** To the registered contacts of `aor` (`sip:user@domain`): 404 for an unknown AOR, 480 without contacts. */
+  toAor (tx: AnyServerTransaction, aor: string): void {
+    if (this.#locate === undefined) {
+      this.#core.reply(tx, 404, 'Not Found')
+      return
+    }
+    let pending: ReturnType<Locate>
+    try {
+      pending = this.#locate(aor)
+    } catch (err) {
+      this.#lookupFailed(tx, err)
+      return
+    }
+    const located = (contacts: readonly LocatedContact[] | undefined): void => {
+      if (contacts === undefined) this.#core.reply(tx, 404, 'Not Found')
+      else if (contacts.length === 0) this.#core.reply(tx, 480, 'Temporarily Unavailable')
+      else this.#forkContacts(tx, contacts)
+    }
+    if (pending instanceof Promise) pending.then(located, err => { this.#lookupFailed(tx, err) })
+    else located(pending)
+  }
+
   /** A trunk's call into media: a node of the configured set, failing over on 408/5xx/timeout before any provisional. */
-  #toMedia (tx: AnyServerTransaction, removeHeaders?: readonly string[]): void {
+  #toMedia (tx: AnyServerTransaction, removeHeaders?: readonly string[], chosenSet?: number | string): void {
     const req = tx.request
-    const setId = this.#setFor(req)
+    const setId = chosenSet ?? this.#setFor(req)
     if (setId === undefined) {
       this.#core.reply(tx, 503, 'No Media Set')
       return
@@ -308,6 +422,7 @@ export class DefaultRouting {
     }
     this.#core.forward(tx, [first], {
       removeHeaders,
+      responseTimeoutMs: this.#config.media.responseTimeoutMs,
       failover: (o: BranchOutcome) => {
         if (o.provisional || !isFailoverStatus(o.status)) return undefined
         if (o.target.destination !== undefined) {
@@ -357,8 +472,7 @@ export class DefaultRouting {
         this.#core.reply(tx, 480, 'Temporarily Unavailable')
         return
       }
-      // Parallel forking to every contact (RFC 3261 §16.6); the first 2xx wins, the rest are CANCELled.
-      this.#core.forward(tx, contacts.map(c => ({ requestUri: c.uri, destination: c.destination })))
+      this.#forkContacts(tx, contacts)
     }
     let pending: ReturnType<Locate>
     try {
@@ -369,6 +483,31 @@ export class DefaultRouting {
     }
     if (pending instanceof Promise) pending.then(located, err => { this.#lookupFailed(tx, err) })
     else located(pending)
+  }
+
+  /**
+   * Parallel forking to the contacts of the highest q (RFC 3261 §16.6); the
+   * first 2xx wins, the rest are CANCELled. The next lower q group is tried
+   * only when every branch of the current one failed without a 2xx or 6xx
+   * (a 6xx ends the search, §16.7 step 5).
+   */
+  #forkContacts (tx: AnyServerTransaction, contacts: readonly LocatedContact[]): void {
+    const groups = contactGroups(contacts)
+    if (groups.length <= 1) {
+      this.#core.forward(tx, groups[0] ?? [])
+      return
+    }
+    let g = 0
+    let pending = groups[0]!.length
+    this.#core.forward(tx, groups[0]!, {
+      failover: () => {
+        if (--pending > 0) return undefined
+        const next = groups[++g]
+        if (next === undefined) return undefined
+        pending = next.length
+        return next
+      }
+    })
   }
 
   #lookupFailed (tx: AnyServerTransaction, err: unknown): void {
@@ -455,6 +594,28 @@ export class DefaultRouting {
       }
     })
   }
+}
+
+/** The config file's sets in the dispatcher's shape. */
+function dispatcherSets (sets: SipdConfig['media']['sets']): DispatcherSetConfig[] {
+  return sets.map(s => ({
+    id: s.id,
+    algorithm: s.algorithm,
+    nodes: s.nodes.map(n => ({ uri: n.uri, weight: n.weight, priority: n.priority, attributes: n.attributes, adminState: n.state }))
+  }))
+}
+
+/** The addresses of every media node: requests from them are calls out of media. */
+function mediaHostList (sets: readonly DispatcherSetConfig[]): AddressList {
+  const hosts: string[] = []
+  for (const s of sets) {
+    for (const n of s.nodes) {
+      const h = uriHost(n.uri)
+      // Only addresses can be matched against a request's source (the proxy sends to addresses only, too).
+      if (h !== undefined && isIP(h) !== 0) hosts.push(h)
+    }
+  }
+  return new AddressList(hosts)
 }
 
 function safeFromUser (req: SipRequest): string | undefined {

@@ -4,6 +4,7 @@
  * graceful shutdown.
  */
 import type { Server as HttpServer } from 'node:http'
+import { register } from 'node:module'
 import { pathToFileURL } from 'node:url'
 import { createResponse, SipParseError } from '@sipd/sip-parser'
 import type { SipRequest, SipResponse } from '@sipd/sip-parser'
@@ -18,6 +19,7 @@ import { checkRequest, reasonFrom, SUPPORTED_EXTENSIONS } from './sanity.js'
 import { ProxyCore } from './proxy-core.js'
 import { DefaultRouting, registrarLocate } from './routing-default.js'
 import { LocationService } from './location-service.js'
+import { MediaAdmin, xmlCurlRoutes } from './media-admin.js'
 import type { Binding } from '@sipd/registrar'
 
 /** Methods sipd handles as a proxy/registrar (Allow in answers to OPTIONS). */
@@ -25,10 +27,34 @@ export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE
 
 const OPTIONS_HEADERS: ReadonlyArray<readonly [string, string]> = [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Supported', SUPPORTED_EXTENSIONS.join(', ')]]
 
-/** What a routing module decides for a request. */
+/** One target of a `forward` decision. */
+export interface RouteTarget {
+  /** New Request-URI (retargeting); the request's own when absent. */
+  requestUri?: string
+  /** Next hop overriding the Route set and Request-URI (an outbound proxy, Kamailio's `$du`). */
+  destination?: string
+}
+
+/**
+ * What a routing module decides for a request. sipd stays the stateful
+ * proxy whatever is chosen: transactions, Record-Route, Via, Max-Forwards,
+ * CANCEL and best-response selection are its job, not the module's.
+ */
 export type RouteDecision =
+  /** Answer the request with `status`. */
   | { action: 'reply', status: number, reason?: string, headers?: Array<[string, string]>, body?: string, contentType?: string }
+  /** Say nothing (the client retransmits, then times out). */
   | { action: 'drop' }
+  /** Forward to the targets in parallel (first 2xx wins); without targets, by the Route set or Request-URI. */
+  | { action: 'forward', targets?: RouteTarget[] }
+  /** Fork to the registered contacts of `aor` (default: the Request-URI's user@host); 404 unknown, 480 no contacts. */
+  | { action: 'fork', aor?: string }
+  /** To a node of media set `set` (default: `media.did_sets` / `media.default_set`), with failover. */
+  | { action: 'media', set?: number | string }
+  /** To the gateways of the trunk route matching `number` (default: the Request-URI user), with failover. */
+  | { action: 'trunk', number?: string }
+  /** What sipd would do without a routing module (the default policy). */
+  | { action: 'default' }
 
 /** What a routing module gets besides the request. */
 export interface RouteContext {
@@ -36,6 +62,8 @@ export interface RouteContext {
   source: Source
   /** sipd's logger for the module's own notable events. */
   logger: Logger
+  /** Current bindings of an AOR (`sip:user@domain`), best first. */
+  lookup: (aor: string) => Promise<Binding[]>
 }
 
 /** A routing module (`routing:` in the config): `export function route(request, ctx)`. */
@@ -63,6 +91,8 @@ export class Sipd {
   readonly locationService: LocationService
   /** The default routing policy, when no routing module replaces it. */
   #policy: DefaultRouting | undefined
+  /** Media sets' source, reload and admin API (with the default policy's dispatcher). */
+  media: MediaAdmin | undefined
   /** Host names and addresses that mean "sipd itself" in a Request-URI. */
   readonly #localHosts = new Set<string>()
   readonly #routes = new Map<string, RouteHandler>()
@@ -141,6 +171,7 @@ export class Sipd {
   /** Bind sockets and HTTP, load the routing module. */
   async start (): Promise<void> {
     if (this.config.routing !== undefined) {
+      if (/\.m?ts$/.test(this.config.routing)) registerTypeScriptLoader()
       const mod = await import(pathToFileURL(this.config.routing).href) as Partial<RoutingModule>
       if (typeof mod.route !== 'function') throw new Error(`routing module ${this.config.routing} does not export a route(request, ctx) function`)
       this.#routing = mod as RoutingModule
@@ -151,7 +182,8 @@ export class Sipd {
     for (const d of this.config.domains) this.#localHosts.add(d)
     if (this.config.advertise !== undefined) this.#localHosts.add(this.config.advertise.replace(/:\d+$/, '').toLowerCase())
     // The default policy routes once the config names something to route to or from.
-    if (this.#routing === undefined && DefaultRouting.applies(this.config)) {
+    // A routing module may hand requests to the policy's media sets, trunks and forking.
+    if (this.#routing !== undefined || DefaultRouting.applies(this.config)) {
       this.#policy = new DefaultRouting({
         config: this.config,
         core: this.proxy,
@@ -161,6 +193,9 @@ export class Sipd {
         locate: registrarLocate(async aor => await this.lookup(aor), this.locationService.subscribers),
         auth: { subscribers: this.locationService.subscribers }
       })
+      this.media = new MediaAdmin({ config: this.config, policy: this.#policy, logger: this.logger, registry: this.metrics.registry })
+      await this.media.start()
+      for (const [key, handler] of this.media.routes()) this.#routes.set(key, handler)
       this.#policy.start()
     }
     const c = this.config.http.lastIndexOf(':')
@@ -170,6 +205,7 @@ export class Sipd {
       registry: this.metrics.registry,
       healthy: () => this.#status === 'running',
       routes: this.#routes,
+      raw: xmlCurlRoutes(this.config, this.locationService.subscribers, this.logger),
       onError: err => { this.logger.error({ err }, 'http handler failed') }
     })
     this.#status = 'running'
@@ -191,6 +227,7 @@ export class Sipd {
     this.transactions.close()
     await this.transport.close()
     await this.locationService.close()
+    await this.media?.close()
     if (this.#http !== undefined) {
       this.#http.closeAllConnections()
       await new Promise<void>(resolve => this.#http!.close(() => resolve()))
@@ -329,9 +366,14 @@ export class Sipd {
 
   #runRouting (tx: AnyServerTransaction): void {
     const req = tx.request
+    if (req.method === 'CANCEL') {
+      // Hop by hop (RFC 3261 §9.2, §16.10): sipd's, not the module's.
+      this.proxy.cancel(tx)
+      return
+    }
     let pending: RouteDecision | Promise<RouteDecision>
     try {
-      pending = this.#routing!.route(req, { source: tx.source, logger: this.logger })
+      pending = this.#routing!.route(req, this.#routeContext(tx))
     } catch (err) {
       this.#routingFailed(tx, err)
       return
@@ -343,13 +385,45 @@ export class Sipd {
     }
   }
 
+  #routeContext (tx: AnyServerTransaction): RouteContext {
+    return { source: tx.source, logger: this.logger, lookup: async aor => await this.lookup(aor) }
+  }
+
   #apply (tx: AnyServerTransaction, d: RouteDecision): void {
-    if (d.action === 'reply') {
-      this.#respond(tx, d.status, d.reason, d.headers, d.body, d.contentType)
-      this.metrics.routing.labels('reply').inc()
-    } else {
-      this.metrics.routing.labels('drop').inc()
+    if (tx.lastStatus >= 200) return // answered meanwhile (a CANCEL while the module was deciding)
+    const policy = this.#policy!
+    switch (d?.action) {
+      case 'reply':
+        this.#respond(tx, d.status, d.reason, d.headers, d.body, d.contentType)
+        break
+      case 'drop':
+        break
+      case 'forward':
+        this.proxy.forward(tx, d.targets === undefined || d.targets.length === 0 ? [{}] : d.targets.map(t => ({ requestUri: t.requestUri, destination: t.destination })))
+        break
+      case 'fork': {
+        const aor = d.aor ?? requestAor(tx.request)
+        if (aor === undefined) this.proxy.reply(tx, 404, 'Not Found')
+        else policy.toAor(tx, aor)
+        break
+      }
+      case 'media':
+        policy.toMedia(tx, d.set)
+        break
+      case 'trunk': {
+        const number = d.number ?? requestAor(tx.request, true)
+        if (number === undefined) this.proxy.reply(tx, 404, 'Not Found')
+        else policy.toTrunk(tx, number)
+        break
+      }
+      case 'default':
+        policy.route(tx)
+        break
+      default:
+        this.#routingFailed(tx, new Error(`routing module returned an unknown decision ${JSON.stringify(d)}`))
+        return
     }
+    this.metrics.routing.labels(d.action).inc()
   }
 
   #routingFailed (tx: AnyServerTransaction, err: unknown): void {
@@ -429,4 +503,23 @@ function safeCallId (req: SipRequest): string | undefined {
   } catch {
     return undefined
   }
+}
+
+/** `sip:user@host` of a request's Request-URI (or just the user), undefined without a user. */
+function requestAor (req: SipRequest, userOnly = false): string | undefined {
+  try {
+    const u = req.requestUri
+    if (u.user === undefined || u.user === '') return undefined
+    return userOnly ? u.user : `sip:${u.user}@${u.host.toLowerCase()}`
+  } catch {
+    return undefined
+  }
+}
+
+let tsLoaderRegistered = false
+/** Lets `import()` load a TypeScript routing module (see ts-loader.ts); once per process. */
+function registerTypeScriptLoader (): void {
+  if (tsLoaderRegistered) return
+  register('./ts-loader.js', import.meta.url)
+  tsLoaderRegistered = true
 }
