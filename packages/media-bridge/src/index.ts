@@ -46,3 +46,5 @@ export type {
   XmlCurlHandlerOptions,
   XmlCurlResponse
 } from './xml-curl.js'
+export { PgMediaSetStore, MediaStoreError, MEDIA_MIGRATIONS, DEFAULT_PG_MEDIA_SET_STORE_OPTIONS } from './media-store-pg.js'
+export type { MediaMigration, PgMediaSetStoreOptions } from './media-store-pg.js'

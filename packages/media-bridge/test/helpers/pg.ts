@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+
+/** The throw-away server the test runner started (scripts/run-tests.mjs). */
+export function testDatabaseUrl (): string {
+  const url = process.env.SIPD_TEST_DATABASE_URL
+  if (url === undefined || url.length === 0) {
+    throw new Error('SIPD_TEST_DATABASE_URL is not set: run the tests through `npm test` (scripts/run-tests.mjs starts PostgreSQL) or point it at a throw-away server')
+  }
+  return url
+}
+
+/** A pool whose search_path is a fresh schema; `drop()` it in teardown. */
+export async function createTestSchema (label: string): Promise<{ pool: pg.Pool, schema: string, url: string, drop: () => Promise<void> }> {
+  const url = testDatabaseUrl()
+  const schema = `sipd_t_${label}_${randomBytes(4).toString('hex')}`
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  try {
+    await admin.query(`CREATE SCHEMA ${schema}`)
+  } finally {
+    await admin.end()
+  }
+  const pool = new pg.Pool({ connectionString: url, max: 2, options: `-c search_path=${schema}` })
+  pool.on('error', () => {})
+  return {
+    pool,
+    schema,
+    url,
+    drop: async () => {
+      await pool.end()
+      const c = new pg.Client({ connectionString: url })
+      await c.connect()
+      try {
+        await c.query(`DROP SCHEMA ${schema} CASCADE`)
+      } finally {
+        await c.end()
+      }
+    }
+  }
+}
