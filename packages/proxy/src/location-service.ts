@@ -5,7 +5,7 @@
  */
 import type { SipRequest } from '@sipd/sip-parser'
 import {
-  CachedSubscriberStore, ConfigSubscriberStore, createRedisClient, DigestAuthenticator, InvalidArgumentError, MemoryLocationStore,
+  CachedSubscriberStore, ConfigSubscriberStore, createRedisClient, DigestAuthenticator, FlowTokens, InvalidArgumentError, MemoryLocationStore,
   PgSubscriberStore, RedisLocationStore, Registrar, StoreUnavailableError
 } from '@sipd/registrar'
 import type { Binding, LocationStore, SubscriberStore } from '@sipd/registrar'
@@ -14,6 +14,24 @@ import type { SipdConfig } from './config.js'
 import { HttpError } from './http-server.js'
 import type { RouteHandler } from './http-server.js'
 import type { SipdMetrics } from './metrics.js'
+import type { FlowRouting } from './proxy-core.js'
+
+/**
+ * The proxy core's flow tokens (RFC 5626 §5.2) over the registrar's
+ * FlowTokens, keyed by `auth.secret`: only the node that minted a token
+ * reads it, so the secret need not be shared (it is, for nonces).
+ */
+export function flowRouting (secret: string): FlowRouting {
+  const tokens = new FlowTokens({ secret })
+  return {
+    encode: flow => tokens.encode(flow),
+    decode: token => {
+      const f = tokens.decode(token)
+      if (f === undefined || (f.transport !== 'udp' && f.transport !== 'tcp')) return undefined
+      return { transport: f.transport, address: f.address, port: f.port }
+    }
+  }
+}
 
 /** The stores and the registrar of one sipd process. */
 export class LocationService {

@@ -35,6 +35,20 @@ export interface ProxyCoreOptions {
   sendResponse: (bytes: Buffer, via: Via) => Promise<SendResult> | SendResult
   /** Called for every response sent upstream (metrics). @default none */
   onResponseOut?: ((status: number) => void) | undefined
+  /**
+   * Flow tokens of this node (RFC 5626 §5.2): a Route entry of ours whose
+   * user part is a token sends the request down the flow it names.
+   * @default undefined (a Route URI with a user part is never ours)
+   */
+  flows?: FlowRouting | undefined
+}
+
+/** How the core mints and reads flow tokens (the registrar's `FlowTokens`, typed for sending). */
+export interface FlowRouting {
+  /** The token naming a flow: a phone's transport, address and port as this node sees them. */
+  encode: (flow: SendTarget) => string
+  /** The flow a token names; undefined when it is not a token of ours. */
+  decode: (token: string) => SendTarget | undefined
 }
 
 /** Defaults of the optional {@link ProxyCoreOptions}. */
@@ -49,6 +63,18 @@ export interface ForwardTarget {
    * outbound proxy, Kamailio's `$du`): a media node or a gateway.
    */
   destination?: string
+  /**
+   * Route values (name-addr) put on top of the Route set, the next hop
+   * being the first: a registered contact's Path (RFC 3327 §5.3), or the
+   * holding node's flow URI.
+   */
+  route?: readonly string[]
+  /**
+   * The destination is a flow a phone registered on: our Record-Route
+   * carries its token so that in-dialog requests come down the same flow
+   * (RFC 5626 §5.3).
+   */
+  flow?: boolean
 }
 
 /** How a branch ended, for a policy's failover and bookkeeping. */
@@ -65,11 +91,12 @@ export interface BranchOutcome {
 /** Options of {@link ProxyCore.forward}. */
 export interface ForwardOptions {
   /**
-   * A branch failed with a non-2xx final, a timeout or a transport error:
-   * return another target to try in its place (serial failover), or
-   * undefined to let the failure count.
+   * A branch failed with a non-2xx, non-6xx final, a timeout or a transport
+   * error: return another target to try in its place (serial failover),
+   * several to fork to in parallel (the next q group of a serial search,
+   * RFC 3261 §16.6), or undefined to let the failure count.
    */
-  failover?: (outcome: BranchOutcome) => ForwardTarget | undefined
+  failover?: (outcome: BranchOutcome) => ForwardTarget | readonly ForwardTarget[] | undefined
   /** Called once with the final status sent upstream, and the target of the branch that produced it. */
   onFinal?: (status: number, target: ForwardTarget | undefined) => void
   /**
@@ -95,6 +122,8 @@ export interface Preprocessed {
   routes: NameAddr[]
   /** True when an entry of ours was removed (or the Request-URI was our Record-Route). */
   ours: boolean
+  /** The flow named by a token in a removed entry of ours (RFC 5626 §5.3). @default undefined */
+  flow?: SendTarget
 }
 
 /** A request the core refuses before forwarding: answer it with this status. */
@@ -183,6 +212,7 @@ export class ProxyCore {
   readonly #t1: number
   readonly #sendResponse: ProxyCoreOptions['sendResponse']
   readonly #onResponseOut: ((status: number) => void) | undefined
+  readonly #flows: FlowRouting | undefined
   /** The `host:port` values we wrote as Via sent-by (§16.3 step 4 compares against them). */
   readonly #sentBys = new Set<string>()
   readonly #contexts = new Map<ServerInviteTransaction, ResponseContext>()
@@ -195,6 +225,7 @@ export class ProxyCore {
     if (!(Number.isInteger(this.#timerC) && this.#timerC > 0)) throw new RangeError(`ProxyCore timerC must be a positive integer (ms), got ${String(options.timerC)}`)
     this.#sendResponse = options.sendResponse
     this.#onResponseOut = options.onResponseOut
+    this.#flows = options.flows
     const adv = options.advertise
     if (adv !== undefined) {
       // host, host:port, [v6] or [v6]:port
@@ -217,6 +248,35 @@ export class ProxyCore {
   /** True when `uri` names this proxy: one of our listener or advertised addresses, with our port. */
   isOurUri (uri: SipUri): boolean {
     if (uri.user !== undefined && uri.user !== '') return false
+    return this.#isOurHost(uri)
+  }
+
+  /**
+   * A URI of ours carrying a flow token as its user part (our Path or
+   * Record-Route for a registered flow): the flow, else undefined.
+   */
+  ourFlow (uri: SipUri): SendTarget | undefined {
+    if (this.#flows === undefined || uri.user === undefined || uri.user === '' || !this.#isOurHost(uri)) return undefined
+    return this.#flows.decode(uri.user)
+  }
+
+  /**
+   * The URI at which this node takes requests for the flow a message came
+   * in on (RFC 5626 §5.1: an edge proxy's Path with a flow token): our
+   * address for that transport with the flow's token as user part.
+   * Undefined without flow tokens, or on a wildcard listener without
+   * `advertise` (no address other nodes could use).
+   */
+  flowUri (source: Source): string | undefined {
+    if (this.#flows === undefined) return undefined
+    const local = source.local.address
+    if (this.#advertiseHost === undefined && (local === '0.0.0.0' || local === '::' || local === '')) return undefined
+    const token = this.#flows.encode({ transport: source.transport, address: source.address, port: source.port })
+    const rr = this.#recordRoute(source.transport, source.local.address, source.local.port, token)
+    return rr.slice(1, -1)
+  }
+
+  #isOurHost (uri: SipUri): boolean {
     const host = unbracket(uri.host).toLowerCase()
     const port = uri.port ?? 5060
     if (this.#advertiseHost !== undefined && unbracket(this.#advertiseHost).toLowerCase() === host) {
@@ -269,6 +329,7 @@ export class ProxyCore {
       ours = true
     }
     let popped = 0
+    let flow: SendTarget | undefined
     while (popped < 2 && routes.length > popped) {
       let u: SipUri
       try {
@@ -276,14 +337,19 @@ export class ProxyCore {
       } catch {
         break
       }
-      if (!this.isOurUri(u)) break
+      if (!this.isOurUri(u)) {
+        // RFC 5626 §5.3: our own Path / Record-Route with a flow token.
+        const f = this.ourFlow(u)
+        if (f === undefined) break
+        flow ??= f
+      }
       popped++
     }
     if (popped > 0) {
       routes = routes.slice(popped)
       ours = true
     }
-    return { requestUri, uriChanged, routes, ours }
+    return flow === undefined ? { requestUri, uriChanged, routes, ours } : { requestUri, uriChanged, routes, ours, flow }
   }
 
   /**
@@ -312,7 +378,7 @@ export class ProxyCore {
       tx.handler = { onTerminated: () => { this.#contexts.delete(tx) } }
     }
     if (targets.length === 0) ctx.finish(480, 'Temporarily Unavailable')
-    for (const t of targets) ctx.addBranch(t)
+    else ctx.addBranches(targets)
   }
 
   /**
@@ -344,16 +410,19 @@ export class ProxyCore {
    */
   forwardStateless (req: SipRequest, source: Source): boolean {
     const pre = this.preprocess(req)
-    const next = pre.routes.length > 0 ? pre.routes[0]!.uri : pre.requestUri
-    let uri: SipUri
-    try {
-      uri = parseUri(next)
-    } catch {
-      return false
+    let send = flowHop(pre, source)
+    if (send === undefined) {
+      const next = pre.routes.length > 0 ? pre.routes[0]!.uri : pre.requestUri
+      let uri: SipUri
+      try {
+        uri = parseUri(next)
+      } catch {
+        return false
+      }
+      if (this.isOurUri(uri)) return false
+      send = this.#sendTarget(uri)
+      if (send === undefined) return false
     }
-    if (this.isOurUri(uri)) return false
-    const send = this.#sendTarget(uri)
-    if (send === undefined) return false
     const branch = BRANCH_PREFIX + hash64((req.topVia?.branch ?? '') + '\n' + req.method + '\n' + req.callId + '\n' + req.cseq.seq) + '.s'
     const via = this.#via(send.transport, source, branch)
     const mf = req.maxForwards
@@ -411,26 +480,34 @@ export class ProxyCore {
   startBranch (ctx: ResponseContext, b: Branch, handler: ClientTransactionHandler): number {
     const req = ctx.tx.request
     const pre = ctx.pre
-    const requestUri = b.target.requestUri ?? pre.requestUri
-    const next = b.target.destination ?? (pre.routes.length > 0 ? pre.routes[0]!.uri : requestUri)
-    let uri: SipUri
-    try {
-      uri = parseUri(next)
-    } catch {
-      return 400
-    }
-    const send = this.#sendTarget(uri)
-    if (send === undefined) return 503
-    b.send = send
     const source = ctx.tx.source
+    const requestUri = b.target.requestUri ?? pre.requestUri
+    const pushed = b.target.route
+    // RFC 5626 §5.3: a request that came to our flow URI goes down the flow (unless it came from it).
+    const flow = b.target.destination === undefined && pushed === undefined ? flowHop(pre, source) : undefined
+    let send: SendTarget | undefined = flow
+    if (send === undefined) {
+      const next = b.target.destination ?? (pushed !== undefined && pushed.length > 0 ? nameAddrUri(pushed[0]!) : pre.routes.length > 0 ? pre.routes[0]!.uri : requestUri)
+      let uri: SipUri
+      try {
+        uri = parseUri(next)
+      } catch {
+        return 400
+      }
+      send = this.#sendTarget(uri)
+      if (send === undefined) return 503
+    }
+    b.send = send
     const branch = BRANCH_PREFIX + ctx.hash + '.' + newTag()
     const recordRoute = ctx.options.recordRoute ?? (req.to.tag === undefined && req.method !== 'REGISTER')
     const rr: string[] = []
     if (recordRoute) {
+      // RFC 5626 §5.3: toward a registered flow our Record-Route names it, so in-dialog requests come down it too.
+      const token = (flow !== undefined || b.target.flow === true) ? this.#flows?.encode(send) : undefined
       // RFC 3261 §16.6 step 4; two entries when the request changes transport or interface (RFC 5658).
-      const inbound = this.#recordRoute(source.transport, source.local.address, source.local.port)
+      const inbound = this.#recordRoute(source.transport, source.local.address, source.local.port, token)
       const out = this.#listenerFor(send.transport, source)
-      const outbound = out === undefined ? inbound : this.#recordRoute(send.transport, out.address === '0.0.0.0' || out.address === '::' ? source.local.address : out.address, out.port)
+      const outbound = out === undefined ? inbound : this.#recordRoute(send.transport, out.address === '0.0.0.0' || out.address === '::' ? source.local.address : out.address, out.port, token)
       if (outbound !== inbound) rr.push(outbound)
       rr.push(inbound)
     }
@@ -440,7 +517,7 @@ export class ProxyCore {
       recordRoute: rr.length > 0 ? rr : undefined,
       requestUri: requestUri !== req.uri ? requestUri : undefined,
       topViaParams: viaReceivedParams(req.topVia!, source),
-      ...this.#routeEdits(pre, ctx.options.removeHeaders)
+      ...this.#routeEdits(pre, ctx.options.removeHeaders, pushed)
     })
     try {
       b.tx = this.#tl.createClient(bytes, send, handler)
@@ -501,10 +578,14 @@ export class ProxyCore {
     if (tx.respond(status, reason, headers === undefined ? undefined : { headers })) this.#onResponseOut?.(status)
   }
 
-  #routeEdits (pre: Preprocessed, remove?: readonly string[]): { removeHeaders?: string[], pushRoute?: string[] } {
-    if (!pre.ours) return remove === undefined ? {} : { removeHeaders: [...remove] }
+  #routeEdits (pre: Preprocessed, remove?: readonly string[], push?: readonly string[]): { removeHeaders?: string[], pushRoute?: string[] } {
+    if (!pre.ours) {
+      if (push === undefined) return remove === undefined ? {} : { removeHeaders: [...remove] }
+      return remove === undefined ? { pushRoute: [...push] } : { removeHeaders: [...remove], pushRoute: [...push] }
+    }
     // Rewrite the Route set without our entries (and without the one moved to the Request-URI).
-    return { removeHeaders: remove === undefined ? ['Route'] : ['Route', ...remove], pushRoute: pre.routes.map(r => r.raw) }
+    const rest = pre.routes.map(r => r.raw)
+    return { removeHeaders: remove === undefined ? ['Route'] : ['Route', ...remove], pushRoute: push === undefined ? rest : [...push, ...rest] }
   }
 
   #sendTarget (uri: SipUri): SendTarget | undefined {
@@ -541,11 +622,27 @@ export class ProxyCore {
     return 'SIP/2.0/' + transport.toUpperCase() + ' ' + sentBy + ';branch=' + branch + ';rport'
   }
 
-  #recordRoute (transport: TransportName, address: string, port: number): string {
+  #recordRoute (transport: TransportName, address: string, port: number, token?: string): string {
     const host = this.#advertiseHost ?? address
     const p = this.#advertisePort ?? port
-    return '<sip:' + bracket(host) + ':' + String(p) + ';transport=' + transport + ';lr>'
+    return '<sip:' + (token === undefined ? '' : token + '@') + bracket(host) + ':' + String(p) + ';transport=' + transport + ';lr>'
   }
+}
+
+/** The flow a preprocessed request goes down: its token's, unless the request came from that very flow. */
+function flowHop (pre: Preprocessed, source: Source): SendTarget | undefined {
+  const f = pre.flow
+  if (f === undefined) return undefined
+  if (f.transport === source.transport && f.port === source.port && unbracket(f.address) === source.address) return undefined
+  return f
+}
+
+/** The URI of a name-addr (`<sip:p.example;lr>`, with or without a display name) or of a bare URI. */
+function nameAddrUri (value: string): string {
+  const open = value.indexOf('<')
+  if (open < 0) return value.trim()
+  const close = value.indexOf('>', open)
+  return close < 0 ? value.slice(open + 1) : value.slice(open + 1, close)
 }
 
 /** Add header lines at the end of a message's header block (before the empty line); the body is unchanged. */
@@ -555,6 +652,10 @@ function insertHeaders (bytes: Buffer, lines: ReadonlyArray<readonly [string, st
   let text = ''
   for (const [name, value] of lines) text += '\r\n' + name + ': ' + value
   return Buffer.concat([bytes.subarray(0, end), Buffer.from(text, 'utf8'), bytes.subarray(end)])
+}
+
+function isTargetList (t: ForwardTarget | readonly ForwardTarget[]): t is readonly ForwardTarget[] {
+  return Array.isArray(t)
 }
 
 /** The §16.7 response context of one forwarded request. */
@@ -570,6 +671,8 @@ class ResponseContext {
   #cancelled = false
   #best: Branch | undefined = undefined
   #reported = false
+  /** Branches being added: a branch that fails at once must not end the context before its siblings exist. */
+  #adding = 0
 
   constructor (core: ProxyCore, tx: AnyServerTransaction, pre: Preprocessed, options: ForwardOptions) {
     this.core = core
@@ -578,6 +681,20 @@ class ResponseContext {
     this.options = options
     this.hash = loopHash(tx.request)
     this.invite = tx.method === 'INVITE'
+  }
+
+  /** Start a branch per target, in parallel; the best response is chosen once all of them are done. */
+  addBranches (targets: readonly ForwardTarget[]): void {
+    this.#adding++
+    try {
+      for (const t of targets) {
+        if (this.#finalSent) break
+        this.addBranch(t)
+      }
+    } finally {
+      this.#adding--
+    }
+    if (this.#adding === 0 && !this.#finalSent && this.branches.every(b => b.done)) this.#sendBest()
   }
 
   addBranch (target: ForwardTarget): void {
@@ -709,13 +826,15 @@ class ResponseContext {
     if (!this.#finalSent && !this.#cancelled && !b.cancelled && this.options.failover !== undefined && status < 600) {
       const next = this.options.failover({ target: b.target, status, received, provisional: b.provisional })
       if (next !== undefined) {
-        this.addBranch(next)
-        if (this.#finalSent) return
+        if (this.#best === undefined || better(status, this.#best.status)) this.#best = b
+        this.addBranches(isTargetList(next) ? next : [next])
+        return
       }
     }
     if (this.#best === undefined || better(status, this.#best.status)) this.#best = b
     // §16.7 step 5 (6xx): the other branches are cancelled.
     if (status >= 600) this.cancelAll(false)
+    if (this.#adding > 0) return
     for (const o of this.branches) if (!o.done) return
     this.#sendBest()
   }

@@ -15,7 +15,7 @@ import type { Binding, SubscriberStore } from '@sipd/registrar'
 import type { Logger } from 'pino'
 import { AddressList } from './acl.js'
 import type { SipdConfig } from './config.js'
-import type { BranchOutcome, ForwardTarget, ProxyCore } from './proxy-core.js'
+import type { BranchOutcome, ForwardOptions, ForwardTarget, ProxyCore } from './proxy-core.js'
 import { gatewayRequestUri, TrunkRouter } from './trunks.js'
 import { ProxyAuth } from './proxy-auth.js'
 import type { ProxyAuthOptions } from './proxy-auth.js'
@@ -103,6 +103,31 @@ export function contactGroups (contacts: readonly LocatedContact[]): ForwardTarg
     g.push(target)
   }
   return [...byQ.keys()].sort((a, b) => b - a).map(q => byQ.get(q)!)
+}
+
+/**
+ * A serial search over parallel groups (RFC 3261 §16.6, §16.7 step 5):
+ * the first group's targets, and forward options whose failover starts the
+ * next group once every branch of the current one has failed (the core
+ * calls it for each branch that ends without a 2xx or 6xx).
+ */
+export function serialSearch (groups: ReadonlyArray<readonly ForwardTarget[]>): { first: readonly ForwardTarget[], options: ForwardOptions } {
+  let g = 0
+  let pending = groups[0]?.length ?? 0
+  return {
+    first: groups[0] ?? [],
+    options: groups.length <= 1
+      ? {}
+      : {
+          failover: () => {
+            if (--pending > 0) return undefined
+            const next = groups[++g]
+            if (next === undefined) return undefined
+            pending = next.length
+            return next
+          }
+        }
+  }
 }
 
 /** What the default policy needs from the server. */
@@ -492,22 +517,8 @@ export class DefaultRouting {
    * (a 6xx ends the search, §16.7 step 5).
    */
   #forkContacts (tx: AnyServerTransaction, contacts: readonly LocatedContact[]): void {
-    const groups = contactGroups(contacts)
-    if (groups.length <= 1) {
-      this.#core.forward(tx, groups[0] ?? [])
-      return
-    }
-    let g = 0
-    let pending = groups[0]!.length
-    this.#core.forward(tx, groups[0]!, {
-      failover: () => {
-        if (--pending > 0) return undefined
-        const next = groups[++g]
-        if (next === undefined) return undefined
-        pending = next.length
-        return next
-      }
-    })
+    const search = serialSearch(contactGroups(contacts))
+    this.#core.forward(tx, search.first, search.options)
   }
 
   #lookupFailed (tx: AnyServerTransaction, err: unknown): void {

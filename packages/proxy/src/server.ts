@@ -18,7 +18,7 @@ import { SipdMetrics } from './metrics.js'
 import { checkRequest, reasonFrom, SUPPORTED_EXTENSIONS } from './sanity.js'
 import { ProxyCore } from './proxy-core.js'
 import { DefaultRouting, registrarLocate } from './routing-default.js'
-import { LocationService } from './location-service.js'
+import { flowRouting, LocationService } from './location-service.js'
 import { MediaAdmin, xmlCurlRoutes } from './media-admin.js'
 import type { Binding } from '@sipd/registrar'
 
@@ -129,7 +129,8 @@ export class Sipd {
       timerC: config.timers.timerC,
       t1: config.timers.t1,
       sendResponse: async (bytes, via) => await this.transport.sendResponse(bytes, via),
-      onResponseOut: status => { this.metrics.responseOut(status) }
+      onResponseOut: status => { this.metrics.responseOut(status) },
+      flows: flowRouting(config.auth.secret)
     })
     this.locationService = new LocationService(config, logger, metrics)
     for (const [key, handler] of this.locationService.routes()) this.#routes.set(key, handler)
@@ -190,7 +191,7 @@ export class Sipd {
         transactions: this.transactions,
         logger: this.logger,
         servedHosts: this.#localHosts,
-        locate: registrarLocate(async aor => await this.lookup(aor), this.locationService.subscribers),
+        locate: registrarLocate(async aor => await this.lookup(aor), this.locationService.subscribers, this.config.nodeId),
         auth: { subscribers: this.locationService.subscribers }
       })
       this.media = new MediaAdmin({ config: this.config, policy: this.#policy, logger: this.logger, registry: this.metrics.registry })
@@ -242,7 +243,7 @@ export class Sipd {
 
   #register (tx: AnyServerTransaction): void {
     const s = tx.source
-    this.locationService.registrar.handleRegister(tx.request, { transport: s.transport, address: s.address, port: s.port, flowId: s.flowId }).then(
+    this.locationService.registrar.handleRegister(tx.request, { transport: s.transport, address: s.address, port: s.port, flowId: s.flowId, flowUri: this.proxy.flowUri(s) }).then(
       r => { this.#respond(tx, r.status, r.reason, r.headers) },
       err => {
         // handleRegister answers every failure itself; this is a last guard.

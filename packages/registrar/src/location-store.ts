@@ -41,6 +41,13 @@ export interface Binding {
   readonly node?: string
   /** Opaque token that names the flow on `node` (RFC 5626 §5.2). */
   readonly flowToken?: string
+  /**
+   * Where any node sends a request for this binding so that it reaches the
+   * phone over its flow: the holding node's own Path URI, with a flow token
+   * as its user part (RFC 5626 §5.1, RFC 3327). Kept apart from `path`,
+   * which holds what the REGISTER carried and is echoed to the phone.
+   */
+  readonly flowUri?: string
   /** User-Agent header of the REGISTER, for operators. */
   readonly userAgent?: string
   /** When the binding was last written, milliseconds since the epoch. */
@@ -61,6 +68,7 @@ export interface BindingChange {
   received?: FlowAddress
   node?: string
   flowToken?: string
+  flowUri?: string
   userAgent?: string
 }
 
@@ -253,7 +261,7 @@ export function checkUpdate (aor: string, u: LocationUpdate, now: number): numbe
         throw new InvalidArgumentError(`${where}.received must be {transport, address, port}`)
       }
     }
-    for (const k of ['node', 'flowToken', 'userAgent'] as const) {
+    for (const k of ['node', 'flowToken', 'flowUri', 'userAgent'] as const) {
       if (c[k] !== undefined && typeof c[k] !== 'string') throw new InvalidArgumentError(`${where}.${k} must be a string`)
     }
   })
@@ -295,6 +303,7 @@ export function makeBinding (aor: string, key: string, c: BindingChange, callId:
   if (c.received !== undefined) b.received = Object.freeze({ transport: c.received.transport, address: c.received.address, port: c.received.port })
   if (c.node !== undefined) b.node = c.node
   if (c.flowToken !== undefined) b.flowToken = c.flowToken
+  if (c.flowUri !== undefined) b.flowUri = c.flowUri
   if (c.userAgent !== undefined) b.userAgent = c.userAgent
   return Object.freeze(b)
 }

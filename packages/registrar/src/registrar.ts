@@ -20,6 +20,12 @@ export interface RegisterSource {
   readonly port: number
   /** The flow (RFC 5626 §3) the request arrived on; stored as the binding's `flowToken`. */
   readonly flowId?: string
+  /**
+   * This node's own Path URI for the flow (its address with a flow token as
+   * user part), stored as the binding's `flowUri` so that other nodes send
+   * requests for the phone through this node (RFC 5626 §5.1, RFC 3327).
+   */
+  readonly flowUri?: string
 }
 
 /** The final response to send; the server adds Via, From, To (with tag), Call-ID and CSeq. */
@@ -257,6 +263,7 @@ export class Registrar {
         }
         if (this.#nodeId !== undefined) change.node = this.#nodeId
         if (source.flowId !== undefined) change.flowToken = source.flowId
+        if (source.flowUri !== undefined) change.flowUri = source.flowUri
         if (userAgent !== undefined) change.userAgent = userAgent
         changes.push(change)
       }

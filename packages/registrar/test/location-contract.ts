@@ -28,7 +28,7 @@ export function locationContract (t: Test, factory: LocationStoreFactory): void 
 
   withStore('add: every field is stored and read back', async (t, store) => {
     const r = await store.update(AOR, reg('c1', 1, [
-      { contact: 'sip:alice@192.0.2.1:5060', expires: 3600, q: 0.5, path: ['<sip:p1.example.test;lr>', '<sip:p2.example.test;lr>'], received: { transport: 'udp', address: '198.51.100.7', port: 40000 }, node: 'node-a', flowToken: 'f-1', userAgent: 'Phone/1.0' },
+      { contact: 'sip:alice@192.0.2.1:5060', expires: 3600, q: 0.5, path: ['<sip:p1.example.test;lr>', '<sip:p2.example.test;lr>'], received: { transport: 'udp', address: '198.51.100.7', port: 40000 }, node: 'node-a', flowToken: 'f-1', flowUri: 'sip:f-1.mac@192.0.2.50:5060;transport=tcp;lr', userAgent: 'Phone/1.0' },
       { contact: 'sip:alice@192.0.2.2:5060;transport=tcp', expires: 60, q: 1, instanceId: '<urn:uuid:00000000-0000-0000-0000-000000000001>', regId: 1 }
     ]), BASE)
     t.equal(r.ok, true)
@@ -50,6 +50,7 @@ export function locationContract (t: Test, factory: LocationStoreFactory): void 
       received: { transport: 'udp', address: '198.51.100.7', port: 40000 },
       node: 'node-a',
       flowToken: 'f-1',
+      flowUri: 'sip:f-1.mac@192.0.2.50:5060;transport=tcp;lr',
       userAgent: 'Phone/1.0',
       updatedAt: BASE
     })

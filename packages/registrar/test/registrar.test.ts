@@ -310,6 +310,21 @@ t.test('Path is stored always and echoed only with Supported: path (RFC 3327)', 
   t.same(header(res, 'Path'), [], 'not echoed without Supported: path')
 })
 
+t.test('the node\'s flow URI is stored with the binding and never echoed as a Path', async t => {
+  const r = rig(t)
+  const flowUri = 'sip:dGNw.abc@127.0.0.140:5060;transport=tcp;lr'
+  const source = { ...SOURCE, flowUri }
+  const first = await r.registrar.handleRegister(register({ contacts: ['<sip:alice@127.0.0.9:1>'], expires: 600 }), source, r.clock.now)
+  const auth = authorization(header(first, 'WWW-Authenticate')[0]!, 'alice', 'wonderland')
+  const res = await r.registrar.handleRegister(register({ contacts: ['<sip:alice@127.0.0.9:1>'], expires: 600, auth, extra: [['Supported', 'path']] }), source, r.clock.now)
+  t.equal(res.status, 200)
+  t.same(header(res, 'Path'), [], 'our own flow URI is not a Path the phone sent')
+  const [b] = await r.store.lookup(`sip:alice@${DOMAIN}`, r.clock.now)
+  t.equal(b?.flowUri, flowUri)
+  t.equal(b?.node, 'node-a')
+  t.same(b?.path, [])
+})
+
 t.test('RFC 5626: +sip.instance and reg-id keep flows apart and replace on the same flow', async t => {
   const r = rig(t)
   const inst = '"<urn:uuid:00000000-0000-1000-8000-000a95a0e128>"'

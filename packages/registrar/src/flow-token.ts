@@ -1,0 +1,78 @@
+/**
+ * Flow tokens (RFC 5626 §5.2): the user part of a sipd node's own Path or
+ * Record-Route URI that names the flow a phone registered on. A request
+ * that comes back to the node with such a Route goes down that flow, so a
+ * phone behind NAT or on TCP is reachable from every node of the cluster.
+ *
+ * A token is `<payload>.<mac>`: the flow's transport, address and port in
+ * base64url, and an HMAC-SHA256 of the payload, truncated. Only the node
+ * that minted a token needs to read it; the MAC stops anyone else from
+ * pointing the node at an address of their choosing.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { InvalidArgumentError } from './errors.js'
+import type { FlowAddress } from './location-store.js'
+import { definedOnly } from './options.js'
+
+/** Options of {@link FlowTokens}. */
+export interface FlowTokensOptions {
+  /** HMAC secret (e.g. `auth.secret`); at least 16 characters or bytes. */
+  secret: string | Buffer
+  /**
+   * Characters of base64url MAC kept in a token (6 bits each).
+   * @default 16
+   */
+  macLength?: number
+}
+
+/** Defaults of {@link FlowTokensOptions}. */
+export const DEFAULT_FLOW_TOKENS_OPTIONS = Object.freeze({ macLength: 16 })
+
+const SEP = 0x7e // '~' between the fields of the payload
+
+/** Mints and checks flow tokens. */
+export class FlowTokens {
+  readonly #key: Buffer
+  readonly #macLength: number
+
+  constructor (options: FlowTokensOptions) {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('FlowTokens: options must be an object')
+    const o = { ...DEFAULT_FLOW_TOKENS_OPTIONS, ...definedOnly(options) }
+    if (!(typeof o.secret === 'string' || Buffer.isBuffer(o.secret)) || o.secret.length < 16) {
+      throw new InvalidArgumentError('FlowTokens: option "secret" must be a string or Buffer of at least 16 characters')
+    }
+    if (!Number.isInteger(o.macLength) || o.macLength < 8 || o.macLength > 43) {
+      throw new InvalidArgumentError(`FlowTokens: option "macLength" must be an integer from 8 to 43, got ${String(o.macLength)}`)
+    }
+    // A key of its own, so that a token's MAC is never a valid nonce MAC and the other way round.
+    this.#key = createHmac('sha256', o.secret).update('sipd flow token').digest()
+    this.#macLength = o.macLength
+  }
+
+  /** The token naming `flow`: characters that RFC 3261 §25.1 allows unescaped in a URI user part. */
+  encode (flow: FlowAddress): string {
+    const payload = Buffer.from(flow.transport + '~' + flow.address + '~' + String(flow.port), 'utf8').toString('base64url')
+    return payload + '.' + this.#mac(payload)
+  }
+
+  /** The flow a token names, or undefined when it is not a token of this key (forged, cut, or another node's). */
+  decode (token: string): FlowAddress | undefined {
+    const dot = token.lastIndexOf('.')
+    if (dot <= 0 || token.length - dot - 1 !== this.#macLength) return undefined
+    const payload = token.slice(0, dot)
+    const expected = Buffer.from(this.#mac(payload), 'latin1')
+    const given = Buffer.from(token.slice(dot + 1), 'latin1')
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined
+    const text = Buffer.from(payload, 'base64url').toString('utf8')
+    const a = text.indexOf(String.fromCharCode(SEP))
+    const b = text.lastIndexOf(String.fromCharCode(SEP))
+    if (a <= 0 || b <= a + 1) return undefined
+    const port = Number(text.slice(b + 1))
+    if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined
+    return { transport: text.slice(0, a), address: text.slice(a + 1, b), port }
+  }
+
+  #mac (payload: string): string {
+    return createHmac('sha256', this.#key).update(payload).digest('base64url').slice(0, this.#macLength)
+  }
+}
