@@ -2,7 +2,7 @@
 /**
  * The `sipd` command: runs the server (default), or administers data:
  *   sipd [--config FILE]                start the server
- *   sipd migrate [--config FILE]        create/upgrade the PostgreSQL tables
+ *   sipd migrate [--config FILE]        create/upgrade the PostgreSQL tables (subscribers, media sets)
  *   sipd user add USER@DOMAIN [--password P]   add a subscriber (PostgreSQL)
  *   sipd user del USER@DOMAIN           remove a subscriber
  *   sipd locations [AOR]                list registered contacts (via the HTTP admin API)
@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs'
 import { ConfigError, loadConfig } from './config.js'
 import { createLogger } from './logger.js'
 import { Sipd } from './server.js'
-import { PgSubscriberStore, SubscriberExistsError } from '@sipd/registrar'
+import { PgSubscriberStore, runMigrations, SubscriberExistsError } from '@sipd/registrar'
+import { MEDIA_MIGRATIONS, PgMediaSetStore } from '@sipd/media-bridge'
 
 const USAGE = `usage: sipd [--config FILE]
        sipd migrate [--config FILE]
@@ -40,7 +41,7 @@ async function main (): Promise<number> {
   const config = loadConfig(configPath)
   const [cmd] = args.command
   if (cmd === undefined || cmd === 'run') return await run(config, configPath)
-  if (cmd === 'migrate') return await withPg(config, async pg => { const done = await pg.migrate(); process.stdout.write(done.length === 0 ? 'migrations: up to date\n' : done.map(m => `applied ${m}\n`).join('')); return 0 })
+  if (cmd === 'migrate') return await withPg(config, async pg => { const done = [...await pg.migrate(), ...await migrateMedia(config.database.url!)]; process.stdout.write(done.length === 0 ? 'migrations: up to date\n' : done.map(m => `applied ${m}\n`).join('')); return 0 })
   if (cmd === 'user') return await user(config, args)
   if (cmd === 'locations') return await locations(config, args.command[1])
   process.stderr.write(`sipd: unknown command ${JSON.stringify(cmd)}\n${USAGE}\n`)
@@ -50,6 +51,8 @@ async function main (): Promise<number> {
 async function run (config: ReturnType<typeof loadConfig>, configPath: string | undefined): Promise<number> {
   const logger = createLogger(config.logLevel)
   const sipd = new Sipd(config, logger)
+  // SIGHUP re-reads the media sets (file or PostgreSQL); calls in progress go on.
+  process.on('SIGHUP', () => { sipd.media?.reload('SIGHUP').catch(() => {}) })
   try {
     await sipd.start()
   } catch (err) {
@@ -89,6 +92,16 @@ async function withPg (config: ReturnType<typeof loadConfig>, fn: (pg: PgSubscri
     return await fn(pg)
   } finally {
     await pg.close()
+  }
+}
+
+/** The media tables (`media_sets`, `media_nodes`), recorded as component `media`. */
+async function migrateMedia (url: string): Promise<string[]> {
+  const store = new PgMediaSetStore({ connectionString: url })
+  try {
+    return (await runMigrations(store.pool, 'media', MEDIA_MIGRATIONS)).map(m => `media ${m}`)
+  } finally {
+    await store.close()
   }
 }
 

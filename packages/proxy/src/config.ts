@@ -86,7 +86,11 @@ export interface SipdConfig {
   /** Trusted sources (trunk providers), CIDR. */
   trusted: string[]
   media: {
+    /** Where media sets come from: this file, or the PostgreSQL tables `media_sets` / `media_nodes` (database.url). @default "config" */
+    source: 'config' | 'postgres'
     sets: MediaSetConfig[]
+    /** How long to wait for a media node's first response (even 100) to an INVITE before failing over, ms. @default 2000 */
+    responseTimeoutMs: number
     /** Set used for calls into media; default: the first set. */
     defaultSet: number | string | undefined
     /** Per-DID set choice: number prefix → set id. */
@@ -132,6 +136,8 @@ export interface SipdConfig {
   }
   /** Directory of the config file (for relative paths). */
   baseDir: string
+  /** The config file read, for reloading media sets (SIGHUP, POST /api/media/reload); undefined without a file. */
+  configFile?: string | undefined
 }
 
 type Obj = Record<string, unknown>
@@ -316,7 +322,8 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
   if (algorithms.length === 0) throw new ConfigError('auth.algorithms', 'at least one algorithm is needed')
 
   const media = r.sub('media')
-  media.only(['sets', 'default_set', 'did_sets', 'probe'])
+  media.only(['source', 'sets', 'default_set', 'did_sets', 'probe', 'response_timeout_ms'])
+  const mediaSource = media.oneOf('source', 'config', ['config', 'postgres'] as const)
   const seen = new Set<string>()
   const sets: MediaSetConfig[] = media.list('sets').map(sr => {
     sr.only(['id', 'algorithm', 'nodes'])
@@ -344,12 +351,14 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
     return { id: idRaw, algorithm: sr.oneOf('algorithm', 'round-robin', MEDIA_ALGORITHMS), nodes }
   })
   const defaultSetRaw = media.obj.default_set
-  if (defaultSetRaw !== undefined && !sets.some(s => String(s.id) === String(defaultSetRaw))) {
+  // Sets read from PostgreSQL are checked against default_set / did_sets when loaded.
+  const setKnown = (id: unknown): boolean => mediaSource === 'postgres' || sets.some(s => String(s.id) === String(id))
+  if (defaultSetRaw !== undefined && !setKnown(defaultSetRaw)) {
     throw new ConfigError('media.default_set', `value ${show(defaultSetRaw)} is not the id of a media set`)
   }
   const didSets: Record<string, number | string> = {}
   for (const [prefix, id] of Object.entries(media.sub('did_sets').obj)) {
-    if (!sets.some(s => String(s.id) === String(id))) throw new ConfigError(`media.did_sets.${prefix}`, `value ${show(id)} is not the id of a media set`)
+    if (!setKnown(id)) throw new ConfigError(`media.did_sets.${prefix}`, `value ${show(id)} is not the id of a media set`)
     didSets[prefix] = id as number | string
   }
   const probe = media.sub('probe')
@@ -434,7 +443,9 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
     },
     trusted: r.strList('trusted', [], checkCidr),
     media: {
+      source: mediaSource,
       sets,
+      responseTimeoutMs: media.int('response_timeout_ms', 2000, 100, 180000),
       defaultSet: defaultSetRaw as number | string | undefined,
       didSets,
       probe: {
@@ -469,6 +480,8 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
     },
     baseDir
   }
+  if (mediaSource === 'postgres' && dbUrl === undefined) throw new ConfigError('media.source', 'value "postgres" needs database.url (or SIPD_DATABASE_URL)')
+  if (mediaSource === 'postgres' && sets.length > 0) throw new ConfigError('media.sets', 'must be empty with media.source "postgres": the sets come from the media_nodes table')
   if (config.xmlCurl.enabled && config.xmlCurl.secret === undefined && config.xmlCurl.basicUser === undefined) {
     throw new ConfigError('xml_curl', 'enabled without secret or basic_user: the directory would be open to anyone')
   }
@@ -491,5 +504,7 @@ export function loadConfig (path: string | undefined, env: NodeJS.ProcessEnv = p
   } catch (err) {
     throw new ConfigError('(file)', `${path} is not valid YAML: ${(err as Error).message}`)
   }
-  return buildConfig(doc, env, dirname(resolve(path)))
+  const config = buildConfig(doc, env, dirname(resolve(path)))
+  config.configFile = resolve(path)
+  return config
 }

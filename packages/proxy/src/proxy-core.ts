@@ -110,6 +110,14 @@ export interface ForwardOptions {
    * @default true for requests without a To tag, other than REGISTER
    */
   recordRoute?: boolean
+  /**
+   * An INVITE branch with no response at all (not even 100) after this long
+   * ends as a 408 and goes to `failover`, rather than waiting for Timer B
+   * (64·T1): a dead media node is left after a moment (Kamailio's
+   * `fr_timer`). Any response re-arms Timer C as usual.
+   * @default Timer C
+   */
+  responseTimeoutMs?: number | undefined
 }
 
 /** The outcome of route preprocessing (§16.4). */
@@ -722,7 +730,7 @@ class ResponseContext {
       this.#failed(b, failed)
       return
     }
-    if (this.invite && !b.done) this.#armTimerC(b, this.core.timerC)
+    if (this.invite && !b.done) this.#armTimerC(b, Math.min(this.options.responseTimeoutMs ?? this.core.timerC, this.core.timerC))
   }
 
   /** CANCEL every pending branch (§16.10 upstream CANCEL, §16.7 step 10 after a 2xx or 6xx). */
