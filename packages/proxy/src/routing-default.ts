@@ -379,8 +379,10 @@ export class DefaultRouting {
     const bye = req.method === 'BYE'
     this.#core.forward(tx, [{}], {
       onFinal: (status) => {
-        // The call ends with the BYE's 2xx (or a 481: the other side had forgotten it).
-        if (bye && (status < 300 || status === 481)) this.dispatcher.callEnded(callId)
+        // RFC 3261 §15.1.2: the session ends with the BYE whatever its final
+        // response; a BYE timing out on a dead media node must not leave the
+        // call counted against it (least-calls) until the lifetime sweep.
+        if (bye) this.dispatcher.callEnded(callId)
       }
     })
   }
