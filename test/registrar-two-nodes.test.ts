@@ -99,7 +99,7 @@ t.test('a phone registered over TCP at node A is called through node B', async t
     extraArgs: [
       '-oocsf', scenario('phone-answer-ooc.xml'),
       '-s', 'alice', '-au', 'alice', '-ap', 'alice-secret',
-      '-key', 'domain', DOMAIN, '-key', 'cport', String(DEAD_PORT),
+      '-key', 'domain', DOMAIN, '-key', 'cport', String(DEAD_PORT), '-key', 'q', '1.0',
       '-d', '8000',
       '-trace_msg', '-message_file', phoneLog
     ]
