@@ -230,6 +230,21 @@ t.test('a branch that cannot be sent does not end a fork whose other branches ar
   t.same(finals, [200], 'the second branch\'s 200, not a 500 for the first branch alone')
 })
 
+t.test('a contact\'s Path is pushed as the Route set and its first entry is the next hop (RFC 3327 §5.3)', async t => {
+  const log: Log = []
+  const edge = await node(callee(log, 'edge', 200, 5))
+  t.teardown(async () => { await close(edge) })
+  const r = await rig(t, (tx, core) => {
+    core.forward(tx, [{ requestUri: 'sip:alice@192.0.2.10:5060', route: [`<sip:127.0.0.1:${edge.port};lr>`, '<sip:edge2.example.test;lr>'] }])
+  })
+  const finals = call(r, 'path-1')
+  await until('the final', () => finals.length > 0)
+  t.same(finals, [200], 'the edge proxy answered')
+  const got = edge.requests[0]!.req
+  t.equal(got.uri, 'sip:alice@192.0.2.10:5060', 'Request-URI: the registered contact')
+  t.same(got.route.map(x => x.uri), [`sip:127.0.0.1:${edge.port};lr`, 'sip:edge2.example.test;lr'], 'the Path, in order, as Route')
+})
+
 t.test('RFC 5626 §5.3: a request routed to our flow URI goes down the registered TCP connection', async t => {
   const log: Log = []
   // The phone: connects to the proxy over TCP (as a REGISTER would) and answers what comes down that connection.
