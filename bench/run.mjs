@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // sipd benchmark harness.
 //
-//   npm run bench [-- NAME…] [--quick] [--profile[=TARGET]] [--profile-only[=TARGET]] [--time-limit=SECONDS]
+//   npm run bench [-- NAME…] [--quick] [--with-kamailio] [--profile[=TARGET]] [--profile-only[=TARGET]] [--time-limit=SECONDS]
 //
 // Runs the suites in bench/suites (all of them in the order parse, stack,
 // route, register, dispatch, e2e, then any others; or the ones named), each in
@@ -12,7 +12,7 @@
 //
 // Suite contract — bench/suites/NAME.mjs exports:
 //   async function run(ctx) → { name, rows, notes?, profileTarget? }
-//     ctx = { quick: boolean, progress(text): void, machine: {…}, resultsDir: string }
+//     ctx = { quick: boolean, withKamailio: boolean, progress(text): void, machine: {…}, resultsDir: string }
 //     rows: [{ name, unit, median, spread?, samples?, ratios?, …extra }]
 //       name     what was measured (string)
 //       unit     of median, e.g. 'msgs/s', 'CPU s / 1,000 calls' (string)
@@ -43,9 +43,11 @@ const DEFAULT_LIMIT = Object.freeze({ full: 600, quick: 180 })
 const PROFILE_SECONDS = Object.freeze({ full: 6, quick: 3 })
 const KILL_GRACE_MS = 3000
 
-const USAGE = `usage: npm run bench [-- NAME…] [--quick] [--profile[=TARGET]] [--profile-only[=TARGET]] [--time-limit=SECONDS]
+const USAGE = `usage: npm run bench [-- NAME…] [--quick] [--with-kamailio] [--profile[=TARGET]] [--profile-only[=TARGET]] [--time-limit=SECONDS]
   NAME               suites to run (default: all in bench/suites)
   --quick            short run (fewer, shorter samples)
+  --with-kamailio    e2e: run the same profiles against Kamailio (installed from Debian
+                     if missing), alternating with sipd, and print sipd / Kamailio ratios
   --profile          after a suite, run its slowest case (or TARGET) under node --cpu-prof
                      and print the top 15 functions by self time
   --profile-only     the profile without the measurement run
@@ -53,10 +55,11 @@ const USAGE = `usage: npm run bench [-- NAME…] [--quick] [--profile[=TARGET]] 
 
 // ---------------------------------------------------------------- arguments
 
-const flags = { quick: false, profile: false, profileOnly: false, profileTarget: '', timeLimit: 0 }
+const flags = { quick: false, withKamailio: false, profile: false, profileOnly: false, profileTarget: '', timeLimit: 0 }
 const wanted = []
 for (const a of process.argv.slice(2)) {
   if (a === '--quick') flags.quick = true
+  else if (a === '--with-kamailio') flags.withKamailio = true
   else if (a === '--profile' || a.startsWith('--profile=')) { flags.profile = true; flags.profileTarget = a.slice(10) }
   else if (a === '--profile-only' || a.startsWith('--profile-only=')) { flags.profile = flags.profileOnly = true; flags.profileTarget = a.slice(15) }
   else if (a.startsWith('--time-limit=')) flags.timeLimit = Number(a.slice(13))
@@ -220,7 +223,7 @@ async function profileSuite (name, target, machineInfo) {
     label: `${name} --profile`,
     args: ['--profile', target, String(seconds)],
     execArgv: ['--cpu-prof', `--cpu-prof-dir=${resultsDir}`, `--cpu-prof-name=${name}.cpuprofile`, '--cpu-prof-interval=100'],
-    ctx: { quick: flags.quick, machine: machineInfo, resultsDir }
+    ctx: { quick: flags.quick, withKamailio: flags.withKamailio, machine: machineInfo, resultsDir }
   })
   clearProgress()
   if (r.timedOut || r.error !== undefined) {
@@ -245,7 +248,7 @@ mkdirSync(resultsDir, { recursive: true })
 let failed = false
 for (const name of names) {
   const machineInfo = machine()
-  const ctx = { quick: flags.quick, machine: machineInfo, resultsDir }
+  const ctx = { quick: flags.quick, withKamailio: flags.withKamailio, machine: machineInfo, resultsDir }
   if (flags.profileOnly) {
     if (await profileSuite(name, flags.profileTarget, machineInfo) === undefined) failed = true
     continue
@@ -281,7 +284,7 @@ for (const name of names) {
   }
   const result = r.result
   const notes = [...(result.notes ?? []), ...loadNotes(m, othersBusyCores, stealCores)]
-  const out = { suite: name, date, seconds: Math.round(r.seconds), quick: flags.quick, machine: m, rows: result.rows, notes }
+  const out = { suite: name, date, seconds: Math.round(r.seconds), quick: flags.quick, ...(flags.withKamailio ? { withKamailio: true } : {}), machine: m, ...(result.peers ? { peers: result.peers } : {}), rows: result.rows, notes }
   const l = m.loadAverageAtStart
   console.log(`\n== ${name}${flags.quick ? ' (quick)' : ''} — ${m.cpuModel}, ${m.cores} cores, Node ${m.nodeVersion}, load ${l['1m']} ${l['5m']} ${l['15m']}, ${out.seconds} s`)
   console.log(table(result.rows))

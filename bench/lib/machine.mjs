@@ -1,7 +1,7 @@
 // The machine a result was measured on, and CPU/memory readings of processes
 // from /proc (Linux; clock ticks are USER_HZ = 100 there).
 import os from 'node:os'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 
 const round2 = x => Math.round(x * 100) / 100
 
@@ -59,4 +59,33 @@ export function rssBytes (pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const m = /VmRSS:\s+(\d+) kB/.exec(status)
   return m ? Number(m[1]) * 1024 : 0
+}
+
+/**
+ * Proportional set size of a process in bytes, from /proc/PID/smaps_rollup:
+ * its private pages plus its share of pages it shares with others, so that
+ * summing PSS over the processes of a server counts shared memory (Kamailio's
+ * shm) once.
+ */
+export function pssBytes (pid) {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
+  const m = /\nPss:\s+(\d+) kB/.exec(rollup)
+  return m ? Number(m[1]) * 1024 : 0
+}
+
+/** `pid` and every process descended from it (children's parent PID read from /proc/*\/stat). */
+export function processTree (pid) {
+  const parentOf = new Map()
+  for (const name of readdirSync('/proc')) {
+    const c = name.charCodeAt(0)
+    if (c < 48 || c > 57) continue
+    try {
+      parentOf.set(Number(name), Number(statFields(name)[1]))
+    } catch { /* exited meanwhile */ }
+  }
+  const out = [pid]
+  for (let i = 0; i < out.length; i++) {
+    for (const [child, parent] of parentOf) if (parent === out[i]) out.push(child)
+  }
+  return out
 }

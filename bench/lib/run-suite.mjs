@@ -34,7 +34,7 @@ try {
     await mod.profile({ quick: ctxIn.quick === true, target: chosen, seconds: Number(seconds), progress })
     await send({ type: 'result', result: { target: chosen } })
   } else {
-    const result = await mod.run({ quick: ctxIn.quick === true, machine: ctxIn.machine, progress, resultsDir: ctxIn.resultsDir })
+    const result = await mod.run({ quick: ctxIn.quick === true, withKamailio: ctxIn.withKamailio === true, machine: ctxIn.machine, progress, resultsDir: ctxIn.resultsDir })
     await send({ type: 'result', result, cpuSeconds: cpuSecondsWithChildren(process.pid) })
   }
 } catch (err) {

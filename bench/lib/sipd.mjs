@@ -6,6 +6,7 @@ import dgram from 'node:dgram'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { cpuSeconds, pssBytes, rssBytes } from './machine.mjs'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const SIPD_CLI = path.join(root, 'packages', 'proxy', 'dist', 'cli.js')
@@ -29,8 +30,11 @@ export async function freePort (host = '127.0.0.1') {
   throw new Error('no free port')
 }
 
-/** Start sipd with a YAML config; resolves once /healthz answers. */
-export async function startSipd (yaml, { env = {} } = {}) {
+/**
+ * Start sipd with a YAML config; resolves once /healthz answers. `stop()`
+ * sends SIGTERM and SIGKILL after `graceMs` if sipd is still draining.
+ */
+export async function startSipd (yaml, { env = {}, graceMs = 10000 } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sipd-bench-'))
   const file = path.join(dir, 'sipd.yaml')
   writeFileSync(file, yaml)
@@ -45,13 +49,20 @@ export async function startSipd (yaml, { env = {} } = {}) {
     if (Date.now() > deadline || child.exitCode !== null) { child.kill('SIGKILL'); throw new Error('sipd did not start') }
     await new Promise(resolve => setTimeout(resolve, 50))
   }
+  const exited = new Promise(resolve => child.once('exit', resolve))
   return {
+    name: 'sipd',
     pid: child.pid,
     http: `http://${http}`,
+    pids: () => [child.pid],
+    /** CPU seconds (user + system) sipd has used. */
+    cpu: () => cpuSeconds(child.pid),
+    /** Memory: PSS and VmRSS of the sipd process (one process: nearly equal). */
+    memory: () => ({ pss: pssBytes(child.pid), rss: rssBytes(child.pid), processes: 1 }),
     async stop () {
-      child.kill('SIGTERM')
-      const t = setTimeout(() => child.kill('SIGKILL'), 10000)
-      await new Promise(resolve => child.once('exit', resolve))
+      if (child.exitCode === null) child.kill('SIGTERM')
+      const t = setTimeout(() => { if (child.exitCode === null) child.kill('SIGKILL') }, graceMs)
+      await exited
       clearTimeout(t)
       rmSync(dir, { recursive: true, force: true })
     }
