@@ -3,6 +3,7 @@
  * config, the Registrar element bound to sipd's metrics, and the admin
  * routes over the location store.
  */
+import { randomBytes } from 'node:crypto'
 import type { SipRequest } from '@sipd/sip-parser'
 import {
   CachedSubscriberStore, ConfigSubscriberStore, createRedisClient, DigestAuthenticator, FlowTokens, InvalidArgumentError, MemoryLocationStore,
@@ -18,18 +19,22 @@ import type { FlowRouting } from './proxy-core.js'
 
 /**
  * The proxy core's flow tokens (RFC 5626 §5.2) over the registrar's
- * FlowTokens, keyed by `auth.secret`: only the node that minted a token
- * reads it, so the secret need not be shared (it is, for nonces).
+ * FlowTokens. The key is random per process: only the node that minted a
+ * token reads it, and a token names a connection by its id, which a
+ * restarted process would give to another connection; the flows die with
+ * the process anyway, and its tokens with them (430 Flow Failed).
+ * @param isFlowOpen whether a flow id of the transport layer is still open
  */
-export function flowRouting (secret: string): FlowRouting {
-  const tokens = new FlowTokens({ secret })
+export function flowRouting (isFlowOpen?: (flowId: string) => boolean): FlowRouting {
+  const tokens = new FlowTokens({ secret: randomBytes(32) })
   return {
     encode: flow => tokens.encode(flow),
     decode: token => {
       const f = tokens.decode(token)
       if (f === undefined || (f.transport !== 'udp' && f.transport !== 'tcp')) return undefined
-      return { transport: f.transport, address: f.address, port: f.port }
-    }
+      return f.flowId === undefined ? { transport: f.transport, address: f.address, port: f.port } : { transport: f.transport, address: f.address, port: f.port, flowId: f.flowId }
+    },
+    isOpen: flow => flow.flowId === undefined || isFlowOpen === undefined || isFlowOpen(flow.flowId)
   }
 }
 

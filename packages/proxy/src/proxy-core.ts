@@ -49,6 +49,8 @@ export interface FlowRouting {
   encode: (flow: SendTarget) => string
   /** The flow a token names; undefined when it is not a token of ours. */
   decode: (token: string) => SendTarget | undefined
+  /** Whether the flow can still carry a request (its TCP connection is open). @default always */
+  isOpen?: (flow: SendTarget) => boolean
 }
 
 /** Defaults of the optional {@link ProxyCoreOptions}. */
@@ -132,6 +134,8 @@ export interface Preprocessed {
   ours: boolean
   /** The flow named by a token in a removed entry of ours (RFC 5626 §5.3). @default undefined */
   flow?: SendTarget
+  /** An entry of ours named a flow that is gone (closed, or a token of an earlier process): 430 when it is the next hop. @default false */
+  flowFailed?: boolean
 }
 
 /** A request the core refuses before forwarding: answer it with this status. */
@@ -264,8 +268,13 @@ export class ProxyCore {
    * Record-Route for a registered flow): the flow, else undefined.
    */
   ourFlow (uri: SipUri): SendTarget | undefined {
-    if (this.#flows === undefined || uri.user === undefined || uri.user === '' || !this.#isOurHost(uri)) return undefined
-    return this.#flows.decode(uri.user)
+    if (!this.isFlowUri(uri)) return undefined
+    return this.#flows!.decode(uri.user!)
+  }
+
+  /** True for a URI of ours with a user part: one of our flow URIs, its flow alive or not (we write no other). */
+  isFlowUri (uri: SipUri): boolean {
+    return this.#flows !== undefined && uri.user !== undefined && uri.user !== '' && this.#isOurHost(uri)
   }
 
   /**
@@ -279,7 +288,7 @@ export class ProxyCore {
     if (this.#flows === undefined) return undefined
     const local = source.local.address
     if (this.#advertiseHost === undefined && (local === '0.0.0.0' || local === '::' || local === '')) return undefined
-    const token = this.#flows.encode({ transport: source.transport, address: source.address, port: source.port })
+    const token = this.#flows.encode({ transport: source.transport, address: source.address, port: source.port, flowId: source.flowId })
     const rr = this.#recordRoute(source.transport, source.local.address, source.local.port, token)
     return rr.slice(1, -1)
   }
@@ -338,6 +347,7 @@ export class ProxyCore {
     }
     let popped = 0
     let flow: SendTarget | undefined
+    let flowFailed = false
     while (popped < 2 && routes.length > popped) {
       let u: SipUri
       try {
@@ -347,9 +357,10 @@ export class ProxyCore {
       }
       if (!this.isOurUri(u)) {
         // RFC 5626 §5.3: our own Path / Record-Route with a flow token.
-        const f = this.ourFlow(u)
-        if (f === undefined) break
-        flow ??= f
+        if (!this.isFlowUri(u)) break
+        const f = this.#flows!.decode(u.user!)
+        if (f === undefined || this.#flows!.isOpen?.(f) === false) flowFailed = true
+        else flow ??= f
       }
       popped++
     }
@@ -357,7 +368,8 @@ export class ProxyCore {
       routes = routes.slice(popped)
       ours = true
     }
-    return flow === undefined ? { requestUri, uriChanged, routes, ours } : { requestUri, uriChanged, routes, ours, flow }
+    if (flow !== undefined) return { requestUri, uriChanged, routes, ours, flow }
+    return flowFailed ? { requestUri, uriChanged, routes, ours, flowFailed } : { requestUri, uriChanged, routes, ours }
   }
 
   /**
@@ -420,6 +432,7 @@ export class ProxyCore {
     const pre = this.preprocess(req)
     let send = flowHop(pre, source)
     if (send === undefined) {
+      if (pre.flowFailed === true && pre.routes.length === 0) return false
       const next = pre.routes.length > 0 ? pre.routes[0]!.uri : pre.requestUri
       let uri: SipUri
       try {
@@ -495,6 +508,8 @@ export class ProxyCore {
     const flow = b.target.destination === undefined && pushed === undefined ? flowHop(pre, source) : undefined
     let send: SendTarget | undefined = flow
     if (send === undefined) {
+      // RFC 5626 §5.3: the flow the request was routed to is gone.
+      if (pre.flowFailed === true && pre.routes.length === 0 && b.target.destination === undefined && pushed === undefined) return 430
       const next = b.target.destination ?? (pushed !== undefined && pushed.length > 0 ? nameAddrUri(pushed[0]!) : pre.routes.length > 0 ? pre.routes[0]!.uri : requestUri)
       let uri: SipUri
       try {
@@ -880,7 +895,7 @@ class ResponseContext {
       return
     }
     if (best.response !== undefined) this.core.relay(this.tx, best.response, this.#otherChallenges(best))
-    else this.core.reply(this.tx, best.status, reasonPhrase(best.status))
+    else this.core.reply(this.tx, best.status, best.status === 430 ? 'Flow Failed' : reasonPhrase(best.status))
     this.#report(best.status, best.target)
   }
 }

@@ -347,18 +347,24 @@ export class DefaultRouting {
     })
   }
 
-  /** True when the top Route is our flow URI (a valid token of ours) for a flow other than the request's own. */
+  /**
+   * True when the top Route is one of our flow URIs, for a flow other than
+   * the request's own; also when that flow is gone, so that the request gets
+   * its 430 (RFC 5626 §5.3) rather than a policy's answer.
+   */
   #toFlow (tx: AnyServerTransaction): boolean {
     const top = tx.request.route[0]
     if (top === undefined || top.uri.indexOf('@') < 0) return false
     let f
     try {
-      f = this.#core.ourFlow(parseUri(top.uri))
+      const u = parseUri(top.uri)
+      if (!this.#core.isFlowUri(u)) return false
+      f = this.#core.ourFlow(u)
     } catch {
       return false
     }
     const s = tx.source
-    return f !== undefined && !(f.transport === s.transport && f.address === s.address && f.port === s.port)
+    return f === undefined || !(f.transport === s.transport && f.address === s.address && f.port === s.port)
   }
 
   /**

@@ -130,7 +130,7 @@ export class Sipd {
       t1: config.timers.t1,
       sendResponse: async (bytes, via) => await this.transport.sendResponse(bytes, via),
       onResponseOut: status => { this.metrics.responseOut(status) },
-      flows: flowRouting(config.auth.secret)
+      flows: flowRouting(flowId => this.transport.isFlowOpen(flowId))
     })
     this.locationService = new LocationService(config, logger, metrics)
     for (const [key, handler] of this.locationService.routes()) this.#routes.set(key, handler)

@@ -114,7 +114,7 @@ async function rig (t: Tap.Test, decide: (tx: AnyServerTransaction, core: ProxyC
     listeners: () => proxy.transport.listeners,
     t1: 100,
     sendResponse: async (bytes, via) => await proxy.transport.sendResponse(bytes, via),
-    flows: flowRouting('fork-serial-test-secret-0123456789')
+    flows: flowRouting(id => proxy.transport.isFlowOpen(id))
   })
   const caller = await node(() => {})
   t.teardown(async () => { await close(caller, proxy) })
@@ -276,7 +276,7 @@ t.test('RFC 5626 §5.3: a request routed to our flow URI goes down the registere
   await until('the phone\'s request at the proxy', () => seen.length > 0)
   const flowUri = r.core.flowUri(seen[0]!)!
   t.match(flowUri, new RegExp(`^sip:[A-Za-z0-9_.-]+@127\\.0\\.0\\.1:${tcpPort};transport=tcp;lr$`), 'our address on the flow\'s transport, the token as user part')
-  t.same(r.core.ourFlow(parseUri(flowUri)), { transport: 'tcp', address: '127.0.0.1', port: seen[0]!.port }, 'the token names the phone\'s end of the connection')
+  t.same(r.core.ourFlow(parseUri(flowUri)), { transport: 'tcp', address: '127.0.0.1', port: seen[0]!.port, flowId: seen[0]!.flowId }, 'the token names the phone\'s end of the connection and the connection')
 
   const connectsBefore = r.proxy.transport.counters.tcp.connected
   const finals = call(r, 'flow-1', `<${flowUri}>`)
@@ -301,4 +301,17 @@ t.test('RFC 5626 §5.3: a request routed to our flow URI goes down the registere
   t.equal(phone.requests.filter(x => x.req.method === 'BYE').length, 0, 'not looped back down the flow it came from')
   t.notOk(r.core.ourFlow(parseUri(`sip:forged.AAAAAAAAAAAAAAAA@127.0.0.1:${tcpPort};transport=tcp;lr`)), 'a forged token is not ours')
   t.notOk(r.core.ourFlow(parseUri(flowUri.replace('127.0.0.1', '127.0.0.2'))), 'a token at another host is not ours')
+
+  // RFC 5626 §5.3: once the connection is gone, a request for the flow gets 430 Flow Failed, and nothing is connected anew.
+  phone.transport.closeFlow(phoneFlow)
+  await until('the proxy to see the connection closed', () => !r.proxy.transport.isFlowOpen(seen[0]!.flowId))
+  const late = call(r, 'flow-closed', `<${flowUri}>`)
+  await until('the final', () => late.length > 0)
+  t.same(late, [430], '430 Flow Failed')
+  t.equal(r.proxy.transport.counters.tcp.connected, connectsBefore, 'no connection attempted to the phone')
+  // A token of another process (a node restarted since the binding was written) names no flow of ours: 430 too.
+  const other = flowRouting().encode({ transport: 'tcp', address: '127.0.0.1', port: seen[0]!.port, flowId: seen[0]!.flowId })
+  const stale = call(r, 'flow-stale', `<sip:${other}@127.0.0.1:${tcpPort};transport=tcp;lr>`)
+  await until('the final', () => stale.length > 0)
+  t.same(stale, [430], 'a token this process cannot read: 430')
 })

@@ -4,15 +4,22 @@
  * that comes back to the node with such a Route goes down that flow, so a
  * phone behind NAT or on TCP is reachable from every node of the cluster.
  *
- * A token is `<payload>.<mac>`: the flow's transport, address and port in
- * base64url, and an HMAC-SHA256 of the payload, truncated. Only the node
- * that minted a token needs to read it; the MAC stops anyone else from
- * pointing the node at an address of their choosing.
+ * A token is `<payload>.<mac>`: the flow's transport, address, port and
+ * (optionally) connection id, `~`-separated, in base64url, and an
+ * HMAC-SHA256 of the payload, truncated. Only the node that minted a token
+ * needs to read it; the MAC stops anyone else from pointing the node at an
+ * address of their choosing.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { InvalidArgumentError } from './errors.js'
 import type { FlowAddress } from './location-store.js'
 import { definedOnly } from './options.js'
+
+/** What a flow token names: the phone's end of the flow and, optionally, the transport layer's id of the connection. */
+export interface TokenFlow extends FlowAddress {
+  /** The transport layer's flow id (RFC 5626 §3), e.g. `tcp/12`; no `~` in it. */
+  readonly flowId?: string
+}
 
 /** Options of {@link FlowTokens}. */
 export interface FlowTokensOptions {
@@ -28,7 +35,8 @@ export interface FlowTokensOptions {
 /** Defaults of {@link FlowTokensOptions}. */
 export const DEFAULT_FLOW_TOKENS_OPTIONS = Object.freeze({ macLength: 16 })
 
-const SEP = 0x7e // '~' between the fields of the payload
+/** Between the fields of the payload (not in addresses, ports or flow ids). */
+const SEP = '~'
 
 /** Mints and checks flow tokens. */
 export class FlowTokens {
@@ -50,13 +58,18 @@ export class FlowTokens {
   }
 
   /** The token naming `flow`: characters that RFC 3261 §25.1 allows unescaped in a URI user part. */
-  encode (flow: FlowAddress): string {
-    const payload = Buffer.from(flow.transport + '~' + flow.address + '~' + String(flow.port), 'utf8').toString('base64url')
+  encode (flow: TokenFlow): string {
+    let text = flow.transport + '~' + flow.address + '~' + String(flow.port)
+    if (flow.flowId !== undefined) {
+      if (flow.flowId.indexOf('~') >= 0) throw new InvalidArgumentError(`FlowTokens: a flow id must not contain "~", got ${JSON.stringify(flow.flowId)}`)
+      text += '~' + flow.flowId
+    }
+    const payload = Buffer.from(text, 'utf8').toString('base64url')
     return payload + '.' + this.#mac(payload)
   }
 
   /** The flow a token names, or undefined when it is not a token of this key (forged, cut, or another node's). */
-  decode (token: string): FlowAddress | undefined {
+  decode (token: string): TokenFlow | undefined {
     const dot = token.lastIndexOf('.')
     if (dot <= 0 || token.length - dot - 1 !== this.#macLength) return undefined
     const payload = token.slice(0, dot)
@@ -64,12 +77,16 @@ export class FlowTokens {
     const given = Buffer.from(token.slice(dot + 1), 'latin1')
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined
     const text = Buffer.from(payload, 'base64url').toString('utf8')
-    const a = text.indexOf(String.fromCharCode(SEP))
-    const b = text.lastIndexOf(String.fromCharCode(SEP))
+    const a = text.indexOf(SEP)
+    const b = a < 0 ? -1 : text.indexOf(SEP, a + 1)
     if (a <= 0 || b <= a + 1) return undefined
-    const port = Number(text.slice(b + 1))
+    const c = text.indexOf(SEP, b + 1)
+    const port = Number(text.slice(b + 1, c < 0 ? text.length : c))
     if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined
-    return { transport: text.slice(0, a), address: text.slice(a + 1, b), port }
+    const flow = { transport: text.slice(0, a), address: text.slice(a + 1, b), port }
+    if (c < 0) return flow
+    if (c === text.length - 1) return undefined
+    return { ...flow, flowId: text.slice(c + 1) }
   }
 
   #mac (payload: string): string {

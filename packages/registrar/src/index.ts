@@ -70,5 +70,5 @@ export {
   type RegisterResponse,
   type RegisterOutcome
 } from './registrar.js'
-export { FlowTokens, DEFAULT_FLOW_TOKENS_OPTIONS, type FlowTokensOptions } from './flow-token.js'
+export { FlowTokens, DEFAULT_FLOW_TOKENS_OPTIONS, type FlowTokensOptions, type TokenFlow } from './flow-token.js'
 export { createRedisClient, type RedisConnectionOptions } from './redis-client.js'

@@ -12,7 +12,9 @@ t.test('a token reads back as the flow it names', async t => {
   for (const flow of [
     { transport: 'tcp', address: '127.0.0.141', port: 40123 },
     { transport: 'udp', address: '198.51.100.7', port: 5060 },
-    { transport: 'tcp', address: '2001:db8::1', port: 65535 }
+    { transport: 'tcp', address: '2001:db8::1', port: 65535 },
+    { transport: 'tcp', address: '127.0.0.141', port: 40123, flowId: 'tcp/17' },
+    { transport: 'udp', address: '198.51.100.7', port: 5060, flowId: 'udp/0/198.51.100.7/5060' }
   ]) {
     const token = tokens.encode(flow)
     t.same(tokens.decode(token), flow, token)
@@ -49,6 +51,13 @@ t.test('a correctly signed payload that names no flow is refused', async t => {
   t.equal(a.decode(sign('tcp~127.0.0.1~70000')), undefined, 'port out of range')
   t.equal(a.decode(sign('tcp~~5060')), undefined, 'no address')
   t.equal(a.decode(sign('tcp127.0.0.1')), undefined, 'no separators')
+  t.same(a.decode(sign('tcp~127.0.0.1~5060~tcp/3')), { transport: 'tcp', address: '127.0.0.1', port: 5060, flowId: 'tcp/3' }, 'with a flow id')
+  t.equal(a.decode(sign('tcp~127.0.0.1~5060~')), undefined, 'an empty flow id')
+})
+
+t.test('a flow id with the separator in it is refused when minting', async t => {
+  const a = new FlowTokens({ secret: SECRET })
+  t.throws(() => a.encode({ transport: 'tcp', address: '127.0.0.1', port: 5060, flowId: 'tcp~3' }), { code: 'SIPD_ERR_INVALID_ARGUMENT' })
 })
 
 t.test('options are checked at construction', async t => {
