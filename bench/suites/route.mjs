@@ -87,7 +87,7 @@ function measure (h, step, { samples, sampleMs }) {
 }
 
 /** The in-process workloads by name: one step each, on its own harness. */
-function workloads () {
+export function workloads () {
   const inv = harness()
   const byeH = harness()
   const ackH = harness()
@@ -163,7 +163,7 @@ function sipp (args, timeoutMs) {
   })
 }
 
-async function endToEnd (ctx) {
+export async function endToEnd (ctx) {
   const rows = []
   const port = await freePort()
   const http = await freePort()
@@ -171,7 +171,7 @@ async function endToEnd (ctx) {
   const uasScenario = path.join(REPO_ROOT, 'test', 'sipp', 'proxy-uas.xml')
   const uacScenario = path.join(REPO_ROOT, 'test', 'sipp', 'proxy-uac.xml')
   const uas = spawn('sipp', ['-sf', uasScenario, '-i', '127.0.0.43', '-p', String(nodePort), '-nostdin', '-aa', '-buff_size', '4194304', '-timeout', '200s'], { stdio: 'ignore' })
-  const sipd = await startSipd(`listen: ["udp:127.0.0.1:${port}"]\nhttp: "127.0.0.1:${http}"\nlog_level: warn\ntrusted: ["127.0.0.44/32"]\nmedia:\n  probe: { interval_ms: 3600000 }\n  sets:\n    - { id: 1, algorithm: round-robin, nodes: [{ uri: "sip:127.0.0.43:${nodePort}" }] }\n`)
+  const sipd = await startSipd(`listen: ["udp:127.0.0.1:${port}"]\nhttp: "127.0.0.1:${http}"\nlog_level: warn\ntrusted: ["127.0.0.44/32"]\nmedia:\n  probe: { interval_ms: 3600000 }\n  sets:\n    - { id: 1, algorithm: round-robin, nodes: [{ uri: "sip:127.0.0.43:${nodePort}" }] }\n`, { env: ctx.sipdEnv ?? {} })
   try {
     const rate = ctx.quick ? 100 : 300
     const calls = ctx.quick ? 1000 : 6000

@@ -12,7 +12,7 @@
 import { forwardRequest, parseUri, reasonPhrase, stripTopVia } from '@sipd/sip-parser'
 import type { NameAddr, SipRequest, SipResponse, SipUri, Via } from '@sipd/sip-parser'
 import { buildCancel, ClientInviteTransaction, newTag, ServerInviteTransaction, viaReceivedParams } from '@sipd/sip-stack'
-import type { AnyServerTransaction, ClientTransaction, ClientTransactionHandler, ListenerInfo, SendResult, SendTarget, Source, TransactionLayer, TransportName } from '@sipd/sip-stack'
+import type { AnyServerTransaction, ClientTransaction, ClientTransactionHandler, ListenerInfo, SendResult, SendTarget, Source, TimerWheel, TransactionLayer, TransportName, WheelTimer } from '@sipd/sip-stack'
 
 /** The prefix of branches sipd writes: the magic cookie and `sd` (RFC 3261 §16.6 step 8). */
 const BRANCH_PREFIX = 'z9hG4bKsd'
@@ -157,19 +157,42 @@ interface Branch {
   cancelled: boolean
   /** A CANCEL is due once a provisional response arrives (RFC 3261 §9.1). */
   cancelPending: boolean
-  timerC: NodeJS.Timeout | undefined
+  /** Timer C on the transaction layer's wheel (a native timer per branch cost more than the rest of its bookkeeping). */
+  timerC: WheelTimer | undefined
 }
 
-/** FNV-1a in two 32-bit lanes, 16 hex digits. */
-function hash64 (text: string): string {
-  let a = 0x811c9dc5
-  let b = 0x01000193 ^ 0x5bd1e995
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    a = Math.imul(a ^ c, 0x01000193)
-    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15)
+/**
+ * FNV-1a in two 32-bit lanes over a sequence of strings, each followed by
+ * LF: the hash of their LF-joined text without building it.
+ */
+class Hash64 {
+  a = 0x811c9dc5
+  b = 0x01000193 ^ 0x5bd1e995
+
+  add (text: string): this {
+    let a = this.a
+    let b = this.b
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i)
+      a = Math.imul(a ^ c, 0x01000193)
+      b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15)
+    }
+    this.a = a
+    this.b = b
+    return this
   }
-  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0')
+
+  /** `add(text)` then the separator. */
+  field (text: string): this {
+    this.add(text)
+    this.a = Math.imul(this.a ^ 0x0a, 0x01000193)
+    this.b = Math.imul(this.b ^ 0x0a, 0x01000193) ^ (this.b >>> 15)
+    return this
+  }
+
+  hex (): string {
+    return (this.a >>> 0).toString(16).padStart(8, '0') + (this.b >>> 0).toString(16).padStart(8, '0')
+  }
 }
 
 /**
@@ -179,8 +202,8 @@ function hash64 (text: string): string {
  * on purpose: it changes on every hop, so a loop could never match (RFC 5393 §4.2).
  */
 export function loopHash (req: SipRequest): string {
-  return hash64(req.uri + '\n' + req.callId + '\n' + (req.from.tag ?? '') + '\n' + (req.to.tag ?? '') + '\n' +
-    req.cseq.seq + '\n' + (req.header('proxy-require') ?? '') + '\n' + (req.header('proxy-authorization') ?? ''))
+  return new Hash64().field(req.uri).field(req.callId).field(req.from.tag ?? '').field(req.to.tag ?? '')
+    .field(String(req.cseq.seq)).field(req.header('proxy-require') ?? '').add(req.header('proxy-authorization') ?? '').hex()
 }
 
 function bracket (host: string): string {
@@ -227,6 +250,19 @@ export class ProxyCore {
   readonly #flows: FlowRouting | undefined
   /** The `host:port` values we wrote as Via sent-by (§16.3 step 4 compares against them). */
   readonly #sentBys = new Set<string>()
+  /** Next hops by URI text (media nodes, gateways, Route entries repeat call after call): parsed once. */
+  readonly #hops = new Map<string, SendTarget | null>()
+  /** Via text up to the branch value, by transport, listener and local address. */
+  readonly #viaPrefixes = new Map<string, string>()
+  /** Record-Route entries without flow token, by transport, address and port. */
+  readonly #recordRoutes = new Map<string, string>()
+  /**
+   * Branch ids: RFC 3261 §8.1.1.7 wants them unique across space and time.
+   * 64 random bits drawn once per core and a counter make them so without a
+   * random draw per branch.
+   */
+  readonly #branchStem = newTag() + '.'
+  #branchSeq = 0
   readonly #contexts = new Map<ServerInviteTransaction, ResponseContext>()
 
   constructor (options: ProxyCoreOptions) {
@@ -311,6 +347,10 @@ export class ProxyCore {
    * hash equals the request's own is looping (a spiral changes the hash).
    */
   isLooping (req: SipRequest): boolean {
+    // Branches are compared byte for byte: a message without our prefix
+    // anywhere has no Via of ours, and its Vias need not be parsed.
+    const at = req.buf.indexOf(BRANCH_PREFIX, req.start, 'latin1')
+    if (at < 0 || at >= req.headersEnd) return false
     let h: string | undefined
     for (const via of req.via) {
       const b = via.branch
@@ -444,7 +484,7 @@ export class ProxyCore {
       send = this.#sendTarget(uri)
       if (send === undefined) return false
     }
-    const branch = BRANCH_PREFIX + hash64((req.topVia?.branch ?? '') + '\n' + req.method + '\n' + req.callId + '\n' + req.cseq.seq) + '.s'
+    const branch = BRANCH_PREFIX + new Hash64().field(req.topVia?.branch ?? '').field(req.method).field(req.callId).add(String(req.cseq.seq)).hex() + '.s'
     const via = this.#via(send.transport, source, branch)
     const mf = req.maxForwards
     if (mf !== undefined && mf <= 0) return false
@@ -511,17 +551,13 @@ export class ProxyCore {
       // RFC 5626 §5.3: the flow the request was routed to is gone.
       if (pre.flowFailed === true && pre.routes.length === 0 && b.target.destination === undefined && pushed === undefined) return 430
       const next = b.target.destination ?? (pushed !== undefined && pushed.length > 0 ? nameAddrUri(pushed[0]!) : pre.routes.length > 0 ? pre.routes[0]!.uri : requestUri)
-      let uri: SipUri
-      try {
-        uri = parseUri(next)
-      } catch {
-        return 400
-      }
-      send = this.#sendTarget(uri)
-      if (send === undefined) return 503
+      const hop = this.#hop(next)
+      if (hop === null) return 400
+      if (hop === undefined) return 503
+      send = hop
     }
     b.send = send
-    const branch = BRANCH_PREFIX + ctx.hash + '.' + newTag()
+    const branch = BRANCH_PREFIX + ctx.hash + '.' + this.#branchStem + (this.#branchSeq++).toString(36)
     const recordRoute = ctx.options.recordRoute ?? (req.to.tag === undefined && req.method !== 'REGISTER')
     const rr: string[] = []
     if (recordRoute) {
@@ -543,8 +579,8 @@ export class ProxyCore {
       ...this.#routeEdits(pre, ctx.options.removeHeaders, pushed)
     })
     try {
-      b.tx = this.#tl.createClient(bytes, send, handler)
-      b.request = b.tx.request
+      // The core wrote the branch and keeps method and CSeq: the bytes need no parsing again.
+      b.tx = this.#tl.createClient(bytes, send, handler, { method: req.method, branch, cseqMethod: req.cseq.method })
     } catch {
       return 500
     }
@@ -554,10 +590,10 @@ export class ProxyCore {
   /** @internal send CANCEL for a branch whose INVITE had a provisional response. */
   sendCancel (b: Branch): void {
     const tx = b.tx
-    if (!(tx instanceof ClientInviteTransaction) || b.request === undefined) return
+    if (!(tx instanceof ClientInviteTransaction)) return
     const noop = (): void => {}
     try {
-      this.#tl.createClient(buildCancel(b.request, [['Reason', 'SIP;cause=487;text="Request Terminated"']]), b.send, { onFinal: noop, onTimeout: noop, onTransportError: noop })
+      this.#tl.createClient(buildCancel(b.request ?? tx.request, [['Reason', 'SIP;cause=487;text="Request Terminated"']]), b.send, { onFinal: noop, onTimeout: noop, onTransportError: noop })
     } catch {
       // A CANCEL for this branch is already in flight.
     }
@@ -569,7 +605,8 @@ export class ProxyCore {
    * challenges of other branches, §16.7 step 7).
    */
   relay (tx: AnyServerTransaction, resp: SipResponse, extra?: ReadonlyArray<readonly [string, string]>): void {
-    if (resp.via.length < 2) {
+    // Counted from the header values: parsing every Via of every response cost more than relaying it.
+    if (resp.headers('via').length < 2) {
       // A downstream element that dropped the upstream Vias (§8.2.6.2 says copy them all): answer with our own response.
       if (resp.status > 100) this.#reply(tx, resp.status, resp.reason, extra)
       return
@@ -595,6 +632,8 @@ export class ProxyCore {
 
   /** @internal Timer C (ms) and T1. */
   get timerC (): number { return this.#timerC }
+  /** @internal The wheel Timer C runs on: the transaction layer's. */
+  get wheel (): TimerWheel { return this.#tl.wheel }
   get t1 (): number { return this.#t1 }
 
   #reply (tx: AnyServerTransaction, status: number, reason: string, headers?: ReadonlyArray<readonly [string, string]>): void {
@@ -609,6 +648,29 @@ export class ProxyCore {
     // Rewrite the Route set without our entries (and without the one moved to the Request-URI).
     const rest = pre.routes.map(r => r.raw)
     return { removeHeaders: remove === undefined ? ['Route'] : ['Route', ...remove], pushRoute: push === undefined ? rest : [...push, ...rest] }
+  }
+
+  /**
+   * The next hop a URI names: null when it does not parse, undefined when it
+   * needs DNS; cached by text (frozen: shared by every branch to that hop).
+   */
+  #hop (text: string): SendTarget | null | undefined {
+    let hop = this.#hops.get(text)
+    if (hop === undefined) {
+      let uri: SipUri | undefined
+      try {
+        uri = parseUri(text)
+      } catch {
+        uri = undefined
+      }
+      const t = uri === undefined ? undefined : this.#sendTarget(uri)
+      if (uri !== undefined && t === undefined) return undefined
+      hop = t === undefined ? null : Object.freeze(t)
+      // Bounded: Request-URIs of phones would otherwise grow it without end.
+      if (this.#hops.size >= 4096) this.#hops.clear()
+      this.#hops.set(text, hop)
+    }
+    return hop
   }
 
   #sendTarget (uri: SipUri): SendTarget | undefined {
@@ -640,15 +702,29 @@ export class ProxyCore {
       host = l === undefined || l.address === '0.0.0.0' || l.address === '::' ? source.local.address : l.address
       port = l?.port ?? source.local.port
     }
-    const sentBy = bracket(host) + ':' + String(port)
-    this.#sentBys.add(unbracket(host).toLowerCase() + ':' + String(port))
-    return 'SIP/2.0/' + transport.toUpperCase() + ' ' + sentBy + ';branch=' + branch + ';rport'
+    const key = transport + ' ' + host + ' ' + String(port)
+    let prefix = this.#viaPrefixes.get(key)
+    if (prefix === undefined) {
+      this.#sentBys.add(unbracket(host).toLowerCase() + ':' + String(port))
+      prefix = 'SIP/2.0/' + transport.toUpperCase() + ' ' + bracket(host) + ':' + String(port) + ';branch='
+      if (this.#viaPrefixes.size >= 256) this.#viaPrefixes.clear()
+      this.#viaPrefixes.set(key, prefix)
+    }
+    return prefix + branch + ';rport'
   }
 
   #recordRoute (transport: TransportName, address: string, port: number, token?: string): string {
     const host = this.#advertiseHost ?? address
     const p = this.#advertisePort ?? port
-    return '<sip:' + (token === undefined ? '' : token + '@') + bracket(host) + ':' + String(p) + ';transport=' + transport + ';lr>'
+    if (token !== undefined) return '<sip:' + token + '@' + bracket(host) + ':' + String(p) + ';transport=' + transport + ';lr>'
+    const key = transport + ' ' + host + ' ' + String(p)
+    let rr = this.#recordRoutes.get(key)
+    if (rr === undefined) {
+      rr = '<sip:' + bracket(host) + ':' + String(p) + ';transport=' + transport + ';lr>'
+      if (this.#recordRoutes.size >= 256) this.#recordRoutes.clear()
+      this.#recordRoutes.set(key, rr)
+    }
+    return rr
   }
 }
 
@@ -769,9 +845,9 @@ class ResponseContext {
   }
 
   #armTimerC (b: Branch, ms: number): void {
-    if (b.timerC !== undefined) clearTimeout(b.timerC)
-    b.timerC = setTimeout(() => { this.#timerCFired(b) }, ms)
-    b.timerC.unref()
+    const wheel = this.core.wheel
+    if (b.timerC !== undefined) wheel.cancel(b.timerC)
+    b.timerC = wheel.schedule(() => { this.#timerCFired(b) }, ms)
   }
 
   #timerCFired (b: Branch): void {
@@ -838,7 +914,7 @@ class ResponseContext {
   #end (b: Branch): void {
     b.done = true
     if (b.timerC !== undefined) {
-      clearTimeout(b.timerC)
+      this.core.wheel.cancel(b.timerC)
       b.timerC = undefined
     }
   }

@@ -116,7 +116,7 @@ export class Sipd {
       tcpIdleTimeout: config.limits.tcpIdleMs
     })
     this.transactions = new TransactionLayer({
-      send: async (bytes: Buffer, target: SendTarget) => await this.transport.send(bytes, target),
+      send: (bytes: Buffer, target: SendTarget) => this.transport.send(bytes, target),
       onRequest: tx => { this.#onRequest(tx) },
       onStrayAck: (ack, source) => { this.#onAck(ack, source) },
       onStrayResponse: resp => { this.proxy.relayStray(resp) },
@@ -128,7 +128,7 @@ export class Sipd {
       advertise: config.advertise,
       timerC: config.timers.timerC,
       t1: config.timers.t1,
-      sendResponse: async (bytes, via) => await this.transport.sendResponse(bytes, via),
+      sendResponse: (bytes, via) => this.transport.sendResponse(bytes, via),
       onResponseOut: status => { this.metrics.responseOut(status) },
       flows: flowRouting(flowId => this.transport.isFlowOpen(flowId))
     })

@@ -2,6 +2,7 @@
  * The part the client INVITE and non-INVITE transactions share: the request
  * they carry, the transaction user's callbacks and the RFC 3261 §17.1.3 key.
  */
+import { parseMessage } from '@sipd/sip-parser'
 import type { SipRequest, SipResponse } from '@sipd/sip-parser'
 import { Transaction } from './transaction-base.js'
 import type { TransactionContext } from './transaction-base.js'
@@ -32,10 +33,22 @@ export interface ClientTransactionHandler {
   onTerminated?(tx: ClientTransaction): void
 }
 
+/**
+ * What the caller of `TransactionLayer.createClient` knows about request
+ * bytes it built itself (a proxy's splice-forwarded request): with it the
+ * bytes are not parsed again. The caller vouches that the bytes carry them.
+ */
+export interface ClientRequestFacts {
+  /** The Request-Line method. */
+  method: string
+  /** The branch of the top Via, with the magic cookie (RFC 3261 §8.1.1.7). */
+  branch: string
+  /** The CSeq method, when it differs from `method` (it should not, §8.1.1.5). @default method */
+  cseqMethod?: string
+}
+
 /** Base of {@link ClientInviteTransaction} and {@link ClientNonInviteTransaction}. */
 export abstract class ClientTransaction extends Transaction {
-  /** The request this transaction sends (parsed). */
-  readonly request: SipRequest
   /** The request's method (`INVITE`, `REGISTER`, `CANCEL`...). */
   readonly method: string
   /** The branch of the request's top Via. */
@@ -44,15 +57,31 @@ export abstract class ClientTransaction extends Transaction {
   protected readonly handler: ClientTransactionHandler
   /** @internal the request's bytes, sent and retransmitted as they are */
   protected readonly bytes: Buffer
+  #request: SipRequest | undefined
 
   /** @internal created by TransactionLayer.createClient */
-  constructor (ctx: TransactionContext, key: string, target: SendTarget, request: SipRequest, branch: string, handler: ClientTransactionHandler) {
+  constructor (ctx: TransactionContext, key: string, target: SendTarget, request: SipRequest | Buffer, method: string, branch: string, handler: ClientTransactionHandler) {
     super(ctx, key, target)
-    this.request = request
-    this.method = request.method
+    if (Buffer.isBuffer(request)) {
+      this.bytes = request
+      this.#request = undefined
+    } else {
+      this.bytes = request.raw
+      this.#request = request
+    }
+    this.method = method
     this.branch = branch
     this.handler = handler
-    this.bytes = request.raw
+  }
+
+  /**
+   * The request this transaction sends, parsed. Requests the TU built as
+   * bytes (see {@link ClientRequestFacts}) are parsed on first read only:
+   * the usual forwarded request never is, and a transaction waiting out
+   * Timer M or K holds its bytes alone.
+   */
+  get request (): SipRequest {
+    return this.#request ??= parseMessage(this.bytes) as SipRequest
   }
 
   /** @internal Send the request and start the timers of the initial state. */

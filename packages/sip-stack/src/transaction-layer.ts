@@ -19,7 +19,7 @@ import type { SendFunction, SendOutcome, Transaction, TransactionContext, Transa
 import { ClientInviteTransaction } from './transaction-client-invite.js'
 import { ClientNonInviteTransaction } from './transaction-client-non-invite.js'
 import { clientKey } from './transaction-client.js'
-import type { ClientTransactionHandler } from './transaction-client.js'
+import type { ClientRequestFacts, ClientTransactionHandler } from './transaction-client.js'
 import { InvalidTransactionOptionError, TransactionRequestError } from './transaction-errors.js'
 import { hasMagicCookie } from './transaction-ids.js'
 import { mergedKey, rfc2543Key, serverKey } from './transaction-keys.js'
@@ -183,24 +183,39 @@ export class TransactionLayer {
   /**
    * Start a client transaction for `request` (bytes or parsed), sent to
    * `target` at once. The request's top Via must carry a branch with the
-   * magic cookie, unique to this transaction (see `newBranch`).
+   * magic cookie, unique to this transaction (see `newBranch`). Bytes are
+   * parsed to find method and branch unless `facts` gives them (a proxy
+   * knows them for the request it just spliced together).
    * @throws TransactionRequestError for an ACK (never sent in a transaction,
    *   §17.1.1.3), a branch without cookie, or a branch already in use
    * @throws SipParseError when the bytes do not parse
    */
-  createClient (request: SipRequest | Buffer, target: SendTarget, handler: ClientTransactionHandler): AnyClientTransaction {
-    const req = Buffer.isBuffer(request) ? parseMessage(request) : request
-    if (!req.isRequest) throw new TransactionRequestError('createClient needs a request, got a response')
-    if (req.method === 'ACK') throw new TransactionRequestError('an ACK is not sent in a client transaction (RFC 3261 §17.1.1.3); use sendStateless')
-    const branch = req.topVia?.branch
-    if (!hasMagicCookie(branch)) {
-      throw new TransactionRequestError(`${req.method} needs a top Via branch starting with z9hG4bK (RFC 3261 §8.1.1.7), got ${JSON.stringify(branch ?? null)}`)
+  createClient (request: SipRequest | Buffer, target: SendTarget, handler: ClientTransactionHandler, facts?: ClientRequestFacts): AnyClientTransaction {
+    let method: string
+    let branch: string | undefined
+    let cseqMethod: string
+    let req: SipRequest | Buffer = request
+    if (facts !== undefined && Buffer.isBuffer(request)) {
+      method = facts.method
+      branch = facts.branch
+      cseqMethod = facts.cseqMethod ?? method
+    } else {
+      const parsed = Buffer.isBuffer(request) ? parseMessage(request) : request
+      if (!parsed.isRequest) throw new TransactionRequestError('createClient needs a request, got a response')
+      method = parsed.method
+      branch = parsed.topVia?.branch
+      cseqMethod = method === 'ACK' ? method : parsed.cseq.method
+      req = parsed
     }
-    const key = clientKey(branch, req.cseq.method)
-    if (this.#client.has(key)) throw new TransactionRequestError(`branch ${JSON.stringify(branch)} is already used by a live ${req.cseq.method} client transaction`)
-    const tx = req.method === 'INVITE'
-      ? new ClientInviteTransaction(this.#ctx, key, target, req, branch, handler)
-      : new ClientNonInviteTransaction(this.#ctx, key, target, req, branch, handler)
+    if (method === 'ACK') throw new TransactionRequestError('an ACK is not sent in a client transaction (RFC 3261 §17.1.1.3); use sendStateless')
+    if (!hasMagicCookie(branch)) {
+      throw new TransactionRequestError(`${method} needs a top Via branch starting with z9hG4bK (RFC 3261 §8.1.1.7), got ${JSON.stringify(branch ?? null)}`)
+    }
+    const key = clientKey(branch, cseqMethod)
+    if (this.#client.has(key)) throw new TransactionRequestError(`branch ${JSON.stringify(branch)} is already used by a live ${cseqMethod} client transaction`)
+    const tx = method === 'INVITE'
+      ? new ClientInviteTransaction(this.#ctx, key, target, req, method, branch, handler)
+      : new ClientNonInviteTransaction(this.#ctx, key, target, req, method, branch, handler)
     this.#client.set(key, tx)
     this.#count(tx)
     tx.start()
@@ -334,8 +349,8 @@ export class TransactionLayer {
     }
     const target = this.responseTarget(req, source)
     const tx = req.method === 'INVITE'
-      ? new ServerInviteTransaction(this.#ctx, facts.key, target, req, source)
-      : new ServerNonInviteTransaction(this.#ctx, facts.key, target, req, source)
+      ? new ServerInviteTransaction(this.#ctx, facts.key, target, req, source, facts.toTag)
+      : new ServerNonInviteTransaction(this.#ctx, facts.key, target, req, source, facts.toTag)
     this.#server.set(facts.key, tx)
     this.#count(tx)
     if (merged) {

@@ -3,7 +3,7 @@
  * and where it came from, the To tag of our responses, building responses
  * (RFC 3261 §8.2.6) and the optional TU callbacks.
  */
-import { createResponse } from '@sipd/sip-parser'
+import { createResponse, parseMessage } from '@sipd/sip-parser'
 import type { SipRequest, TopViaParams } from '@sipd/sip-parser'
 import { Transaction } from './transaction-base.js'
 import type { TransactionContext } from './transaction-base.js'
@@ -43,8 +43,6 @@ export interface RespondOptions {
 
 /** Base of {@link ServerInviteTransaction} and {@link ServerNonInviteTransaction}. */
 export abstract class ServerTransaction extends Transaction {
-  /** The request that created the transaction. */
-  readonly request: SipRequest
   /** Its method. */
   readonly method: string
   /** Where the request came from. */
@@ -56,22 +54,45 @@ export abstract class ServerTransaction extends Transaction {
    * same string (its hash already computed) removes the entry again.
    */
   mergedKey: string | undefined = undefined
+  /** The parsed request; released once a final response is sent (see {@link request}). */
+  #request: SipRequest | undefined
+  /** The request's bytes, kept to parse it again should anyone ask after the release. */
+  #raw: Buffer | undefined = undefined
+  /** The request's To tag (undefined for a request outside a dialog). */
+  readonly #requestToTag: string | undefined
   #toTag: string | undefined = undefined
   /** The To tag of the last final response, for RFC 2543 ACK matching (§17.2.3). */
   #responseToTag: string | undefined = undefined
   #viaParams: TopViaParams | null | undefined = undefined
 
   /** @internal created by the TransactionLayer */
-  constructor (ctx: TransactionContext, key: string, target: SendTarget, request: SipRequest, source: Source) {
+  constructor (ctx: TransactionContext, key: string, target: SendTarget, request: SipRequest, source: Source, requestToTag: string | undefined) {
     super(ctx, key, target)
-    this.request = request
+    this.#request = request
     this.method = request.method
     this.source = source
+    this.#requestToTag = requestToTag
+  }
+
+  /**
+   * The request that created the transaction. Once a final response is sent
+   * the transaction lets go of the parsed message (it waits out Timer J, L or
+   * I holding only the bytes it resends: with a parsed INVITE and BYE per
+   * call held for 32 s, the parsed copies were most of a busy proxy's heap);
+   * a read after that parses the kept bytes again, into a new object.
+   */
+  get request (): SipRequest {
+    let req = this.#request
+    if (req === undefined) {
+      req = parseMessage(this.#raw!, { maxHeaders: Number.MAX_SAFE_INTEGER }) as SipRequest
+      this.#request = req
+    }
+    return req
   }
 
   /** The To tag of this transaction's responses: the request's, else one generated once (RFC 3261 §8.2.6.2). */
   get toTag (): string {
-    const tag = this.request.to.tag
+    const tag = this.#requestToTag
     if (tag !== undefined) return tag
     this.#toTag ??= newTag()
     return this.#toTag
@@ -94,9 +115,10 @@ export abstract class ServerTransaction extends Transaction {
     checkStatus(status)
     if (this.terminated) return false
     let toTag: string | undefined
-    if (status > 100) toTag = this.request.to.tag ?? opts.toTag ?? this.toTag
-    this.#viaParams ??= viaReceivedParams(this.request.topVia!, this.source) ?? null
-    const bytes = createResponse(this.request, status, reason, {
+    const request = this.request
+    if (status > 100) toTag = this.#requestToTag ?? opts.toTag ?? this.toTag
+    this.#viaParams ??= viaReceivedParams(request.topVia!, this.source) ?? null
+    const bytes = createResponse(request, status, reason, {
       toTag,
       headers: opts.headers,
       body: opts.body,
@@ -119,8 +141,21 @@ export abstract class ServerTransaction extends Transaction {
   sendResponse (bytes: Buffer, status: number, toTag?: string): boolean {
     checkStatus(status)
     const sent = this.onResponse(bytes, status)
-    if (sent && status >= 200) this.#responseToTag = toTag
+    if (sent && status >= 200) {
+      this.#responseToTag = toTag
+      this.#release()
+    }
     return sent
+  }
+
+  /** A final response went out: keep the request's bytes, not its parsed form. */
+  #release (): void {
+    const req = this.#request
+    if (req === undefined) return
+    const raw = req.raw
+    // A message framed out of a larger TCP read would keep the whole read alive.
+    this.#raw = raw.buffer.byteLength > 2 * raw.length + 1024 ? Buffer.from(raw) : raw
+    this.#request = undefined
   }
 
   /**

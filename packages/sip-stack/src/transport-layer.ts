@@ -13,6 +13,7 @@ import type { ResolvedTransportOptions, TransportOptions } from './transport-opt
 import { TcpTransport } from './transport-tcp.js'
 import { UdpTransport } from './transport-udp.js'
 import { responseDestination } from './transport-via.js'
+import type { ResponseDestination } from './transport-via.js'
 import { Resolver } from './resolver.js'
 import type { TargetTransport } from './resolver.js'
 import type { CloseReason, InboundSink, ListenerInfo, SendResult, SendTarget, Source, TransportName, ViaFields } from './transport-types.js'
@@ -131,15 +132,20 @@ export class TransportLayer {
    * still open, else an open connection to address:port, else a new one.
    * UDP: `flowId` (from a `Source`) picks the local socket to send from;
    * otherwise the first UDP socket of the destination's address family.
-   * Never rejects: failures come back as `{ ok: false, error }`.
+   * Never throws or rejects: failures come back as `{ ok: false, error }`.
+   * UDP answers synchronously (the kernel took the datagram or not), TCP
+   * with a promise (connecting and writing take a round trip); `await`
+   * works for both.
    */
-  async send (bytes: Buffer, target: SendTarget): Promise<SendResult> {
+  send (bytes: Buffer, target: SendTarget): SendResult | Promise<SendResult> {
     const address = stripBrackets(target.address)
-    if (target.transport === 'tcp') return await this.#tcp.send(bytes, address, target.port, target.flowId)
-    if (target.transport !== 'udp') return this.#fail('udp', `transport "${String(target.transport)}" is not supported`, 'SIP_ERR_NO_TRANSPORT', address, target.port)
-    const sock = this.#udpSocket(address, target.flowId)
-    if (sock === undefined) return this.#fail('udp', 'no UDP socket for this address family', 'SIP_ERR_NO_TRANSPORT', address, target.port)
-    return await sock.send(bytes, address, target.port)
+    if (target.transport === 'udp') {
+      const sock = this.#udpSocket(address, target.flowId)
+      if (sock === undefined) return this.#fail('udp', 'no UDP socket for this address family', 'SIP_ERR_NO_TRANSPORT', address, target.port)
+      return sock.send(bytes, address, target.port)
+    }
+    if (target.transport === 'tcp') return this.#tcp.send(bytes, address, target.port, target.flowId)
+    return this.#fail('udp', `transport "${String(target.transport)}" is not supported`, 'SIP_ERR_NO_TRANSPORT', address, target.port)
   }
 
   /**
@@ -149,17 +155,22 @@ export class TransportLayer {
    * to `received` (or the sent-by) at the sent-by port. UDP: `maddr`, else
    * `received` with `rport` (sent from the socket the request came in on),
    * else `received` with the sent-by port, else the sent-by resolved per
-   * RFC 3263 §5. Never rejects.
+   * RFC 3263 §5. Never throws or rejects; synchronous like {@link send}
+   * unless a sent-by name must be resolved.
    */
-  async sendResponse (bytes: Buffer, topVia: ViaFields, source?: Source): Promise<SendResult> {
+  sendResponse (bytes: Buffer, topVia: ViaFields, source?: Source): SendResult | Promise<SendResult> {
     const dest = responseDestination(topVia, source)
     if (dest === undefined) {
       return this.#fail('udp', `Via transport "${topVia.transport}" is not supported`, 'SIP_ERR_NO_TRANSPORT', topVia.host, topVia.port ?? 0)
     }
     if (dest.port !== undefined && addressFamily(dest.host) !== 0) {
-      return await this.send(bytes, { transport: dest.transport, address: dest.host, port: dest.port, flowId: dest.flowId })
+      return this.send(bytes, { transport: dest.transport, address: dest.host, port: dest.port, flowId: dest.flowId })
     }
-    // RFC 3263 §5: a sent-by (or maddr) name: A/AAAA with its port, else SRV.
+    return this.#sendResolved(bytes, dest)
+  }
+
+  /** RFC 3263 §5: a sent-by (or maddr) name: A/AAAA with its port, else SRV. */
+  async #sendResolved (bytes: Buffer, dest: ResponseDestination): Promise<SendResult> {
     const resolver = this.#resolver ??= new Resolver()
     const targets = await resolver.resolveHost(dest.host, dest.port, dest.transport)
     let last: SendResult | undefined
