@@ -26,8 +26,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { RedisLocationStore } from '@sipd/registrar'
 import { stats } from '../lib/sample.mjs'
-import { REPO_ROOT, freePort, startSipd } from '../lib/sipd.mjs'
+import { REPO_ROOT, SIPD_CLI, freePort, startSipd } from '../lib/sipd.mjs'
 import { startRedis } from '../lib/redis.mjs'
+import { startPostgres } from '../lib/postgres.mjs'
 import { ensureKamailio, startKamailio } from '../lib/kamailio.mjs'
 import { problems, runSipp, startSipp } from '../lib/sipp.mjs'
 import { pssBytes } from '../lib/machine.mjs'
@@ -91,16 +92,16 @@ function profiles (withKamailio) {
 }
 
 /** sipd's config for a profile: trunk trusted, the media node as set 1, subscribers u0…u999 (password pN). */
-function sipdYaml ({ port, http, mediaUri, redisUrl }) {
+function sipdYaml ({ port, http, mediaUri, redisUrl, databaseUrl }) {
   return [
     `listen: ["udp:${HOST.server}:${port}"]`,
     `http: "127.0.0.1:${http}"`,
     'log_level: warn',
     'node_id: bench',
     `domains: [${DOMAIN}]`,
-    'subscribers:',
-    '  users:',
-    ...Array.from({ length: USERS }, (_, i) => `    - { user: u${i}, domain: ${DOMAIN}, password: p${i} }`),
+    ...(databaseUrl !== undefined
+      ? [`database: { url: "${databaseUrl}" }`]
+      : ['subscribers:', '  users:', ...Array.from({ length: USERS }, (_, i) => `    - { user: u${i}, domain: ${DOMAIN}, password: p${i} }`)]),
     ...(redisUrl !== undefined ? [`redis: { url: "${redisUrl}" }`] : []),
     'auth: { secret: "bench-secret-0123456789abcdef0123456789" }',
     `trusted: ["${HOST.trunk}/32"]`,
@@ -218,9 +219,11 @@ async function quiet (srv, maxMs = 10000) {
  */
 async function climb (ctx, env, { ladder, common, repeats, stepS, deadline, label }) {
   // Warm-up (not counted): the server's code paths compiled, sipp's sockets open.
-  ctx.progress(`${label}: warm-up, 100/s for 2 s`)
-  await step(ctx, env, 100, 2)
+  const warm = Math.min(common, 300)
+  ctx.progress(`${label}: warm-up, ${warm}/s for 3 s`)
+  await step(ctx, env, warm, 3)
   const steps = []
+  let memoryAtPeak
   const rates = [...Array(repeats).fill(common), ...ladder.filter(r => r > common)]
   let best
   let firstFailed
@@ -232,19 +235,26 @@ async function climb (ctx, env, { ladder, common, repeats, stepS, deadline, labe
     steps.push(s)
     if (!s.clean) { firstFailed = rate; break }
     best = s
+    memoryAtPeak = env.srv.memory()
   }
   if (firstFailed !== undefined && best !== undefined && !ctx.quick && firstFailed / best.rate > 1.2 && Date.now() < deadline) {
     const mid = Math.round((best.rate + firstFailed) / 2 / 50) * 50
-    ctx.progress(`${label}: waiting for the server to be idle after the failed step`)
-    await quiet(env.srv)
+    if (env.restart !== undefined) {
+      ctx.progress(`${label}: restarting the server after the failed step`)
+      await env.restart()
+      await step(ctx, env, Math.min(common, 300), 3)
+    } else {
+      ctx.progress(`${label}: waiting for the server to be idle after the failed step`)
+      await quiet(env.srv)
+    }
     ctx.progress(`${label}: ${mid}/s for ${stepS} s (between ${best.rate} and ${firstFailed})`)
     const s = await step(ctx, env, mid, stepS)
     steps.push(s)
-    if (s.clean) best = s
+    if (s.clean) { best = s; memoryAtPeak = undefined }
     else firstFailed = mid
   }
   const atCommon = steps.filter(s => s.rate === common && s.clean && s.cpuPer1000 !== null).map(s => s.cpuPer1000)
-  return { steps, best, firstFailed, stopped, common: atCommon.length > 0 ? stats(atCommon) : undefined, topOfLadder: firstFailed === undefined && stopped === undefined }
+  return { steps, best, firstFailed, stopped, memoryAtPeak, common: atCommon.length > 0 ? stats(atCommon) : undefined, topOfLadder: firstFailed === undefined && stopped === undefined }
 }
 
 async function runProfile (ctx, profile, index, shared) {
@@ -255,16 +265,25 @@ async function runProfile (ctx, profile, index, shared) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sipd-bench-e2e-'))
     const mediaPort = await freePort(HOST.media)
     const mediaUri = `sip:${HOST.media}:${mediaPort}`
-    let uas
-    let srv
+    const env = { profile, dir, seq: 0, trunkPort: await freePort(HOST.trunk), regPort: await freePort(HOST.phoneReg) }
+    let boots = 0
+    const boot = async () => {
+      boots++
+      if (kind !== 'register') env.uas = await startSipp(['-sf', SCENARIO.uas, '-aa', '-i', HOST.media, '-p', String(mediaPort)], { statFile: path.join(dir, `uas-${boots}.csv`) })
+      env.srv = await startServer(which, profile, { mediaUri, redisUrl: shared.redisUrl })
+    }
+    const halt = async () => {
+      await env.srv?.stop()
+      await env.uas?.stop()
+      env.srv = env.uas = undefined
+    }
+    // After a failed step the server may have marked the media node down (sipd
+    // does, on timeouts) and is still retransmitting: a fresh start for the retry.
+    env.restart = async () => { await halt(); await boot() }
     try {
-      if (kind !== 'register') {
-        uas = await startSipp(['-sf', SCENARIO.uas, '-aa', '-i', HOST.media, '-p', String(mediaPort)], { statFile: path.join(dir, 'uas.csv') })
-      }
-      srv = await startServer(which, profile, { mediaUri, redisUrl: shared.redisUrl })
-      const env = { srv, profile, uas, dir, seq: 0, trunkPort: await freePort(HOST.trunk), regPort: await freePort(HOST.phoneReg) }
-      const mem0 = srv.memory()
-      const label = `${profile.id} · ${srv.name}`
+      await boot()
+      const mem0 = env.srv.memory()
+      const label = `${profile.id} · ${env.srv.name}`
       const r = await climb(ctx, env, {
         ladder: LADDER[ctx.quick ? 'quick' : 'full'][kind],
         common: COMMON[kind],
@@ -273,10 +292,9 @@ async function runProfile (ctx, profile, index, shared) {
         deadline: shared.deadline,
         label
       })
-      out[which] = { ...r, memoryBefore: mem0, memoryAfter: srv.memory() }
+      out[which] = { ...r, memoryBefore: mem0, memoryAfter: r.memoryAtPeak ?? env.srv.memory() }
     } finally {
-      await srv?.stop()
-      await uas?.stop()
+      await halt()
       rmSync(dir, { recursive: true, force: true })
     }
   }
@@ -323,7 +341,7 @@ function profileRows (profile, r) {
   }, s?.best?.cpuPer1000, k?.best?.cpuPer1000))
   if (k !== undefined) rows[rows.length - 1].kamailio = round(rows[rows.length - 1].kamailio)
   rows.push(withK({
-    name: `${profile.title}: server memory (PSS) after the climb`,
+    name: `${profile.title}: server memory (PSS) after its highest clean step`,
     unit: 'MiB',
     median: s === undefined ? null : round(s.memoryAfter.pss / MiB, 1),
     samples: s === undefined ? 0 : 1
@@ -357,7 +375,6 @@ async function preloadBindings (redisUrl, from, to, phoneUri) {
             expires: 3600,
             received: { transport: 'udp', address: phone.hostname, port: Number(phone.port) },
             node: 'bench',
-            flowToken: `udp/0/${phone.hostname}/${phone.port}`,
             userAgent: 'Yealink SIP-T46S 66.86.0.15'
           }]
         }, now)
@@ -367,6 +384,20 @@ async function preloadBindings (redisUrl, from, to, phoneUri) {
     await Promise.all(Array.from({ length: 256 }, worker))
   } finally {
     await store.close()
+  }
+}
+
+/** Subscribers uI (password pI, HA1s with realm = domain, as `sipd user add` stores them) for I from `from` to `to` − 1. */
+async function addSubscribers (url, from, to) {
+  const { default: pg } = await import('pg')
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
+  try {
+    await c.query(`INSERT INTO subscribers (username, domain, ha1_md5, ha1_sha256, enabled)
+      SELECT 'u' || i, $1::text, md5('u' || i || ':' || $1 || ':p' || i), encode(sha256(convert_to('u' || i || ':' || $1 || ':p' || i, 'UTF8')), 'hex'), true
+      FROM generate_series($2::int, $3::int - 1) AS i`, [DOMAIN, from, to])
+  } finally {
+    await c.end()
   }
 }
 
@@ -392,11 +423,19 @@ async function redisUsedMemory (redisUrl) {
 async function scalingBindings (ctx, shared) {
   const sizes = ctx.quick ? [1000, 10000] : [1000, 10000, 100000]
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sipd-bench-e2e-'))
+  ctx.progress('bindings: starting redis-server and PostgreSQL')
   const redis = await startRedis()
+  // Subscribers in PostgreSQL, as a large site keeps them (a config file of
+  // 100,000 users takes sipd half a minute to load).
+  const db = await startPostgres().catch(async err => { await redis.stop(); throw err })
   const out = []
   // One phone address for every size: the preloaded contacts point at it.
   const phonePort = await freePort(HOST.phone)
   try {
+    const migrate = path.join(dir, 'migrate.yaml')
+    writeFileSync(migrate, `database: { url: "${db.url}" }\n`)
+    const m = spawnSync(process.execPath, [SIPD_CLI, 'migrate', '--config', migrate], { encoding: 'utf8', timeout: 60000 })
+    if (m.status !== 0) throw new Error(`sipd migrate failed: ${m.stderr}`)
     let loaded = 0
     const used0 = await redisUsedMemory(redis.url)
     for (const size of sizes) {
@@ -407,42 +446,53 @@ async function scalingBindings (ctx, shared) {
       ctx.progress(`bindings: preloading ${size.toLocaleString('en-US')} bindings into Redis`)
       const t0 = performance.now()
       await preloadBindings(redis.url, loaded, size, `sip:${HOST.phone}:${phonePort}`)
+      await addSubscribers(db.url, loaded, size)
       const loadS = (performance.now() - t0) / 1000
       loaded = size
       const used = await redisUsedMemory(redis.url)
       const users = path.join(dir, `users-${size}.csv`)
       writeFileSync(users, 'RANDOM\n' + Array.from({ length: size }, (_, i) => `u${i}`).join('\n') + '\n')
-      const phone = await startSipp(['-sf', SCENARIO.uas, '-aa', '-i', HOST.phone, '-p', String(phonePort)], { statFile: path.join(dir, `phone-${size}.csv`) })
-      let srv
-      try {
+      const env = { profile: { id: 'bindings', kind: 'aor', holdMs: 0 }, dir, seq: 0, mediaPort, users }
+      let boots = 0
+      const boot = async () => {
+        boots++
+        env.uas = await startSipp(['-sf', SCENARIO.uas, '-aa', '-i', HOST.phone, '-p', String(phonePort)], { statFile: path.join(dir, `phone-${size}-${boots}.csv`) })
         const port = await freePort(HOST.server)
         const http = await freePort()
         // The media node is the calling sipp: sipd knows media nodes by their address in media.sets.
-        srv = { ...await startSipd(sipdYaml({ port, http, mediaUri: `sip:${HOST.mediaUac}:${mediaPort}`, redisUrl: redis.url }), { graceMs: 3000 }), port }
-        const env = { srv, profile: { id: 'bindings', kind: 'aor', holdMs: 0 }, uas: phone, dir, seq: 0, mediaPort, users }
+        env.srv = { ...await startSipd(sipdYaml({ port, http, mediaUri: `sip:${HOST.mediaUac}:${mediaPort}`, redisUrl: redis.url, databaseUrl: db.url }), { graceMs: 3000 }), port }
+      }
+      const halt = async () => {
+        await env.srv?.stop()
+        await env.uas?.stop()
+        env.srv = env.uas = undefined
+      }
+      env.restart = async () => { await halt(); await boot() }
+      try {
+        await boot()
         const r = await climb(ctx, env, {
           ladder: LADDER[ctx.quick ? 'quick' : 'full'].calls.slice(0, ctx.quick ? 3 : 6),
           common: COMMON.calls,
           repeats: 1,
           stepS: STEP_S[ctx.quick ? 'quick' : 'full'],
           deadline: shared.deadline,
-          label: `bindings ${size.toLocaleString('en-US')} · sipd + Redis`
+          label: `bindings ${size.toLocaleString('en-US')} · sipd + Redis + PostgreSQL`
         })
-        out.push({ size, loadSeconds: round(loadS, 1), redisBytesPerBinding: (used - used0) / size, sipdPss: srv.memory().pss, ...r })
+        out.push({ size, loadSeconds: round(loadS, 1), redisBytesPerBinding: (used - used0) / size, sipdPss: env.srv.memory().pss, ...r })
       } finally {
-        await srv?.stop()
-        await phone.stop()
+        await halt()
       }
     }
   } finally {
     await redis.stop()
+    await db.stop()
     rmSync(dir, { recursive: true, force: true })
   }
   const rows = []
   for (const b of out) {
     const n = b.size.toLocaleString('en-US')
-    rows.push({ name: `${n} bindings (Redis): media node → sipd → phone, highest clean rate`, unit: 'calls/s', median: b.best?.rate ?? null, samples: 1, detail: { sipd: b.topOfLadder ? 'top of the short ladder (no failure found)' : b.stopped ? `stopped: ${b.stopped}` : `next step ${b.firstFailed}/s failed` }, steps: b.steps })
-    rows.push({ name: `${n} bindings (Redis): sipd CPU s / 1,000 calls at ${COMMON.calls}/s`, unit: 'CPU s', median: round(b.common?.median ?? null), samples: b.common?.samples ?? 0 })
+    rows.push({ name: `${n} bindings (Redis, subscribers in PostgreSQL): media node → sipd → phone, highest clean rate`, unit: 'calls/s', median: b.best?.rate ?? null, samples: 1, detail: { sipd: b.topOfLadder ? 'top of the short ladder (no failure found)' : b.stopped ? `stopped: ${b.stopped}` : `next step ${b.firstFailed}/s failed` }, steps: b.steps })
+    rows.push({ name: `${n} bindings: sipd CPU s / 1,000 calls at ${COMMON.calls}/s`, unit: 'CPU s', median: round(b.common?.median ?? null), samples: b.common?.samples ?? 0 })
     rows.push({ name: `${n} bindings: Redis memory per binding (INFO used_memory)`, unit: 'bytes', median: Math.round(b.redisBytesPerBinding), samples: 1, preloadSeconds: b.loadSeconds })
   }
   return rows
@@ -547,8 +597,8 @@ export async function run (ctx) {
     'memory is PSS from /proc/PID/smaps_rollup (summed over Kamailio\'s processes, so its shared memory counts once; for sipd PSS ≈ VmRSS, both in the JSON)',
     `÷ Kamailio = sipd / Kamailio in the same run: above 1 is better for rates, below 1 is better for CPU and memory; the servers alternate (the first profile starts with sipd, the next with Kamailio, …), each freshly started per profile${shared.withKamailio ? `; Kamailio: ${peers.kamailio}, 2 children, bench/kamailio/kamailio.cfg (tm, rr, dispatcher round-robin, usrloc in memory; digest via auth's pv_www_authenticate where the profile has auth)` : ''}`,
     'REGISTER load: sipp registers one subscriber again and again (sipp 3.6 cannot take digest credentials from an injection file); the mixed profile runs the calls and REGISTER sipps at the same rate at once, CPU per 1,000 calls counts the REGISTERs\' cost in',
-    'bindings: sip:uN@bench.test preloaded through @sipd/registrar\'s RedisLocationStore (the store sipd reads) in this process, then a sipp media node calls random users of the loaded set; sipd looks each up in Redis and forwards to the phone uas',
-    'held calls: sipd keeps no dialog state beyond transactions (RFC 6026 keeps an INVITE client transaction 32 s after its 2xx), so memory per held call is memory per call in flight at that rate; the first profile\'s memory is after the whole climb'
+    'bindings: sip:uN@bench.test preloaded through @sipd/registrar\'s RedisLocationStore (the store sipd reads) in this process and the subscribers uN inserted into PostgreSQL (own throw-away server, `sipd migrate`), then a sipp media node calls random users of the loaded set; sipd checks the subscriber (PostgreSQL behind a 5 s cache), looks the bindings up in Redis and forwards to the phone uas; sipd (and the phone) are started afresh per size',
+    'held calls: sipd keeps no dialog state beyond transactions (RFC 6026 keeps an INVITE client transaction 32 s after its 2xx), so memory per held call is memory per call in flight at that rate; a profile\'s memory is read after its highest clean step (a failed step restarts the server before the retry halfway)'
   ]
   if (Date.now() > shared.deadline) notes.push('the time budget ran out: later steps or scaling sizes were skipped (see steps in the JSON)')
   return { name: 'e2e', rows, notes, peers }
