@@ -161,6 +161,15 @@ interface Branch {
   timerC: WheelTimer | undefined
 }
 
+/** A parsed URI with what the core asks of it (see ProxyCore#uriInfo). */
+interface UriInfo {
+  readonly uri: SipUri
+  /** isOurUri(uri) */
+  readonly ours: boolean
+  /** The next hop it names; undefined for a host name (DNS). */
+  readonly target: SendTarget | undefined
+}
+
 /**
  * FNV-1a in two 32-bit lanes over a sequence of strings, each followed by
  * LF: the hash of their LF-joined text without building it.
@@ -191,9 +200,16 @@ class Hash64 {
   }
 
   hex (): string {
-    return (this.a >>> 0).toString(16).padStart(8, '0') + (this.b >>> 0).toString(16).padStart(8, '0')
+    // By byte from a table: Number#toString(16) and padStart cost more than the hashing.
+    const a = this.a
+    const b = this.b
+    return HEX[a >>> 24]! + HEX[(a >>> 16) & 0xff]! + HEX[(a >>> 8) & 0xff]! + HEX[a & 0xff]! +
+      HEX[b >>> 24]! + HEX[(b >>> 16) & 0xff]! + HEX[(b >>> 8) & 0xff]! + HEX[b & 0xff]!
   }
 }
+
+/** Two hex digits per byte value. */
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
 /**
  * The loop-detection hash of a request (RFC 3261 §16.6 step 8): the fields a
@@ -250,12 +266,16 @@ export class ProxyCore {
   readonly #flows: FlowRouting | undefined
   /** The `host:port` values we wrote as Via sent-by (§16.3 step 4 compares against them). */
   readonly #sentBys = new Set<string>()
-  /** Next hops by URI text (media nodes, gateways, Route entries repeat call after call): parsed once. */
-  readonly #hops = new Map<string, SendTarget | null>()
+  /** URIs by text, parsed once (see #uriInfo). */
+  readonly #uris = new Map<string, UriInfo>()
   /** Via text up to the branch value, by transport, listener and local address. */
   readonly #viaPrefixes = new Map<string, string>()
   /** Record-Route entries without flow token, by transport, address and port. */
   readonly #recordRoutes = new Map<string, string>()
+  /** The Via prefix a bound listener writes. */
+  readonly #viaByListener = new WeakMap<ListenerInfo, string>()
+  /** Our Record-Route for requests that arrived on a local socket address (one object per socket). */
+  readonly #rrByLocal = new WeakMap<object, string>()
   /**
    * Branch ids: RFC 3261 §8.1.1.7 wants them unique across space and time.
    * 64 random bits drawn once per core and a counter make them so without a
@@ -389,13 +409,10 @@ export class ProxyCore {
     let flow: SendTarget | undefined
     let flowFailed = false
     while (popped < 2 && routes.length > popped) {
-      let u: SipUri
-      try {
-        u = parseUri(routes[popped]!.uri)
-      } catch {
-        break
-      }
-      if (!this.isOurUri(u)) {
+      const info = this.#uriInfo(routes[popped]!.uri)
+      if (info === undefined) break
+      const u = info.uri
+      if (!info.ours) {
         // RFC 5626 §5.3: our own Path / Record-Route with a flow token.
         if (!this.isFlowUri(u)) break
         const f = this.#flows!.decode(u.user!)
@@ -474,15 +491,9 @@ export class ProxyCore {
     if (send === undefined) {
       if (pre.flowFailed === true && pre.routes.length === 0) return false
       const next = pre.routes.length > 0 ? pre.routes[0]!.uri : pre.requestUri
-      let uri: SipUri
-      try {
-        uri = parseUri(next)
-      } catch {
-        return false
-      }
-      if (this.isOurUri(uri)) return false
-      send = this.#sendTarget(uri)
-      if (send === undefined) return false
+      const hop = this.#uriInfo(next)
+      if (hop === undefined || hop.ours || hop.target === undefined) return false
+      send = hop.target
     }
     const branch = BRANCH_PREFIX + new Hash64().field(req.topVia?.branch ?? '').field(req.method).field(req.callId).add(String(req.cseq.seq)).hex() + '.s'
     const via = this.#via(send.transport, source, branch)
@@ -551,27 +562,39 @@ export class ProxyCore {
       // RFC 5626 §5.3: the flow the request was routed to is gone.
       if (pre.flowFailed === true && pre.routes.length === 0 && b.target.destination === undefined && pushed === undefined) return 430
       const next = b.target.destination ?? (pushed !== undefined && pushed.length > 0 ? nameAddrUri(pushed[0]!) : pre.routes.length > 0 ? pre.routes[0]!.uri : requestUri)
-      const hop = this.#hop(next)
-      if (hop === null) return 400
-      if (hop === undefined) return 503
-      send = hop
+      const hop = this.#uriInfo(next)
+      if (hop === undefined) return 400
+      if (hop.target === undefined) return 503
+      send = hop.target
     }
     b.send = send
     const branch = BRANCH_PREFIX + ctx.hash + '.' + this.#branchStem + (this.#branchSeq++).toString(36)
     const recordRoute = ctx.options.recordRoute ?? (req.to.tag === undefined && req.method !== 'REGISTER')
+    const out = this.#listenerFor(send.transport, source)
     const rr: string[] = []
     if (recordRoute) {
       // RFC 5626 §5.3: toward a registered flow our Record-Route names it, so in-dialog requests come down it too.
       const token = (flow !== undefined || b.target.flow === true) ? this.#flows?.encode(send) : undefined
       // RFC 3261 §16.6 step 4; two entries when the request changes transport or interface (RFC 5658).
-      const inbound = this.#recordRoute(source.transport, source.local.address, source.local.port, token)
-      const out = this.#listenerFor(send.transport, source)
-      const outbound = out === undefined ? inbound : this.#recordRoute(send.transport, out.address === '0.0.0.0' || out.address === '::' ? source.local.address : out.address, out.port, token)
+      let inbound: string
+      if (token === undefined) {
+        inbound = this.#rrByLocal.get(source.local) ?? ''
+        if (inbound === '') {
+          inbound = this.#recordRoute(source.transport, source.local.address, source.local.port)
+          this.#rrByLocal.set(source.local, inbound)
+        }
+      } else {
+        inbound = this.#recordRoute(source.transport, source.local.address, source.local.port, token)
+      }
+      // Leaving by the socket it came in on (the usual case): one entry.
+      const same = out !== undefined && out.transport === source.transport && out.port === source.local.port &&
+        (out.address === source.local.address || out.address === '0.0.0.0' || out.address === '::')
+      const outbound = out === undefined || same ? inbound : this.#recordRoute(send.transport, out.address === '0.0.0.0' || out.address === '::' ? source.local.address : out.address, out.port, token)
       if (outbound !== inbound) rr.push(outbound)
       rr.push(inbound)
     }
     const bytes = forwardRequest(req, {
-      via: this.#via(send.transport, source, branch),
+      via: this.#via(send.transport, source, branch, out),
       maxForwards: (req.maxForwards ?? 70) - 1,
       recordRoute: rr.length > 0 ? rr : undefined,
       requestUri: requestUri !== req.uri ? requestUri : undefined,
@@ -605,15 +628,15 @@ export class ProxyCore {
    * challenges of other branches, §16.7 step 7).
    */
   relay (tx: AnyServerTransaction, resp: SipResponse, extra?: ReadonlyArray<readonly [string, string]>): void {
-    // Counted from the header values: parsing every Via of every response cost more than relaying it.
-    if (resp.headers('via').length < 2) {
+    if (resp.via.length < 2) {
       // A downstream element that dropped the upstream Vias (§8.2.6.2 says copy them all): answer with our own response.
       if (resp.status > 100) this.#reply(tx, resp.status, resp.reason, extra)
       return
     }
     let bytes = stripTopVia(resp)
     if (extra !== undefined && extra.length > 0) bytes = insertHeaders(bytes, extra)
-    if (tx.sendResponse(bytes, resp.status, resp.to.tag)) {
+    // The To tag only matters for matching an RFC 2543 ACK (§17.2.3): not parsed otherwise.
+    if (tx.sendResponse(bytes, resp.status, tx.rfc2543 ? resp.to.tag : undefined)) {
       this.#onResponseOut?.(resp.status)
       return
     }
@@ -651,26 +674,29 @@ export class ProxyCore {
   }
 
   /**
-   * The next hop a URI names: null when it does not parse, undefined when it
-   * needs DNS; cached by text (frozen: shared by every branch to that hop).
+   * A URI as the core uses it, parsed once per text (media nodes, gateways,
+   * Route entries of our own repeat call after call): whether it names us,
+   * and the next hop it names (undefined when that needs DNS). Undefined when
+   * it does not parse. Entries are shared: never mutate them.
    */
-  #hop (text: string): SendTarget | null | undefined {
-    let hop = this.#hops.get(text)
-    if (hop === undefined) {
-      let uri: SipUri | undefined
+  #uriInfo (text: string): UriInfo | undefined {
+    let info = this.#uris.get(text)
+    if (info === undefined) {
+      let uri: SipUri
       try {
         uri = parseUri(text)
       } catch {
-        uri = undefined
+        return undefined
       }
-      const t = uri === undefined ? undefined : this.#sendTarget(uri)
-      if (uri !== undefined && t === undefined) return undefined
-      hop = t === undefined ? null : Object.freeze(t)
+      const target = this.#sendTarget(uri)
+      info = { uri, ours: this.isOurUri(uri), target: target === undefined ? undefined : Object.freeze(target) }
+      // Whether a URI is ours is known once the listeners are bound.
+      if (this.#listeners().length === 0) return info
       // Bounded: Request-URIs of phones would otherwise grow it without end.
-      if (this.#hops.size >= 4096) this.#hops.clear()
-      this.#hops.set(text, hop)
+      if (this.#uris.size >= 4096) this.#uris.clear()
+      this.#uris.set(text, info)
     }
-    return hop
+    return info
   }
 
   #sendTarget (uri: SipUri): SendTarget | undefined {
@@ -691,8 +717,14 @@ export class ProxyCore {
     return first
   }
 
-  #via (transport: TransportName, source: Source, branch: string): string {
-    const l = this.#listenerFor(transport, source)
+  #via (transport: TransportName, source: Source, branch: string, listener?: ListenerInfo): string {
+    const l = listener ?? this.#listenerFor(transport, source)
+    // A bound (not wildcard) listener always writes the same Via: found by identity, no key to build.
+    const fixed = l !== undefined && l.transport === transport && l.address !== '0.0.0.0' && l.address !== '::'
+    if (fixed) {
+      const prefix = this.#viaByListener.get(l)
+      if (prefix !== undefined) return prefix + branch + ';rport'
+    }
     let host: string
     let port: number
     if (this.#advertiseHost !== undefined) {
@@ -710,6 +742,7 @@ export class ProxyCore {
       if (this.#viaPrefixes.size >= 256) this.#viaPrefixes.clear()
       this.#viaPrefixes.set(key, prefix)
     }
+    if (fixed) this.#viaByListener.set(l, prefix)
     return prefix + branch + ';rport'
   }
 
@@ -892,7 +925,6 @@ class ResponseContext {
     }
     this.#end(b)
     b.status = status
-    b.response = resp
     if (status >= 200 && status < 300) {
       // §16.7 step 5: every 2xx is forwarded at once; the other branches are cancelled (§16.7 step 10).
       this.core.relay(this.tx, resp)
@@ -901,6 +933,8 @@ class ResponseContext {
       this.cancelAll(false)
       return
     }
+    // Kept for the best-response choice and §16.7 step 7; a 2xx was relayed at once and is not kept (the context lives as long as Timer M).
+    b.response = resp
     this.#settle(b, true)
   }
 

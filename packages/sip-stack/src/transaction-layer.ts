@@ -259,6 +259,12 @@ export class TransactionLayer {
    */
   responseTarget (request: SipRequest, source: Source): SendTarget {
     const via = request.topVia
+    if (via !== undefined && source.transport === 'udp' && via.received === undefined && !via.params.has('maddr')) {
+      // The usual UDP request, as responseDestination decides it without its allocations:
+      // RFC 3581 §4 rport → the source address and port; a sent-by that is the source address → its port.
+      if (via.rport === null) return { transport: 'udp', address: source.address, port: source.port, flowId: source.flowId }
+      if (via.host === source.address) return { transport: 'udp', address: source.address, port: via.port ?? 5060, flowId: source.flowId }
+    }
     const dest = via === undefined ? undefined : responseDestination(via, source)
     if (dest === undefined || dest.port === undefined || addressFamily(dest.host) === 0) {
       return { transport: source.transport, address: source.address, port: source.port, flowId: source.flowId }
@@ -349,8 +355,8 @@ export class TransactionLayer {
     }
     const target = this.responseTarget(req, source)
     const tx = req.method === 'INVITE'
-      ? new ServerInviteTransaction(this.#ctx, facts.key, target, req, source, facts.toTag)
-      : new ServerNonInviteTransaction(this.#ctx, facts.key, target, req, source, facts.toTag)
+      ? new ServerInviteTransaction(this.#ctx, facts.key, target, req, source, facts.toTag, !facts.cookie)
+      : new ServerNonInviteTransaction(this.#ctx, facts.key, target, req, source, facts.toTag, !facts.cookie)
     this.#server.set(facts.key, tx)
     this.#count(tx)
     if (merged) {

@@ -47,6 +47,12 @@ export abstract class ServerTransaction extends Transaction {
   readonly method: string
   /** Where the request came from. */
   readonly source: Source
+  /**
+   * True when the request's branch lacks the magic cookie: its ACK is
+   * matched by the To tag of the final response (RFC 3261 §17.2.3), so a TU
+   * relaying a response passes that tag to {@link sendResponse}.
+   */
+  readonly rfc2543: boolean
   /** Optional TU callbacks; set them when the request reaches the TU. */
   handler: ServerTransactionHandler | undefined = undefined
   /**
@@ -66,12 +72,13 @@ export abstract class ServerTransaction extends Transaction {
   #viaParams: TopViaParams | null | undefined = undefined
 
   /** @internal created by the TransactionLayer */
-  constructor (ctx: TransactionContext, key: string, target: SendTarget, request: SipRequest, source: Source, requestToTag: string | undefined) {
+  constructor (ctx: TransactionContext, key: string, target: SendTarget, request: SipRequest, source: Source, requestToTag: string | undefined, rfc2543: boolean) {
     super(ctx, key, target)
     this.#request = request
     this.method = request.method
     this.source = source
     this.#requestToTag = requestToTag
+    this.rfc2543 = rfc2543
   }
 
   /**
@@ -134,7 +141,7 @@ export abstract class ServerTransaction extends Transaction {
    * after `stripTopVia`) through the transaction, which retransmits it and
    * changes state by its class.
    * @param status the response's status code, which decides the transition
-   * @param toTag its To tag when known; RFC 2543 ACKs are matched against it
+   * @param toTag its To tag when known; RFC 2543 ACKs are matched against it (needed only when {@link rfc2543})
    * @returns false when the state admits no such response, true when sent
    * @throws RangeError for a status outside 100–699
    */
