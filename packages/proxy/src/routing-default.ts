@@ -224,7 +224,8 @@ export class DefaultRouting {
     this.#locate = options.locate
     this.#auth = new ProxyAuth(config, options.auth)
     this.#served = options.servedHosts
-    if (options.probe !== false && (config.media.sets.length > 0 || config.media.source === 'postgres')) {
+    // Always, when enabled: a reload may bring nodes to a policy that started without any.
+    if (options.probe !== false) {
       const p = config.media.probe
       this.#prober = new Prober(this.dispatcher, async (uri, timeoutMs) => await this.#sendOptions(uri, timeoutMs), {
         intervalMs: p.intervalMs,
