@@ -148,6 +148,11 @@ xml_curl:
     t.same(nb?.attributes, { zone: 'west', capacity: '200' }, 'jsonb attributes as strings')
     t.match(na?.lastProbe, { alive: true, status: 200 }, 'the OPTIONS probe was answered 200')
     t.ok(typeof na?.lastProbe?.latencyMs === 'number' && !Number.isNaN(Date.parse(na.lastProbe.at)), 'with its latency and time')
+    const metrics = await (await fetch(`${sipd.httpUrl}/metrics`)).text()
+    const esc = (u: string): string => u.replaceAll('.', '\\.')
+    t.match(metrics, new RegExp(`sipd_media_probe_latency_seconds_count\\{node="${esc(a)}"\\} [1-9]`), 'probe latencies are observed')
+    t.match(metrics, new RegExp(`sipd_media_node_state\\{set="1",node="${esc(b)}",state="active"\\} 1`), 'node states are exported')
+    t.match(metrics, new RegExp(`sipd_media_node_active_calls\\{node="${esc(a)}"\\} 0`), 'and active calls')
   })
 
   const call = async (t: Test, number: string, calls: number): Promise<void> => {
@@ -161,6 +166,8 @@ xml_curl:
   await t.test('calls go to the nodes of the table', async t => {
     await call(t, '100', 20)
     t.same([await invites(0), await invites(1), await invites(2)], [10, 10, 0])
+    const metrics = await (await fetch(`${sipd.httpUrl}/metrics`)).text()
+    t.match(metrics, /sipd_media_selections_total\{set="1",algorithm="round-robin"\} 20/, 'selections are counted')
   })
 
   await t.test('admin state through the API: errors named, state applied', async t => {
