@@ -30,6 +30,13 @@ const COLON = 0x3a
 const SLASH = 0x2f
 const LBRACKET = 0x5b
 
+/** Via sent-by host bytes: 1 for `-` `.` `_`, digits and lower-case letters, 2 for upper-case letters. */
+const VIA_HOST = new Uint8Array(256)
+for (let c = 0x30; c <= 0x39; c++) VIA_HOST[c] = 1
+for (let c = 0x61; c <= 0x7a; c++) VIA_HOST[c] = 1
+for (let c = 0x41; c <= 0x5a; c++) VIA_HOST[c] = 2
+VIA_HOST[0x2d] = VIA_HOST[0x2e] = VIA_HOST[0x5f] = 1
+
 /** grammar.ts ipv6RefEnd over the bytes. */
 function ipv6RefEndBytes (buf: Buffer, head: string, base: number, i: number, end: number): number {
   let j = i + 1
@@ -82,13 +89,98 @@ export function splitListBytes (buf: Buffer, s: number, e: number): number[] {
   return out
 }
 
+/** Where the last element parse with `stopAtComma` stopped: the value's end, or the comma that ends the element. */
+export let elementStop = 0
+
+/** Start of the element firstElement() found last (a second return value, to avoid an allocation). */
+export let firstElementStart = 0
+
+/**
+ * End of the first non-empty element of a list header value in buf[s..e)
+ * (as splitListBytes would give it first), or -1 when there is none; its
+ * start is left in firstElementStart.
+ */
+export function firstElement (buf: Buffer, s: number, e: number): number {
+  let from = s
+  let inQuote = false
+  let inAngle = false
+  for (let i = s; i < e; i++) {
+    const c = buf[i]!
+    if (inQuote) {
+      if (c === BACKSLASH) i++
+      else if (c === DQUOTE) inQuote = false
+    } else if (c === DQUOTE) {
+      inQuote = true
+    } else if (c === LAQUOT) {
+      inAngle = true
+    } else if (c === RAQUOT) {
+      inAngle = false
+    } else if (c === COMMA && !inAngle) {
+      const a = skipWs(buf, from, i)
+      const b = trimEnd(buf, a, i)
+      if (b > a) {
+        firstElementStart = a
+        return b
+      }
+      from = i + 1
+    }
+  }
+  const a = skipWs(buf, from, e)
+  const b = trimEnd(buf, a, e)
+  if (b > a) {
+    firstElementStart = a
+    return b
+  }
+  return -1
+}
+
 function pushRange (out: number[], buf: Buffer, a: number, b: number): void {
   a = skipWs(buf, a, b)
   b = trimEnd(buf, a, b)
   if (b > a) out.push(a, b)
 }
 
+/** Whether buf[a..a+name.length) spells the lower-case ASCII `name` in any case. */
+function spells (buf: Buffer, a: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    // `| 0x20` folds ASCII letters; the names hold letters, digits, '-', '.' and '+'.
+    if ((buf[a + i]! | 0x20) !== name.charCodeAt(i)) return false
+  }
+  return true
+}
+
+/**
+ * The parameter names a proxy reads, as constant strings: no allocation per
+ * message, and comparisons against them are pointer compares.
+ */
+function knownParamName (buf: Buffer, a: number, b: number): string | undefined {
+  const c0 = buf[a]! | 0x20
+  switch (b - a) {
+    case 1: return c0 === 0x71 ? 'q' : undefined
+    case 2:
+      if (c0 === 0x6c) return spells(buf, a, 'lr') ? 'lr' : undefined
+      return c0 === 0x6f && spells(buf, a, 'ob') ? 'ob' : undefined
+    case 3:
+      if (c0 === 0x74) return spells(buf, a, 'tag') ? 'tag' : spells(buf, a, 'ttl') ? 'ttl' : undefined
+      return undefined
+    case 5:
+      if (c0 === 0x72) return spells(buf, a, 'rport') ? 'rport' : undefined
+      return c0 === 0x6d && spells(buf, a, 'maddr') ? 'maddr' : undefined
+    case 6:
+      if (c0 === 0x62) return spells(buf, a, 'branch') ? 'branch' : undefined
+      if (c0 === 0x72) return spells(buf, a, 'reg-id') ? 'reg-id' : undefined
+      return c0 === 0x6d && spells(buf, a, 'method') ? 'method' : undefined
+    case 7: return c0 === 0x65 && spells(buf, a, 'expires') ? 'expires' : undefined
+    case 8: return c0 === 0x72 && spells(buf, a, 'received') ? 'received' : undefined
+    case 9: return c0 === 0x74 && spells(buf, a, 'transport') ? 'transport' : undefined
+    case 13: return c0 === 0x2b && spells(buf, a, '+sip.instance') ? '+sip.instance' : undefined
+  }
+  return undefined
+}
+
 function lowerName (buf: Buffer, head: string, base: number, a: number, b: number): string {
+  const known = knownParamName(buf, a, b)
+  if (known !== undefined) return known
   for (let i = a; i < b; i++) {
     const c = buf[i]!
     if (c >= 0x41 && c <= 0x5a) return head.substring(a - base, b - base).toLowerCase()
@@ -96,12 +188,35 @@ function lowerName (buf: Buffer, head: string, base: number, a: number, b: numbe
   return head.substring(a - base, b - base)
 }
 
-/** `;name[=value]` parameters in buf[i..end) into `out`; returns where parsing stopped. */
-export function parseParamsBytes (buf: Buffer, head: string, base: number, s: number, i: number, end: number, out: FlatParams, what: string): number {
+/**
+ * Parameters are collected here and copied into an array of their exact
+ * size: a `[]` grown by push() allocates room for 17 entries, and most
+ * elements carry one or two parameters. Elements without any share NO_PARAMS
+ * (the flat lists are never written after parsing).
+ */
+const scratch: FlatParams = []
+const NO_PARAMS: FlatParams = []
+let scratchLen = 0
+
+/** The parameters collected in `scratch` up to `n` as their own array. */
+function takeParams (n: number): FlatParams {
+  if (n === 0) return NO_PARAMS
+  if (n === 2) return [scratch[0]!, scratch[1]!]
+  if (n === 4) return [scratch[0]!, scratch[1]!, scratch[2]!, scratch[3]!]
+  return scratch.slice(0, n)
+}
+
+/**
+ * `;name[=value]` parameters in buf[i..end) into `out` from `scratchLen`; returns where parsing
+ * stopped: `end`, or with `stopAtComma` the offset of a comma after a
+ * parameter (the end of a list element, RFC 3261 §7.3.1).
+ */
+export function parseParamsBytes (buf: Buffer, head: string, base: number, s: number, i: number, end: number, out: FlatParams, what: string, stopAtComma = false): number {
   for (;;) {
     i = skipWs(buf, i, end)
     if (i >= end) return i
     if (buf[i] !== SEMI) {
+      if (stopAtComma && buf[i] === COMMA) return i
       throw new SipParseError(`unexpected ${quote(head.substring(i - base, Math.min(end, i + 20) - base))} in ${what} parameters`, i - s, 'SIP_ERR_BAD_PARAM')
     }
     i = skipWs(buf, i + 1, end)
@@ -118,13 +233,15 @@ export function parseParamsBytes (buf: Buffer, head: string, base: number, s: nu
         while (j < end && buf[j] !== DQUOTE && buf[j] !== BACKSLASH) j++
         if (j < end && buf[j] === DQUOTE) {
           // RFC 3261 §25.1: qdtext includes UTF8-NONASCII.
-          out.push(name, decodeText(head.substring(i + 1 - base, j - base)))
+          out[scratchLen++] = name
+          out[scratchLen++] = decodeText(head.substring(i + 1 - base, j - base))
           i = j + 1
         } else {
           const text = head.substring(0, end - base)
           try {
             const [v, after] = readQuoted(text, i - base, end - base, what)
-            out.push(name, decodeText(v))
+            out[scratchLen++] = name
+            out[scratchLen++] = decodeText(v)
             i = after + base
           } catch (err) {
             if (err instanceof SipParseError) throw new SipParseError(err.message, i - s, err.code)
@@ -145,17 +262,23 @@ export function parseParamsBytes (buf: Buffer, head: string, base: number, s: nu
           break
         }
         if (i === vStart) throw new SipParseError(`empty value for parameter ${name} in ${what}`, i - s, 'SIP_ERR_BAD_PARAM')
-        out.push(name, head.substring(vStart - base, i - base))
+        out[scratchLen++] = name
+        out[scratchLen++] = head.substring(vStart - base, i - base)
       }
     } else {
-      out.push(name, null)
+      out[scratchLen++] = name
+      out[scratchLen++] = null
     }
   }
 }
 
-/** One name-addr / addr-spec element in buf[s..e) (see grammar.ts parseNameAddr). */
-export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: number, e: number, what: string, contact: boolean): ParsedNameAddr {
-  const end = trimEnd(buf, s, e)
+/**
+ * One name-addr / addr-spec element in buf[s..e) (see grammar.ts
+ * parseNameAddr). With `stopAtComma` the parse ends at the comma after the
+ * element's parameters (see elementStop); a comma anywhere else is an error.
+ */
+export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: number, e: number, what: string, contact: boolean, stopAtComma = false): ParsedNameAddr {
+  let end = trimEnd(buf, s, e)
   let i = skipWs(buf, s, end)
   const rawStart = i
   let displayName: string | undefined
@@ -221,8 +344,11 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
       const uriEnd = trimEnd(buf, i, j)
       const uri = head.substring(i - base, uriEnd - base)
       if (colon <= i || colon >= uriEnd) throw new SipParseError(`missing URI scheme in ${what}: ${quote(uri)}`, i - s, 'SIP_ERR_BAD_ADDRESS')
-      const flat: FlatParams = []
-      parseParamsBytes(buf, head, base, s, j, end, flat, what)
+      scratchLen = 0
+      const stop = parseParamsBytes(buf, head, base, s, j, end, scratch, what, stopAtComma)
+      const flat = takeParams(scratchLen)
+      elementStop = stop
+      if (stop < end) end = trimEnd(buf, rawStart, stop)
       const raw = head.substring(rawStart - base, end - base)
       return contact ? new ParsedContact(undefined, uri, raw, flat) : new ParsedNameAddr(undefined, uri, raw, flat)
     }
@@ -240,47 +366,65 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
   if (gt >= end) throw new SipParseError(`missing ">" in ${what}`, i - s, 'SIP_ERR_BAD_ADDRESS')
   const uri = head.substring(i + 1 - base, gt - base)
   if (colon <= i + 1) throw new SipParseError(`missing URI scheme in ${what}: ${quote(uri)}`, i + 1 - s, 'SIP_ERR_BAD_ADDRESS')
-  const flat: FlatParams = []
-  parseParamsBytes(buf, head, base, s, gt + 1, end, flat, what)
+  scratchLen = 0
+  const stop = parseParamsBytes(buf, head, base, s, gt + 1, end, scratch, what, stopAtComma)
+  const flat = takeParams(scratchLen)
+  elementStop = stop
+  if (stop < end) end = trimEnd(buf, rawStart, stop)
   const raw = head.substring(rawStart - base, end - base)
   return contact ? new ParsedContact(displayName, uri, raw, flat) : new ParsedNameAddr(displayName, uri, raw, flat)
 }
 
 /** One Contact element in buf[s..e) (not `*`). */
-export function parseContactBytes (buf: Buffer, head: string, base: number, s: number, e: number): ParsedContact {
-  const c = parseNameAddrBytes(buf, head, base, s, e, 'Contact', true) as ParsedContact
+export function parseContactBytes (buf: Buffer, head: string, base: number, s: number, e: number, stopAtComma = false): ParsedContact {
+  const c = parseNameAddrBytes(buf, head, base, s, e, 'Contact', true, stopAtComma) as ParsedContact
   if (c.flat.length > 0) contactParams(c, skipWs(buf, s, e) - s)
   return c
 }
 
-/** One Via element in buf[s..e) (RFC 3261 §20.42 / §25.1, RFC 3581). */
-export function parseViaBytes (buf: Buffer, head: string, base: number, s: number, e: number): ParsedVia {
-  const end = trimEnd(buf, s, e)
+/**
+ * One Via element in buf[s..e) (RFC 3261 §20.42 / §25.1, RFC 3581). With
+ * `stopAtComma`, buf[s..e) is a whole list value and the parse ends at the
+ * comma after the first element (see elementStop): the caller's fast path
+ * for the top Via, which falls back to splitting the list on any error.
+ */
+export function parseViaBytes (buf: Buffer, head: string, base: number, s: number, e: number, stopAtComma = false): ParsedVia {
+  let end = trimEnd(buf, s, e)
   let i = skipWs(buf, s, end)
   const start = i
-  const whole = (): string => head.substring(s - base, e - base)
   let protoEnd = 0
   let tStart = 0
   let spaced = false
-  for (let k = 0; k < 3; k++) {
+  // The usual sent-protocol, "SIP/2.0/" then the transport, read at once.
+  let k = 0
+  if (end - i > 8 && buf[i] === 0x53 && buf[i + 1] === 0x49 && buf[i + 2] === 0x50 && buf[i + 3] === SLASH &&
+      buf[i + 4] === 0x32 && buf[i + 5] === 0x2e && buf[i + 6] === 0x30 && buf[i + 7] === SLASH && IS_TOKEN[buf[i + 8]!] === 1) {
+    protoEnd = i + 7
+    i += 8
+    k = 2
+  }
+  for (; k < 3; k++) {
     const w = i
     i = skipWs(buf, i, end)
     if (i !== w) spaced = true
     const t0 = i
     while (i < end && IS_TOKEN[buf[i]!] === 1) i++
-    if (i === t0) throw new SipParseError(`invalid sent-protocol in Via ${quote(whole())}`, i - s, 'SIP_ERR_BAD_VIA')
+    if (i === t0) throw new SipParseError(`invalid sent-protocol in Via ${quote(head.substring(s - base, e - base))}`, i - s, 'SIP_ERR_BAD_VIA')
     if (k === 1) protoEnd = i
     if (k === 2) tStart = t0
     if (k < 2) {
       const w2 = i
       i = skipWs(buf, i, end)
       if (i !== w2) spaced = true
-      if (buf[i] !== SLASH) throw new SipParseError(`invalid sent-protocol in Via ${quote(whole())}`, i - s, 'SIP_ERR_BAD_VIA')
+      if (buf[i] !== SLASH) throw new SipParseError(`invalid sent-protocol in Via ${quote(head.substring(s - base, e - base))}`, i - s, 'SIP_ERR_BAD_VIA')
       i++
     }
   }
   const transport = transportName(head, tStart - base, i - base)
-  let protocol = head.substring(start - base, protoEnd - base)
+  let protocol = !spaced && protoEnd - start === 7 && buf[start] === 0x53 && buf[start + 1] === 0x49 && buf[start + 2] === 0x50 &&
+    buf[start + 4] === 0x32 && buf[start + 5] === 0x2e && buf[start + 6] === 0x30
+    ? 'SIP/2.0'
+    : head.substring(start - base, protoEnd - base)
   if (spaced) {
     let p = ''
     for (let j = 0; j < protocol.length; j++) if (!isWs(protocol.charCodeAt(j))) p += protocol[j]
@@ -288,22 +432,24 @@ export function parseViaBytes (buf: Buffer, head: string, base: number, s: numbe
   }
   const afterProto = i
   i = skipWs(buf, i, end)
-  if (i === afterProto) throw new SipParseError(`missing space before sent-by in Via ${quote(whole())}`, i - s, 'SIP_ERR_BAD_VIA')
+  if (i === afterProto) throw new SipParseError(`missing space before sent-by in Via ${quote(head.substring(s - base, e - base))}`, i - s, 'SIP_ERR_BAD_VIA')
   const hStart = i
   let host: string
   if (buf[i] === LBRACKET) {
     const close = ipv6RefEndBytes(buf, head, base, i, end)
-    if (close < 0) throw new SipParseError(`invalid IPv6 reference in Via ${quote(whole())}`, i - s, 'SIP_ERR_BAD_VIA')
+    if (close < 0) throw new SipParseError(`invalid IPv6 reference in Via ${quote(head.substring(s - base, e - base))}`, i - s, 'SIP_ERR_BAD_VIA')
     i = close
     host = head.substring(hStart - base, i - base).toLowerCase()
   } else {
-    let upper = false
+    let kinds = 0
     while (i < end) {
-      const c = buf[i]!
-      if (c === 0x2d || c === 0x2e || (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || c === 0x5f) i++
-      else if (c >= 0x41 && c <= 0x5a) { upper = true; i++ } else break
+      const t = VIA_HOST[buf[i]!]!
+      if (t === 0) break
+      kinds |= t
+      i++
     }
-    if (i === hStart) throw new SipParseError(`missing sent-by host in Via ${quote(whole())}`, i - s, 'SIP_ERR_BAD_VIA')
+    const upper = (kinds & 2) !== 0
+    if (i === hStart) throw new SipParseError(`missing sent-by host in Via ${quote(head.substring(s - base, e - base))}`, i - s, 'SIP_ERR_BAD_VIA')
     host = head.substring(hStart - base, i - base)
     if (upper) host = host.toLowerCase()
   }
@@ -319,11 +465,14 @@ export function parseViaBytes (buf: Buffer, head: string, base: number, s: numbe
       p = p * 10 + d
       j++
     }
-    if (j === p0 || p > 65535) throw new SipParseError(`invalid port in Via ${quote(whole())}`, p0 - s, 'SIP_ERR_BAD_VIA')
+    if (j === p0 || p > 65535) throw new SipParseError(`invalid port in Via ${quote(head.substring(s - base, e - base))}`, p0 - s, 'SIP_ERR_BAD_VIA')
     port = p
     i = j
   }
-  const flat: FlatParams = []
-  parseParamsBytes(buf, head, base, s, i, end, flat, 'Via')
+  scratchLen = 0
+  const stop = parseParamsBytes(buf, head, base, s, i, end, scratch, 'Via', stopAtComma)
+  const flat = takeParams(scratchLen)
+  elementStop = stop
+  if (stop < end) end = trimEnd(buf, start, stop)
   return new ParsedVia(protocol, transport, host, port, flat, head.substring(start - base, end - base))
 }

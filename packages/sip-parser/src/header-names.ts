@@ -142,7 +142,10 @@ const byName = new Map<string, number>()
  * name then costs one table read and one case-folded compare of its bytes,
  * with no per-byte hashing or string building.
  */
-const byLenFirst: Array<Array<[id: number, lower: Uint8Array]> | undefined> = new Array(64 * 32)
+const byLenFirst: Array<Int32Array | undefined> = new Array(64 * 32)
+/** Lower-case bytes of each entry of byLenFirst (entry e: names[e], ids[e]). */
+const entryBytes: Uint8Array[] = []
+const entryIds: number[] = []
 
 function slotOf (len: number, first: number): number {
   return len < 64 ? len * 32 + (first & 0x1f) : -1
@@ -151,8 +154,14 @@ function slotOf (len: number, first: number): number {
 function addName (lower: string, id: number): void {
   byName.set(lower, id)
   const slot = slotOf(lower.length, lower.charCodeAt(0))
-  const list = byLenFirst[slot] ?? (byLenFirst[slot] = [])
-  list.push([id, Buffer.from(lower, 'latin1')])
+  const e = entryBytes.length
+  entryBytes.push(Buffer.from(lower, 'latin1'))
+  entryIds.push(id)
+  const prev = byLenFirst[slot]
+  const list = new Int32Array((prev?.length ?? 0) + 1)
+  if (prev !== undefined) list.set(prev)
+  list[list.length - 1] = e
+  byLenFirst[slot] = list
 }
 
 for (let id = 0; id < TABLE.length; id++) {
@@ -161,21 +170,109 @@ for (let id = 0; id < TABLE.length; id++) {
   if (compact !== undefined) addName(compact, id)
 }
 
-/** Id of the header whose name occupies `buf[start..end)` (any case), or H_UNKNOWN. */
-export function lookupHeaderBytes (buf: Uint8Array, start: number, end: number): number {
+function lookupTable (buf: Uint8Array, start: number, end: number): number {
   const len = end - start
   const slot = slotOf(len, buf[start]!)
   if (slot < 0) return H_UNKNOWN
   const list = byLenFirst[slot]
   if (list === undefined) return H_UNKNOWN
   for (let c = 0; c < list.length; c++) {
-    const [id, bytes] = list[c]!
+    const e = list[c]!
+    const bytes = entryBytes[e]!
     let i = 0
     // `| 0x20` folds ASCII letters; the names hold only letters and '-'.
     while (i < len && (buf[start + i]! | 0x20) === bytes[i]) i++
-    if (i === len) return id
+    if (i === len) return entryIds[e]!
   }
   return H_UNKNOWN
+}
+
+/**
+ * Id of the header whose name occupies `buf[start..end)` (any case), or
+ * H_UNKNOWN. The names most messages carry are compared against constants
+ * (one switch on the length, no table reads); any other goes through the
+ * (length, first letter) table.
+ */
+export function lookupHeaderBytes (buf: Uint8Array, start: number, end: number): number {
+  const len = end - start
+  const c0 = buf[start]! | 0x20
+  switch (len) {
+    case 1: return c0 < 0x80 ? COMPACT[c0]! : H_UNKNOWN
+    case 2:
+      // To
+      if (c0 === 0x74 && (buf[start + 1]! | 0x20) === 0x6f) return H_TO
+      break
+    case 3:
+      // Via
+      if (c0 === 0x76 && (buf[start + 1]! | 0x20) === 0x69 && (buf[start + 2]! | 0x20) === 0x61) return H_VIA
+      break
+    case 4:
+      // From
+      if (c0 === 0x66 && (buf[start + 1]! | 0x20) === 0x72 && (buf[start + 2]! | 0x20) === 0x6f && (buf[start + 3]! | 0x20) === 0x6d) return H_FROM
+      // CSeq
+      if (c0 === 0x63 && (buf[start + 1]! | 0x20) === 0x73 && (buf[start + 2]! | 0x20) === 0x65 && (buf[start + 3]! | 0x20) === 0x71) return H_CSEQ
+      break
+    case 5:
+      // Route
+      if (c0 === 0x72 && (buf[start + 1]! | 0x20) === 0x6f && (buf[start + 2]! | 0x20) === 0x75 && (buf[start + 3]! | 0x20) === 0x74 && (buf[start + 4]! | 0x20) === 0x65) return H_ROUTE
+      // Allow
+      if (c0 === 0x61 && (buf[start + 1]! | 0x20) === 0x6c && (buf[start + 2]! | 0x20) === 0x6c && (buf[start + 3]! | 0x20) === 0x6f && (buf[start + 4]! | 0x20) === 0x77) return H_ALLOW
+      break
+    case 6:
+      // Accept
+      if (c0 === 0x61 && (buf[start + 1]! | 0x20) === 0x63 && (buf[start + 2]! | 0x20) === 0x63 && (buf[start + 3]! | 0x20) === 0x65 && (buf[start + 4]! | 0x20) === 0x70 && (buf[start + 5]! | 0x20) === 0x74) return H_ACCEPT
+      break
+    case 7:
+      // Call-ID
+      if (c0 === 0x63 && (buf[start + 1]! | 0x20) === 0x61 && (buf[start + 2]! | 0x20) === 0x6c && (buf[start + 3]! | 0x20) === 0x6c && buf[start + 4] === 0x2d && (buf[start + 5]! | 0x20) === 0x69 && (buf[start + 6]! | 0x20) === 0x64) return H_CALL_ID
+      // Contact
+      if (c0 === 0x63 && (buf[start + 1]! | 0x20) === 0x6f && (buf[start + 2]! | 0x20) === 0x6e && (buf[start + 3]! | 0x20) === 0x74 && (buf[start + 4]! | 0x20) === 0x61 && (buf[start + 5]! | 0x20) === 0x63 && (buf[start + 6]! | 0x20) === 0x74) return H_CONTACT
+      // Expires
+      if (c0 === 0x65 && (buf[start + 1]! | 0x20) === 0x78 && (buf[start + 2]! | 0x20) === 0x70 && (buf[start + 3]! | 0x20) === 0x69 && (buf[start + 4]! | 0x20) === 0x72 && (buf[start + 5]! | 0x20) === 0x65 && (buf[start + 6]! | 0x20) === 0x73) return H_EXPIRES
+      // Require
+      if (c0 === 0x72 && (buf[start + 1]! | 0x20) === 0x65 && (buf[start + 2]! | 0x20) === 0x71 && (buf[start + 3]! | 0x20) === 0x75 && (buf[start + 4]! | 0x20) === 0x69 && (buf[start + 5]! | 0x20) === 0x72 && (buf[start + 6]! | 0x20) === 0x65) return H_REQUIRE
+      break
+    case 9:
+      // Supported
+      if (c0 === 0x73 && (buf[start + 1]! | 0x20) === 0x75 && (buf[start + 2]! | 0x20) === 0x70 && (buf[start + 3]! | 0x20) === 0x70 && (buf[start + 4]! | 0x20) === 0x6f && (buf[start + 5]! | 0x20) === 0x72 && (buf[start + 6]! | 0x20) === 0x74 && (buf[start + 7]! | 0x20) === 0x65 && (buf[start + 8]! | 0x20) === 0x64) return H_SUPPORTED
+      break
+    case 10:
+      // User-Agent
+      if (c0 === 0x75 && (buf[start + 1]! | 0x20) === 0x73 && (buf[start + 2]! | 0x20) === 0x65 && (buf[start + 3]! | 0x20) === 0x72 && buf[start + 4] === 0x2d && (buf[start + 5]! | 0x20) === 0x61 && (buf[start + 6]! | 0x20) === 0x67 && (buf[start + 7]! | 0x20) === 0x65 && (buf[start + 8]! | 0x20) === 0x6e && (buf[start + 9]! | 0x20) === 0x74) return H_USER_AGENT
+      break
+    case 12:
+      // Max-Forwards
+      if (c0 === 0x6d && (buf[start + 1]! | 0x20) === 0x61 && (buf[start + 2]! | 0x20) === 0x78 && buf[start + 3] === 0x2d && (buf[start + 4]! | 0x20) === 0x66 && (buf[start + 5]! | 0x20) === 0x6f && (buf[start + 6]! | 0x20) === 0x72 && (buf[start + 7]! | 0x20) === 0x77 && (buf[start + 8]! | 0x20) === 0x61 && (buf[start + 9]! | 0x20) === 0x72 && (buf[start + 10]! | 0x20) === 0x64 && (buf[start + 11]! | 0x20) === 0x73) return H_MAX_FORWARDS
+      // Record-Route
+      if (c0 === 0x72 && (buf[start + 1]! | 0x20) === 0x65 && (buf[start + 2]! | 0x20) === 0x63 && (buf[start + 3]! | 0x20) === 0x6f && (buf[start + 4]! | 0x20) === 0x72 && (buf[start + 5]! | 0x20) === 0x64 && buf[start + 6] === 0x2d && (buf[start + 7]! | 0x20) === 0x72 && (buf[start + 8]! | 0x20) === 0x6f && (buf[start + 9]! | 0x20) === 0x75 && (buf[start + 10]! | 0x20) === 0x74 && (buf[start + 11]! | 0x20) === 0x65) return H_RECORD_ROUTE
+      // Content-Type
+      if (c0 === 0x63 && (buf[start + 1]! | 0x20) === 0x6f && (buf[start + 2]! | 0x20) === 0x6e && (buf[start + 3]! | 0x20) === 0x74 && (buf[start + 4]! | 0x20) === 0x65 && (buf[start + 5]! | 0x20) === 0x6e && (buf[start + 6]! | 0x20) === 0x74 && buf[start + 7] === 0x2d && (buf[start + 8]! | 0x20) === 0x74 && (buf[start + 9]! | 0x20) === 0x79 && (buf[start + 10]! | 0x20) === 0x70 && (buf[start + 11]! | 0x20) === 0x65) return H_CONTENT_TYPE
+      break
+    case 13:
+      // Authorization
+      if (c0 === 0x61 && (buf[start + 1]! | 0x20) === 0x75 && (buf[start + 2]! | 0x20) === 0x74 && (buf[start + 3]! | 0x20) === 0x68 && (buf[start + 4]! | 0x20) === 0x6f && (buf[start + 5]! | 0x20) === 0x72 && (buf[start + 6]! | 0x20) === 0x69 && (buf[start + 7]! | 0x20) === 0x7a && (buf[start + 8]! | 0x20) === 0x61 && (buf[start + 9]! | 0x20) === 0x74 && (buf[start + 10]! | 0x20) === 0x69 && (buf[start + 11]! | 0x20) === 0x6f && (buf[start + 12]! | 0x20) === 0x6e) return H_AUTHORIZATION
+      break
+    case 14:
+      // Content-Length
+      if (c0 === 0x63 && (buf[start + 1]! | 0x20) === 0x6f && (buf[start + 2]! | 0x20) === 0x6e && (buf[start + 3]! | 0x20) === 0x74 && (buf[start + 4]! | 0x20) === 0x65 && (buf[start + 5]! | 0x20) === 0x6e && (buf[start + 6]! | 0x20) === 0x74 && buf[start + 7] === 0x2d && (buf[start + 8]! | 0x20) === 0x6c && (buf[start + 9]! | 0x20) === 0x65 && (buf[start + 10]! | 0x20) === 0x6e && (buf[start + 11]! | 0x20) === 0x67 && (buf[start + 12]! | 0x20) === 0x74 && (buf[start + 13]! | 0x20) === 0x68) return H_CONTENT_LENGTH
+      break
+    case 15:
+      // Session-Expires
+      if (c0 === 0x73 && (buf[start + 1]! | 0x20) === 0x65 && (buf[start + 2]! | 0x20) === 0x73 && (buf[start + 3]! | 0x20) === 0x73 && (buf[start + 4]! | 0x20) === 0x69 && (buf[start + 5]! | 0x20) === 0x6f && (buf[start + 6]! | 0x20) === 0x6e && buf[start + 7] === 0x2d && (buf[start + 8]! | 0x20) === 0x65 && (buf[start + 9]! | 0x20) === 0x78 && (buf[start + 10]! | 0x20) === 0x70 && (buf[start + 11]! | 0x20) === 0x69 && (buf[start + 12]! | 0x20) === 0x72 && (buf[start + 13]! | 0x20) === 0x65 && (buf[start + 14]! | 0x20) === 0x73) return H_SESSION_EXPIRES
+      break
+    case 19:
+      // Proxy-Authorization
+      if (c0 === 0x70 && (buf[start + 1]! | 0x20) === 0x72 && (buf[start + 2]! | 0x20) === 0x6f && (buf[start + 3]! | 0x20) === 0x78 && (buf[start + 4]! | 0x20) === 0x79 && buf[start + 5] === 0x2d && (buf[start + 6]! | 0x20) === 0x61 && (buf[start + 7]! | 0x20) === 0x75 && (buf[start + 8]! | 0x20) === 0x74 && (buf[start + 9]! | 0x20) === 0x68 && (buf[start + 10]! | 0x20) === 0x6f && (buf[start + 11]! | 0x20) === 0x72 && (buf[start + 12]! | 0x20) === 0x69 && (buf[start + 13]! | 0x20) === 0x7a && (buf[start + 14]! | 0x20) === 0x61 && (buf[start + 15]! | 0x20) === 0x74 && (buf[start + 16]! | 0x20) === 0x69 && (buf[start + 17]! | 0x20) === 0x6f && (buf[start + 18]! | 0x20) === 0x6e) return H_PROXY_AUTHORIZATION
+      break
+  }
+  return lookupTable(buf, start, end)
+}
+
+/** Compact forms (RFC 3261 §7.3.3) by lower-case letter. */
+const COMPACT = new Int32Array(128).fill(H_UNKNOWN)
+for (let id = 0; id < TABLE.length; id++) {
+  const compact = TABLE[id]![2]
+  if (compact !== undefined) COMPACT[compact.charCodeAt(0)] = id
 }
 
 const nameCache = new Map<string, number>()

@@ -17,7 +17,7 @@ import {
   parseVia, splitList, splitListRanges
 } from './grammar.js'
 import { parseUri } from './uri.js'
-import { parseContactBytes, parseNameAddrBytes, parseViaBytes, splitListBytes } from './grammar-bytes.js'
+import { elementStop, firstElement, firstElementStart, parseContactBytes, parseNameAddrBytes, parseViaBytes, splitListBytes } from './grammar-bytes.js'
 import type { ParsedNameAddr } from './grammar.js'
 import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, SipUri, Via } from './types.js'
 
@@ -37,6 +37,14 @@ export const F_NEXT = 5 // offset of the next line (past CRLF)
 export const STRIDE = 6
 const FOLDED = 0x10000
 const ID_MASK = 0xffff
+/**
+ * Before each message's entries (at `ix - HOT`): the first line of each
+ * header id below HOT_DUPS (-1 when absent), then at `ix - HOT + HOT_DUPS`
+ * a bit mask of the ids that occur more than once. The accessors of the
+ * common headers find their line without scanning the index.
+ */
+const HOT = 16
+const HOT_DUPS = 15
 
 /**
  * Header offsets of every message live in shared Int32Array blocks: a
@@ -53,6 +61,9 @@ export interface IndexLimits {
   /** Maximum number of header lines. @default 256 */
   maxHeaders: number
 }
+
+/** Messages up to this size are decoded whole before indexing (see indexMessage). */
+const HEAD_DECODE_MAX = 16 * 1024
 
 /** Default maximum number of header lines per message. */
 export const DEFAULT_MAX_HEADERS = 256
@@ -161,6 +172,11 @@ export abstract class SipMessage {
   /** @internal Index of the first header line with this id at or after `from`, or -1. */
   findId (id: number, from = 0): number {
     const idx = this.index
+    if (id >= 0 && id < HOT_DUPS) {
+      const first = idx[this.ix - HOT + id]!
+      if (first < 0 || first >= from) return first
+      if ((idx[this.ix - HOT + HOT_DUPS]! & (1 << id)) === 0) return -1
+    }
     for (let k = from, n = this.headerCount; k < n; k++) {
       if ((idx[this.ix + k * STRIDE + F_ID]! & ID_MASK) === id) return k
     }
@@ -238,6 +254,16 @@ export abstract class SipMessage {
     return out
   }
 
+  /** @internal Bytes [s, e) of the header block (start line included) as latin1 text. */
+  headSlice (s: number, e: number): string {
+    return this.#headText().substring(s - this.start, e - this.start)
+  }
+
+  /** @internal The message decoded as latin1 from `start` (at least up to headersEnd), made while indexing. */
+  adoptHead (head: string): void {
+    this.#head = head
+  }
+
   #headText (): string {
     let head = this.#head
     if (head === undefined) head = this.#head = latin1(this.buf, this.start, this.headersEnd)
@@ -249,12 +275,13 @@ export abstract class SipMessage {
    * (grammar-bytes.ts) unless the line is folded (then from its unfolded text).
    * Error offsets point into the message.
    */
-  #parseList<T> (id: number, what: string, parseB: (buf: Buffer, head: string, base: number, s: number, e: number) => T, parseS: (v: string) => T): T[] {
+  #parseList<T> (id: number, what: string, parseB: (buf: Buffer, head: string, base: number, s: number, e: number, stopAtComma?: boolean) => T, parseS: (v: string) => T): T[] {
     const out: T[] = []
     const idx = this.index
     for (let k = this.findId(id); k >= 0; k = this.findId(id, k + 1)) {
       const o = this.ix + k * STRIDE
       const vs = idx[o + F_VALUE]!
+      if ((idx[o + F_ID]! & FOLDED) === 0 && this.#parseLine(k, parseB, out)) continue
       if ((idx[o + F_ID]! & FOLDED) !== 0) {
         const v = this.rawAt(k)
         const r = splitListRanges(v)
@@ -280,6 +307,33 @@ export abstract class SipMessage {
       }
     }
     return out
+  }
+
+  /**
+   * The elements of header line `k` parsed in one pass, each parse stopping
+   * at the comma after its element. False (with `out` as it was) on any
+   * error or empty element: the caller then splits the list first, which
+   * names the defect where the RFC 3261 §7.3.1 split puts it.
+   */
+  #parseLine<T> (k: number, parseB: (buf: Buffer, head: string, base: number, s: number, e: number, stopAtComma?: boolean) => T, out: T[]): boolean {
+    const o = this.ix + k * STRIDE
+    const buf = this.buf
+    const ve = this.index[o + F_VALUE_END]!
+    const head = this.#headText()
+    const n = out.length
+    let i = this.index[o + F_VALUE]!
+    try {
+      for (;;) {
+        if (i >= ve || buf[i] === 0x2c) break
+        out.push(parseB(buf, head, this.start, i, ve, true))
+        const stop = elementStop
+        if (stop >= ve) return true
+        i = stop + 1
+        while (i < ve && (buf[i] === SP || buf[i] === HT)) i++
+      }
+    } catch {}
+    out.length = n
+    return false
   }
 
   /** The value of the only header line with this id, parsed like #parseList; undefined when absent. */
@@ -354,12 +408,19 @@ export abstract class SipMessage {
               throw this.#atText(err, k, s0)
             }
           } else {
-            // Only the first element of the first Via line is parsed.
-            const r = splitListBytes(this.buf, vs, this.index[o + F_VALUE_END]!)
-            if (r.length === 0) throw emptyList('Via', vs)
-            const s0 = r[0]!
+            // Only the first element of the first Via line is parsed, in
+            // one pass that stops at its comma; anything unusual (an empty
+            // element, a defect) takes the list split, which names the defect.
+            const ve = this.index[o + F_VALUE_END]!
             try {
-              this.#topVia = parseViaBytes(this.buf, this.#headText(), this.start, s0, r[1]!)
+              this.#topVia = parseViaBytes(this.buf, this.#headText(), this.start, vs, ve, true)
+              return this.#topVia
+            } catch {}
+            const e0 = firstElement(this.buf, vs, ve)
+            if (e0 < 0) throw emptyList('Via', vs)
+            const s0 = firstElementStart
+            try {
+              this.#topVia = parseViaBytes(this.buf, this.#headText(), this.start, s0, e0)
             } catch (err) {
               throw at(err, s0)
             }
@@ -373,7 +434,7 @@ export abstract class SipMessage {
   /** Index of the only header line with this id, -1 when absent; throws for duplicates. */
   #onlyLine (id: number, what: string): number {
     const k = this.findId(id)
-    if (k >= 0) {
+    if (k >= 0 && (id >= HOT_DUPS || (this.index[this.ix - HOT + HOT_DUPS]! & (1 << id)) !== 0)) {
       const k2 = this.findId(id, k + 1)
       if (k2 >= 0) throw new SipParseError(`more than one ${what} header`, this.index[this.ix + k2 * STRIDE + F_LINE]!, 'SIP_ERR_DUPLICATE_HEADER')
     }
@@ -586,6 +647,8 @@ export class SipRequest extends SipMessage {
   readonly uriStart: number
   readonly uriEnd: number
   readonly version: string
+  /** @internal The Request-URI is ASCII (its text is then a slice of the decoded head). */
+  uriAscii = false
   #uri?: string
   #requestUri?: SipUri
 
@@ -601,7 +664,9 @@ export class SipRequest extends SipMessage {
 
   /** The Request-URI text as received. */
   get uri (): string {
-    if (this.#uri === undefined) this.#uri = utf8(this.buf, this.uriStart, this.uriEnd)
+    if (this.#uri === undefined) {
+      this.#uri = this.uriAscii ? this.headSlice(this.uriStart, this.uriEnd) : utf8(this.buf, this.uriStart, this.uriEnd)
+    }
     return this.#uri
   }
 
@@ -669,9 +734,9 @@ const fromText = (v: string): AddressHeader => parseAddressHeader(v, 'From', tru
 const toText = (v: string): AddressHeader => parseAddressHeader(v, 'To', true)
 const viaText = (v: string): Via => parseVia(v, true)
 const contactText = (v: string): Contact => parseContact(v, true)
-const routeBytes = (buf: Buffer, head: string, base: number, s: number, e: number): NameAddr => parseNameAddrBytes(buf, head, base, s, e, 'Route', false)
+const routeBytes = (buf: Buffer, head: string, base: number, s: number, e: number, stop?: boolean): NameAddr => parseNameAddrBytes(buf, head, base, s, e, 'Route', false, stop)
 const routeText = (v: string): NameAddr => parseNameAddr(v, 'Route', true)
-const recordRouteBytes = (buf: Buffer, head: string, base: number, s: number, e: number): NameAddr => parseNameAddrBytes(buf, head, base, s, e, 'Record-Route', false)
+const recordRouteBytes = (buf: Buffer, head: string, base: number, s: number, e: number, stop?: boolean): NameAddr => parseNameAddrBytes(buf, head, base, s, e, 'Record-Route', false, stop)
 const recordRouteText = (v: string): NameAddr => parseNameAddr(v, 'Record-Route', true)
 
 function hasTopLevelComma (v: string): boolean {
@@ -736,6 +801,14 @@ function methodAt (buf: Buffer, s: number, e: number): string {
 }
 
 /** Find the end of a line starting at `pos`: returns the offset of its line break (CR of CRLF, or LF), or -1. */
+/** lineEndAt over the decoded text `head` of the bytes from `base`. */
+function lineEndIn (head: string, buf: Buffer, base: number, pos: number): number {
+  let lf = head.indexOf('\n', pos - base)
+  if (lf < 0) return -1
+  lf += base
+  return lf > pos && buf[lf - 1] === CR ? lf - 1 : lf
+}
+
 function lineEndAt (buf: Buffer, pos: number, limit: number): number {
   const lf = buf.indexOf(LF, pos)
   if (lf < 0 || lf >= limit) return -1
@@ -744,6 +817,30 @@ function lineEndAt (buf: Buffer, pos: number, limit: number): number {
 
 function nextLine (buf: Buffer, eol: number): number {
   return buf[eol] === CR ? eol + 2 : eol + 1
+}
+
+/** End of the line at `pos` (its line break, or `limit`). */
+function lineEndOr (buf: Buffer, pos: number, limit: number): number {
+  const eol = lineEndAt(buf, pos, limit)
+  return eol < 0 ? limit : eol
+}
+
+/** Offset of the colon of the header line at `pos`; throws when the line has none. */
+function headerColon (buf: Buffer, pos: number, limit: number): number {
+  const lineEnd = lineEndOr(buf, pos, limit)
+  let colon = pos
+  while (colon < lineEnd && buf[colon] !== COLON) colon++
+  if (colon >= lineEnd) {
+    throw new SipParseError(`missing ":" in header line ${quote(latin1(buf, pos, Math.min(lineEnd, pos + 40)))}`, pos, 'SIP_ERR_BAD_HEADER')
+  }
+  return colon
+}
+
+/** The SIP version text of a valid version; `SIP/2.0` without allocating. */
+function versionText (buf: Buffer, s: number, e: number): string {
+  if (e - s === 7 && buf[s] === 0x53 && buf[s + 1] === 0x49 && buf[s + 2] === 0x50 && buf[s + 3] === 0x2f &&
+      buf[s + 4] === 0x32 && buf[s + 5] === 0x2e && buf[s + 6] === 0x30) return 'SIP/2.0'
+  return latin1(buf, s, e)
 }
 
 function versionOk (buf: Buffer, s: number, e: number): boolean {
@@ -771,7 +868,12 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   // RFC 3261 §7.5: ignore CRLFs before the start line.
   while (start < limit && (buf[start] === CR || buf[start] === LF)) start++
   if (start >= limit) throw new SipParseError('empty message', start, 'SIP_ERR_EMPTY')
-  const slEnd = lineEndAt(buf, start, limit)
+  // The message is decoded as latin1 once (a memcpy): header values are
+  // substrings of it, and String#indexOf finds line ends with memchr and no
+  // call into C++ (Buffer#indexOf costs more per line than the scan).
+  // A large datagram is indexed over its bytes and only its head decoded later.
+  const head = limit - start <= HEAD_DECODE_MAX ? latin1(buf, start, limit) : undefined
+  const slEnd = head !== undefined ? lineEndIn(head, buf, start, start) : lineEndAt(buf, start, limit)
   const startLineEnd = slEnd < 0 ? limit : slEnd
   const startLineNext = slEnd < 0 ? limit : nextLine(buf, slEnd)
 
@@ -779,29 +881,31 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   let contentLength = -1
   let clValue = -1
   // Index the header lines into the shared store (no allocation per message).
-  if (storeUsed + STRIDE * 32 > store.length) {
+  if (storeUsed + HOT + STRIDE * 32 > store.length) {
     store = new Int32Array(STORE_BLOCK)
     storeUsed = 0
   }
   let index = store
-  let ix = storeUsed
+  let ix = storeUsed + HOT
+  for (let h = ix - HOT; h < ix - 1; h++) index[h] = -1
+  let dups = 0
   let count = 0
   let pos = startLineNext
   let headersEnd = -1
   let bodyStart = limit
   while (pos < limit) {
-    const eol = lineEndAt(buf, pos, limit)
-    const lineEnd = eol < 0 ? limit : eol
-    const next = eol < 0 ? limit : nextLine(buf, eol)
-    if (lineEnd === pos) {
+    const c0 = buf[pos]!
+    if (c0 === LF || (c0 === CR && pos + 1 < limit && buf[pos + 1] === LF)) {
       headersEnd = pos
-      bodyStart = next
+      bodyStart = c0 === LF ? pos + 1 : pos + 2
       break
     }
-    const c0 = buf[pos]!
     if (c0 === SP || c0 === HT) {
       // RFC 3261 §7.3.1: a line starting with whitespace continues the previous value.
       if (count === 0) throw new SipParseError('continuation line before the first header', pos, 'SIP_ERR_BAD_HEADER')
+      const eol = lineEndAt(buf, pos, limit)
+      const lineEnd = eol < 0 ? limit : eol
+      const next = eol < 0 ? limit : nextLine(buf, eol)
       const o = ix + (count - 1) * STRIDE
       let ve = lineEnd
       while (ve > pos && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--
@@ -823,35 +927,56 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
     if (count >= maxHeaders) {
       throw new SipLimitError(`more than ${maxHeaders} header lines (option maxHeaders)`, pos, 'SIP_ERR_TOO_MANY_HEADERS')
     }
-    // Names are short: a byte loop beats a native indexOf call here.
-    let colon = pos
-    while (colon < lineEnd && buf[colon] !== COLON) colon++
-    if (colon >= lineEnd) {
-      throw new SipParseError(`missing ":" in header line ${quote(latin1(buf, pos, Math.min(lineEnd, pos + 40)))}`, pos, 'SIP_ERR_BAD_HEADER')
-    }
-    let nameEnd = colon
-    while (nameEnd > pos && (buf[nameEnd - 1] === SP || buf[nameEnd - 1] === HT)) nameEnd--
-    if (nameEnd === pos) throw new SipParseError(`header line without a name: ${quote(latin1(buf, pos, Math.min(lineEnd, pos + 40)))}`, pos, 'SIP_ERR_BAD_HEADER')
-    const id = lookupHeaderBytes(buf, pos, nameEnd)
-    if (id === H_UNKNOWN) {
-      // Known names matched byte for byte; any other must be a token (RFC 3261 §7.3.1).
-      for (let j = pos; j < nameEnd; j++) {
-        if (!isTokenByte(buf[j]!)) {
-          throw new SipParseError(`invalid character ${quote(String.fromCharCode(buf[j]!))} in header name ${quote(latin1(buf, pos, nameEnd))}`, j, 'SIP_ERR_BAD_HEADER')
+    // The usual line: token, optional whitespace, colon. Anything else takes
+    // headerNameEnd(), which finds the colon as RFC 3261 §7.3.1 allows and
+    // names the defect.
+    let i = pos
+    while (i < limit && IS_TOKEN[buf[i]!] === 1) i++
+    let nameEnd = i
+    while (i < limit && (buf[i] === SP || buf[i] === HT)) i++
+    let id: number
+    if (nameEnd > pos && i < limit && buf[i] === COLON) {
+      id = lookupHeaderBytes(buf, pos, nameEnd)
+    } else {
+      i = headerColon(buf, pos, limit)
+      nameEnd = i
+      while (nameEnd > pos && (buf[nameEnd - 1] === SP || buf[nameEnd - 1] === HT)) nameEnd--
+      if (nameEnd === pos) throw new SipParseError(`header line without a name: ${quote(latin1(buf, pos, Math.min(lineEndOr(buf, pos, limit), pos + 40)))}`, pos, 'SIP_ERR_BAD_HEADER')
+      id = lookupHeaderBytes(buf, pos, nameEnd)
+      if (id === H_UNKNOWN) {
+        // Known names matched byte for byte; any other must be a token (RFC 3261 §7.3.1).
+        for (let j = pos; j < nameEnd; j++) {
+          if (IS_TOKEN[buf[j]!] !== 1) {
+            throw new SipParseError(`invalid character ${quote(String.fromCharCode(buf[j]!))} in header name ${quote(latin1(buf, pos, nameEnd))}`, j, 'SIP_ERR_BAD_HEADER')
+          }
         }
       }
     }
-    let i = colon
     i++
+    let lf: number
+    if (head !== undefined) {
+      lf = head.indexOf('\n', i - start)
+      if (lf >= 0) lf += start
+    } else {
+      lf = buf.indexOf(LF, i)
+    }
+    let lineEnd: number
+    let next: number
+    if (lf < 0 || lf >= limit) {
+      lineEnd = next = limit
+    } else {
+      lineEnd = buf[lf - 1] === CR ? lf - 1 : lf
+      next = lf + 1
+    }
     while (i < lineEnd && (buf[i] === SP || buf[i] === HT)) i++
     let ve = lineEnd
     while (ve > i && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--
     if (index.length < ix + (count + 1) * STRIDE) {
       // Start a new block; earlier messages keep theirs.
-      const grown = new Int32Array(Math.max(STORE_BLOCK, (count + 1) * STRIDE * 2))
-      grown.set(index.subarray(ix, ix + count * STRIDE))
+      const grown = new Int32Array(Math.max(STORE_BLOCK, HOT + (count + 1) * STRIDE * 2))
+      grown.set(index.subarray(ix - HOT, ix + count * STRIDE))
       index = store = grown
-      ix = 0
+      ix = HOT
     }
     const o = ix + count * STRIDE
     index[o + F_ID] = id === H_UNKNOWN ? ID_MASK : id
@@ -860,6 +985,10 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
     index[o + F_VALUE] = i
     index[o + F_VALUE_END] = ve
     index[o + F_NEXT] = next
+    if (id >= 0 && id < HOT_DUPS) {
+      if (index[ix - HOT + id]! < 0) index[ix - HOT + id] = count
+      else dups |= 1 << id
+    }
     if (id === H_CONTENT_LENGTH) {
       // Framing needs this one at once: read its digits from the bytes.
       contentLength = contentLength === -1 ? digitsAt(buf, i, ve) : -3
@@ -875,8 +1004,10 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
     bodyStart = limit
   }
 
+  index[ix - HOT + HOT_DUPS] = dups
   storeUsed = ix + count * STRIDE
   const msg = buildStartLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit)
+  if (head !== undefined) msg.adoptHead(head)
 
   // Body framing by Content-Length (RFC 3261 §18.3, §20.14).
   let cl: number | undefined = contentLength
@@ -923,12 +1054,22 @@ function withPartial (err: SipParseError, msg: SipRequest | SipResponse): SipPar
   return err
 }
 
+/** A request-line error carrying `partial`: enough is known to answer 400 when the headers indexed fine. */
+function badRequestLine (buf: Buffer, start: number, startLineEnd: number, startLineNext: number, index: Int32Array, ix: number, count: number,
+  headersEnd: number, bodyStart: number, limit: number, methodEnd: number, what: string, at: number, code = 'SIP_ERR_BAD_START_LINE'): SipParseError {
+  const err = new SipParseError(`${what} in request line ${quote(latin1(buf, start, Math.min(startLineEnd, start + 80)))}`, at, code)
+  const partial = new SipRequest(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit, latin1(buf, start, methodEnd), methodEnd, methodEnd, 'SIP/2.0')
+  ;(err as SipParseError & { partial?: SipRequest }).partial = partial
+  return err
+}
+
 function buildStartLine (buf: Buffer, start: number, startLineEnd: number, startLineNext: number, index: Int32Array, ix: number, count: number, headersEnd: number, bodyStart: number, limit: number): SipRequest | SipResponse {
   // Status-Line starts with SIP-Version; no method token contains "/".
   if (startLineEnd - start >= 4 && (buf[start]! | 0x20) === 0x73 && (buf[start + 1]! | 0x20) === 0x69 &&
       (buf[start + 2]! | 0x20) === 0x70 && buf[start + 3] === 0x2f) {
-    const sp1 = buf.indexOf(SP, start)
-    if (sp1 < 0 || sp1 >= startLineEnd) throw new SipParseError(`invalid status line ${quote(latin1(buf, start, Math.min(startLineEnd, start + 80)))}`, start, 'SIP_ERR_BAD_START_LINE')
+    let sp1 = start + 4
+    while (sp1 < startLineEnd && buf[sp1] !== SP) sp1++
+    if (sp1 >= startLineEnd) throw new SipParseError(`invalid status line ${quote(latin1(buf, start, Math.min(startLineEnd, start + 80)))}`, start, 'SIP_ERR_BAD_START_LINE')
     if (!versionOk(buf, start, sp1)) throw new SipParseError(`invalid SIP version ${quote(latin1(buf, start, sp1))}`, start, 'SIP_ERR_BAD_VERSION')
     const c0 = sp1 + 1
     let status = 0
@@ -937,45 +1078,48 @@ function buildStartLine (buf: Buffer, start: number, startLineEnd: number, start
     if (i - c0 !== 3 || status < 100 || status > 699 || (i < startLineEnd && buf[i] !== SP)) {
       throw new SipParseError(`invalid status code in ${quote(latin1(buf, start, Math.min(startLineEnd, start + 80)))}`, c0, 'SIP_ERR_BAD_STATUS')
     }
-    return new SipResponse(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit, status, i < startLineEnd ? i + 1 : startLineEnd, startLineEnd, latin1(buf, start, sp1))
+    return new SipResponse(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit, status, i < startLineEnd ? i + 1 : startLineEnd, startLineEnd, versionText(buf, start, sp1))
   }
   // Request-Line = Method SP Request-URI SP SIP-Version CRLF (exactly one SP each, §25.1).
   let i = start
   while (i < startLineEnd && isTokenByte(buf[i]!)) i++
   const methodEnd = i
-  const bad = (what: string, at: number, code = 'SIP_ERR_BAD_START_LINE'): SipParseError => {
-    const err = new SipParseError(`${what} in request line ${quote(latin1(buf, start, Math.min(startLineEnd, start + 80)))}`, at, code)
-    // Enough is known to answer 400 when the headers indexed fine.
-    const partial = new SipRequest(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit, latin1(buf, start, methodEnd), methodEnd, methodEnd, 'SIP/2.0')
-    ;(err as SipParseError & { partial?: SipRequest }).partial = partial
-    return err
-  }
   if (methodEnd === start) throw new SipParseError(`invalid start line ${quote(latin1(buf, start, Math.min(startLineEnd, start + 80)))}`, start, 'SIP_ERR_BAD_START_LINE')
-  if (methodEnd >= startLineEnd || buf[methodEnd] !== SP) throw bad('invalid method', methodEnd)
+  if (methodEnd >= startLineEnd || buf[methodEnd] !== SP) throw badRequestLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodEnd, 'invalid method', methodEnd)
   const uriStart = methodEnd + 1
-  if (buf[uriStart] === SP || buf[uriStart] === HT) throw bad('more than one SP before the Request-URI', uriStart)
-  const sp2 = buf.indexOf(SP, uriStart)
-  if (sp2 < 0 || sp2 >= startLineEnd) throw bad('missing SIP version', startLineEnd)
+  if (buf[uriStart] === SP || buf[uriStart] === HT) throw badRequestLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodEnd, 'more than one SP before the Request-URI', uriStart)
+  // The Request-URI's bytes are walked once: its end, its first control
+  // character, whether it is ASCII (then its text is a slice of the head).
+  let sp2 = uriStart
+  let ctl = -1
+  let high = 0
+  for (; sp2 < startLineEnd; sp2++) {
+    const c = buf[sp2]!
+    if (c === SP) break
+    if ((c < 0x21 || c === 0x7f) && ctl < 0) ctl = sp2
+    high |= c
+  }
+  if (sp2 >= startLineEnd) throw badRequestLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodEnd, 'missing SIP version', startLineEnd)
   const vStart = sp2 + 1
-  if (buf[vStart] === SP) throw bad('more than one SP before the SIP version', vStart)
+  if (buf[vStart] === SP) throw badRequestLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodEnd, 'more than one SP before the SIP version', vStart)
   // An SP inside the Request-URI (RFC 4475 §3.1.2.8) leaves a non-version third field.
-  const sp3 = buf.indexOf(SP, vStart)
-  if (sp3 >= 0 && sp3 < startLineEnd) {
+  let sp3 = vStart
+  while (sp3 < startLineEnd && buf[sp3] !== SP) sp3++
+  if (sp3 < startLineEnd) {
     // The third field is the version followed by whitespace (RFC 4475 §3.1.2.10),
     // or the tail of a Request-URI that holds whitespace (§3.1.2.8).
     let j = sp3
     while (j < startLineEnd && (buf[j] === SP || buf[j] === HT)) j++
-    if (j === startLineEnd && versionOk(buf, vStart, sp3)) throw bad('whitespace after the SIP version', sp3)
-    throw bad('whitespace inside the Request-URI', sp2)
+    if (j === startLineEnd && versionOk(buf, vStart, sp3)) throw badRequestLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodEnd, 'whitespace after the SIP version', sp3)
+    throw badRequestLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodEnd, 'whitespace inside the Request-URI', sp2)
   }
-  if (buf[uriStart] === 0x3c) throw bad('Request-URI enclosed in <>', uriStart)
-  if (!versionOk(buf, vStart, startLineEnd)) throw bad('invalid SIP version', vStart, 'SIP_ERR_BAD_VERSION')
-  for (let j = uriStart; j < sp2; j++) {
-    const c = buf[j]!
-    if (c < 0x21 || c === 0x7f) throw bad('control character in the Request-URI', j)
-  }
-  return new SipRequest(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit,
-    methodAt(buf, start, methodEnd), uriStart, sp2, latin1(buf, vStart, startLineEnd))
+  if (buf[uriStart] === 0x3c) throw badRequestLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodEnd, 'Request-URI enclosed in <>', uriStart)
+  if (!versionOk(buf, vStart, startLineEnd)) throw badRequestLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodEnd, 'invalid SIP version', vStart, 'SIP_ERR_BAD_VERSION')
+  if (ctl >= 0) throw badRequestLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodEnd, 'control character in the Request-URI', ctl)
+  const req = new SipRequest(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit,
+    methodAt(buf, start, methodEnd), uriStart, sp2, versionText(buf, vStart, startLineEnd))
+  if (high < 0x80) req.uriAscii = true
+  return req
 }
 
 /**

@@ -499,14 +499,58 @@ function parseSip (text: string, scheme: 'sip' | 'sips', start: number): SipUri 
   }
 
   // uri-parameters = *(";" uri-parameter)
-  const params: Params = new Map()
-  while (pos < len && text.charCodeAt(pos) === SEMI) pos = parseSipParam(text, pos + 1, params)
+  let params: Params | undefined
+  while (pos < len && text.charCodeAt(pos) === SEMI) pos = parseSipParam(text, pos + 1, params ??= new Map())
 
   // headers = "?" header *("&" header)
-  const headers = new Map<string, string>()
-  if (pos < len) pos = parseHeaders(text, pos + 1, headers)
+  let headers: Map<string, string> | undefined
+  if (pos < len) pos = parseHeaders(text, pos + 1, headers = new Map())
 
-  return { scheme, user, password, host, hostType, port, params, headers, raw: text }
+  return new ParsedSipUri(scheme, user, password, host, hostType, port, params, headers, text)
+}
+
+/**
+ * A parsed sip:/sips: URI. Most URIs have no headers and many no
+ * parameters: their empty Maps are made on first read, not per parse.
+ */
+class ParsedSipUri implements SipUri {
+  scheme: string
+  user: string | undefined
+  password: string | undefined
+  host: string
+  hostType: HostType
+  port: number | undefined
+  raw: string
+  #params: Params | undefined
+  #headers: Map<string, string> | undefined
+  constructor (scheme: string, user: string | undefined, password: string | undefined, host: string, hostType: HostType,
+    port: number | undefined, params: Params | undefined, headers: Map<string, string> | undefined, raw: string) {
+    this.scheme = scheme
+    this.user = user
+    this.password = password
+    this.host = host
+    this.hostType = hostType
+    this.port = port
+    this.raw = raw
+    this.#params = params
+    this.#headers = headers
+  }
+
+  get params (): Params {
+    return this.#params ??= new Map()
+  }
+
+  set params (m: Params) {
+    this.#params = m
+  }
+
+  get headers (): Map<string, string> {
+    return this.#headers ??= new Map()
+  }
+
+  set headers (m: Map<string, string>) {
+    this.#headers = m
+  }
 }
 
 /** One `pname ["=" pvalue]` starting at `start` (after the ";"); returns the offset after it. */
