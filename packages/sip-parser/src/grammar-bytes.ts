@@ -37,6 +37,18 @@ for (let c = 0x61; c <= 0x7a; c++) VIA_HOST[c] = 1
 for (let c = 0x41; c <= 0x5a; c++) VIA_HOST[c] = 2
 VIA_HOST[0x2d] = VIA_HOST[0x2e] = VIA_HOST[0x5f] = 1
 
+/** URI bytes inside `<>`: 0 ordinary, 1 `>`, 2 not allowed (SP, HT, `<`), 3 `:` (the scheme's end). */
+const IN_ANGLE = new Uint8Array(256)
+IN_ANGLE[RAQUOT] = 1
+IN_ANGLE[SP] = IN_ANGLE[HT] = IN_ANGLE[LAQUOT] = 2
+IN_ANGLE[COLON] = 3
+
+/** gen-value bytes (RFC 3261 §25.1: token / host): 1 token or `:`, 2 `[` (an IPv6 reference). */
+const PARAM_VALUE = new Uint8Array(256)
+for (let c = 0; c < 256; c++) if (IS_TOKEN[c] === 1) PARAM_VALUE[c] = 1
+PARAM_VALUE[COLON] = 1
+PARAM_VALUE[LBRACKET] = 2
+
 /** grammar.ts ipv6RefEnd over the bytes. */
 function ipv6RefEndBytes (buf: Buffer, head: string, base: number, i: number, end: number): number {
   let j = i + 1
@@ -251,14 +263,14 @@ export function parseParamsBytes (buf: Buffer, head: string, base: number, s: nu
       } else {
         const vStart = i
         while (i < end) {
-          const c = buf[i]!
-          if (c === LBRACKET) {
+          const t = PARAM_VALUE[buf[i]!]
+          if (t === 1) { i++; continue }
+          if (t === 2) {
             const close = ipv6RefEndBytes(buf, head, base, i, end)
             if (close < 0) throw new SipParseError(`invalid IPv6 reference in ${what} parameter ${name}`, i - s, 'SIP_ERR_BAD_PARAM')
             i = close
             continue
           }
-          if (c === COLON || IS_TOKEN[c] === 1) { i++; continue }
           break
         }
         if (i === vStart) throw new SipParseError(`empty value for parameter ${name} in ${what}`, i - s, 'SIP_ERR_BAD_PARAM')
@@ -349,21 +361,28 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
       const flat = takeParams(scratchLen)
       elementStop = stop
       if (stop < end) end = trimEnd(buf, rawStart, stop)
-      const raw = head.substring(rawStart - base, end - base)
-      return contact ? new ParsedContact(undefined, uri, raw, flat) : new ParsedNameAddr(undefined, uri, raw, flat)
+      return contact ? new ParsedContact(undefined, uri, head, flat, rawStart - base, end - base) : new ParsedNameAddr(undefined, uri, head, flat, rawStart - base, end - base)
     }
   }
-  // Here buf[i] is '<'.
+  // Here buf[i] is '<'. One table read per URI byte, and no bound check:
+  // the scan stops at '>', SP, HT or '<' (a line ends in them or CRLF SP,
+  // or at the end of the Buffer), and a stop at or past `end` means '>' is missing.
   let gt = i + 1
   let colon = -1
-  while (gt < end) {
-    const c = buf[gt]!
-    if (c === RAQUOT) break
-    if (c === SP || c === HT || c === LAQUOT) throw new SipParseError(`invalid character ${quote(String.fromCharCode(c))} inside <> in ${what}`, gt - s, 'SIP_ERR_BAD_ADDRESS')
-    if (c === COLON && colon < 0) colon = gt
-    gt++
+  let t: number | undefined
+  for (;;) {
+    t = IN_ANGLE[buf[gt]!]
+    if (t === 0) {
+      gt++
+    } else if (t === 3 && gt < end) {
+      if (colon < 0) colon = gt
+      gt++
+    } else {
+      break
+    }
   }
   if (gt >= end) throw new SipParseError(`missing ">" in ${what}`, i - s, 'SIP_ERR_BAD_ADDRESS')
+  if (t !== 1) throw new SipParseError(`invalid character ${quote(String.fromCharCode(buf[gt]!))} inside <> in ${what}`, gt - s, 'SIP_ERR_BAD_ADDRESS')
   const uri = head.substring(i + 1 - base, gt - base)
   if (colon <= i + 1) throw new SipParseError(`missing URI scheme in ${what}: ${quote(uri)}`, i + 1 - s, 'SIP_ERR_BAD_ADDRESS')
   scratchLen = 0
@@ -371,8 +390,7 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
   const flat = takeParams(scratchLen)
   elementStop = stop
   if (stop < end) end = trimEnd(buf, rawStart, stop)
-  const raw = head.substring(rawStart - base, end - base)
-  return contact ? new ParsedContact(displayName, uri, raw, flat) : new ParsedNameAddr(displayName, uri, raw, flat)
+  return contact ? new ParsedContact(displayName, uri, head, flat, rawStart - base, end - base) : new ParsedNameAddr(displayName, uri, head, flat, rawStart - base, end - base)
 }
 
 /** One Contact element in buf[s..e) (not `*`). */
@@ -474,5 +492,5 @@ export function parseViaBytes (buf: Buffer, head: string, base: number, s: numbe
   const flat = takeParams(scratchLen)
   elementStop = stop
   if (stop < end) end = trimEnd(buf, start, stop)
-  return new ParsedVia(protocol, transport, host, port, flat, head.substring(start - base, end - base))
+  return new ParsedVia(protocol, transport, host, port, flat, head, start - base, end - base)
 }

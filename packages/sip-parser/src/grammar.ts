@@ -217,19 +217,36 @@ export function parseParams (s: string, i: number, end: number, out: FlatParams,
   }
 }
 
-/** A parsed name-addr; `params` is built on first read. */
+/**
+ * A parsed name-addr; `params` is built on first read, and so is `raw` when
+ * it is given as a range of a larger text (`rawStart` >= 0): few readers
+ * want it, and a substring per element is an allocation per element.
+ */
 export class ParsedNameAddr implements NameAddr {
   displayName: string | undefined
   uri: string
-  raw: string
   /** @internal */
   readonly flat: FlatParams
   #params?: Params
-  constructor (displayName: string | undefined, uri: string, raw: string, flat: FlatParams) {
+  #raw: string
+  #rawStart: number
+  #rawEnd: number
+  constructor (displayName: string | undefined, uri: string, raw: string, flat: FlatParams, rawStart = -1, rawEnd = 0) {
     this.displayName = displayName
     this.uri = uri
-    this.raw = raw
     this.flat = flat
+    this.#raw = raw
+    this.#rawStart = rawStart
+    this.#rawEnd = rawEnd
+  }
+
+  /** The whole element as received (trimmed). */
+  get raw (): string {
+    if (this.#rawStart >= 0) {
+      this.#raw = this.#raw.substring(this.#rawStart, this.#rawEnd)
+      this.#rawStart = -1
+    }
+    return this.#raw
   }
 
   get params (): Params {
@@ -481,15 +498,20 @@ export class ParsedVia implements Via {
   branch: string | undefined
   received: string | undefined
   rport: number | null | undefined
-  raw: string
   readonly #flat: FlatParams
   #params?: Params
-  constructor (protocol: string, transport: string, host: string, port: number | undefined, flat: FlatParams, raw: string) {
+  #raw: string
+  #rawStart: number
+  #rawEnd: number
+  /** `raw`, or with `rawStart` >= 0 the text whose [rawStart, rawEnd) is the element (sliced on first read). */
+  constructor (protocol: string, transport: string, host: string, port: number | undefined, flat: FlatParams, raw: string, rawStart = -1, rawEnd = 0) {
     this.protocol = protocol
     this.transport = transport
     this.host = host
     this.port = port
-    this.raw = raw
+    this.#raw = raw
+    this.#rawStart = rawStart
+    this.#rawEnd = rawEnd
     this.#flat = flat
     const branch = flatParam(flat, 'branch')
     this.branch = branch === null ? '' : branch
@@ -502,6 +524,15 @@ export class ParsedVia implements Via {
   get params (): Params {
     if (this.#params === undefined) this.#params = paramsToMap(this.#flat)
     return this.#params
+  }
+
+  /** The Via element as received. */
+  get raw (): string {
+    if (this.#rawStart >= 0) {
+      this.#raw = this.#raw.substring(this.#rawStart, this.#rawEnd)
+      this.#rawStart = -1
+    }
+    return this.#raw
   }
 }
 
