@@ -883,9 +883,23 @@ class ResponseContext {
     b.timerC = wheel.schedule(() => { this.#timerCFired(b) }, ms)
   }
 
-  #timerCFired (b: Branch): void {
+  #timerCFired (b: Branch, ioRead = false): void {
     b.timerC = undefined
     if (b.done) return
+    if (!b.provisional && !ioRead) {
+      // Timers run before the poll phase: when sipd itself fell behind, the
+      // node's response may be waiting unread in the socket. Decide after the
+      // pending I/O is read, or a busy sipd would fail live nodes over (and
+      // the media policy mark them down) for its own delay.
+      setImmediate(() => { this.#timerCFired(b, true) })
+      return
+    }
+    if (ioRead && b.provisional) {
+      // A provisional was read meanwhile: Timer C starts over (§16.8), or the
+      // 487 of a CANCEL sent on it is awaited.
+      this.#armTimerC(b, b.cancelled ? 64 * this.core.t1 : this.core.timerC)
+      return
+    }
     if (b.provisional && !b.cancelled) {
       // §16.8: a branch with a provisional response is CANCELled; its 487 ends it.
       this.#cancelBranch(b)
