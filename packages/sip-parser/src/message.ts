@@ -933,10 +933,13 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
     // The usual line: token, optional whitespace, colon. Anything else takes
     // headerNameEnd(), which finds the colon as RFC 3261 §7.3.1 allows and
     // names the defect.
+    // No bound checks: a header line ends in CR or LF before `limit` (a
+    // stream's limit is past the empty line), or the datagram's Buffer ends
+    // (buf[i] is then undefined): both stop these scans.
     let i = pos
-    while (i < limit && IS_TOKEN[buf[i]!] === 1) i++
+    while (IS_TOKEN[buf[i]!] === 1) i++
     let nameEnd = i
-    while (i < limit && (buf[i] === SP || buf[i] === HT)) i++
+    while (buf[i] === SP || buf[i] === HT) i++
     let id: number
     if (nameEnd > pos && i < limit && buf[i] === COLON) {
       id = lookupHeaderBytes(buf, pos, nameEnd)
