@@ -5,6 +5,7 @@
 // stateless ACK; then sipp end to end: trunk uac → sipd → media node uas with
 // Record-Route, sipd's CPU seconds per 1,000 calls.
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseMessage } from '@sipd/sip-parser'
 import { FakeClock, TransactionLayer } from '@sipd/sip-stack'
@@ -153,6 +154,13 @@ function inProcess (ctx) {
   return rows
 }
 
+/** User and system CPU seconds of a process (utime, stime from /proc/PID/stat). */
+function userSystem (pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 }
+}
+
 function sipp (args, timeoutMs) {
   return new Promise(resolve => {
     const child = spawn('sipp', args, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -173,15 +181,17 @@ export async function endToEnd (ctx) {
   const uas = spawn('sipp', ['-sf', uasScenario, '-i', '127.0.0.43', '-p', String(nodePort), '-nostdin', '-aa', '-buff_size', '4194304', '-timeout', '200s'], { stdio: 'ignore' })
   const sipd = await startSipd(`listen: ["udp:127.0.0.1:${port}"]\nhttp: "127.0.0.1:${http}"\nlog_level: warn\ntrusted: ["127.0.0.44/32"]\nmedia:\n  probe: { interval_ms: 3600000 }\n  sets:\n    - { id: 1, algorithm: round-robin, nodes: [{ uri: "sip:127.0.0.43:${nodePort}" }] }\n`, { env: ctx.sipdEnv ?? {} })
   try {
-    const rate = ctx.quick ? 100 : 300
+    const rate = ctx.rate ?? (ctx.quick ? 100 : 300)
     const calls = ctx.quick ? 1000 : 6000
     ctx.progress(`sipp: ${calls} calls at ${rate} cps through sipd`)
     const c0 = cpuSeconds(sipd.pid)
+    const us0 = userSystem(sipd.pid)
     const r = await sipp([`127.0.0.1:${port}`, '-sf', uacScenario, '-s', '5551000', '-i', '127.0.0.44', '-m', String(calls), '-r', String(rate), '-d', '0', '-nostdin', '-timeout', '150s', '-timeout_error', '-buff_size', '4194304'], 180000)
     const c1 = cpuSeconds(sipd.pid)
+    const us1 = userSystem(sipd.pid)
     const ok = /Successful call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(r.out)?.[1]
     const failed = /Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(r.out)?.[1]
-    rows.push({ name: `sipp trunk → sipd → media node (INVITE/180/200/ACK/BYE/200, Record-Route), ${rate} cps`, unit: 'CPU s / 1,000 calls', median: (c1 - c0) / calls * 1000, samples: 1, successful: Number(ok ?? 0), failed: Number(failed ?? calls) })
+    rows.push({ name: `sipp trunk → sipd → media node (INVITE/180/200/ACK/BYE/200, Record-Route), ${rate} cps`, unit: 'CPU s / 1,000 calls', median: (c1 - c0) / calls * 1000, samples: 1, userPer1000: (us1.user - us0.user) / calls * 1000, systemPer1000: (us1.system - us0.system) / calls * 1000, successful: Number(ok ?? 0), failed: Number(failed ?? calls) })
     rows.push({ name: 'sipd resident memory after the calls', unit: 'MiB', median: rssBytes(sipd.pid) / 1048576, samples: 1 })
   } finally {
     await sipd.stop()

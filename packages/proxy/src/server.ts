@@ -483,12 +483,15 @@ export class Sipd {
   #onAck (ack: SipRequest, source: Source): void {
     // The ACK of a 2xx we sent ends its retransmissions (RFC 3261 §13.3.1.4).
     try {
-      const key = `${ack.callId} ${ack.cseq.seq} ${ack.to.tag}`
-      const timer = this.#pending2xx.get(key)
-      if (timer !== undefined) {
-        clearTimeout(timer)
-        this.#pending2xx.delete(key)
-        return
+      // Only a routing module answering as UAS has 2xx of its own pending: a proxy's ACKs skip the key.
+      if (this.#pending2xx.size > 0) {
+        const key = `${ack.callId} ${ack.cseq.seq} ${ack.to.tag}`
+        const timer = this.#pending2xx.get(key)
+        if (timer !== undefined) {
+          clearTimeout(timer)
+          this.#pending2xx.delete(key)
+          return
+        }
       }
       // An ACK for a 2xx we relayed: forwarded statelessly by its Route set (RFC 3261 §16.11).
       if (this.#policy !== undefined) this.proxy.forwardStateless(ack, source)

@@ -96,6 +96,10 @@ export abstract class Transaction {
   #target: SendTarget
   #short: TimerHandle | undefined = undefined
   #long: WheelTimer | undefined = undefined
+  #shortInput = ''
+  #longInput = ''
+  #fireShort: (() => void) | undefined = undefined
+  #fireLong: (() => void) | undefined = undefined
   #terminated = false
 
   /** @internal */
@@ -119,12 +123,25 @@ export abstract class Transaction {
   /** The "transport error" input of the state machine. */
   protected abstract onSendFailure (error: Error): void
 
-  /** Start the retransmission timer (A, E or G) on the clock, replacing a running one. */
-  protected startRetransmitTimer (fn: () => void, ms: number): void {
+  /**
+   * A timer of this transaction fired: the state machine's input named when
+   * it was started (`timer_a`, `timer_b`...).
+   */
+  protected abstract timerFired (input: string): void
+
+  /**
+   * Start the retransmission timer (A, E or G) on the clock, replacing a
+   * running one; `input` goes to {@link timerFired}. The callbacks handed to
+   * the clock and the wheel are made once per transaction and capture nothing
+   * but it: a closure per start cost allocations, and one made where a
+   * response was in scope kept that response alive until the timer fired.
+   */
+  protected startRetransmitTimer (input: string, ms: number): void {
     if (this.#short !== undefined) this.ctx.clock.clearTimeout(this.#short)
-    this.#short = this.ctx.clock.setTimeout(() => {
+    this.#shortInput = input
+    this.#short = this.ctx.clock.setTimeout(this.#fireShort ??= () => {
       this.#short = undefined
-      fn()
+      this.timerFired(this.#shortInput)
     }, ms)
   }
 
@@ -136,12 +153,13 @@ export abstract class Transaction {
     }
   }
 
-  /** Start the long timer (B, D, F, H, I, J, K, L, M) on the wheel, replacing a running one. */
-  protected startLongTimer (fn: () => void, ms: number): void {
+  /** Start the long timer (B, D, F, H, I, J, K, L, M) on the wheel, replacing a running one; `input` goes to {@link timerFired}. */
+  protected startLongTimer (input: string, ms: number): void {
     if (this.#long !== undefined) this.ctx.wheel.cancel(this.#long)
-    this.#long = this.ctx.wheel.schedule(() => {
+    this.#longInput = input
+    this.#long = this.ctx.wheel.schedule(this.#fireLong ??= () => {
       this.#long = undefined
-      fn()
+      this.timerFired(this.#longInput)
     }, ms)
   }
 

@@ -61,9 +61,9 @@ export class ClientInviteTransaction extends ClientTransaction {
     // §17.1.1.2: Timer A only over unreliable transports; Timer B always.
     if (!this.reliable) {
       this.#intervalA = this.ctx.timers.t1
-      this.startRetransmitTimer(() => { this.#input('timer_a') }, this.#intervalA)
+      this.startRetransmitTimer('timer_a', this.#intervalA)
     }
-    this.startLongTimer(() => { this.#input('timer_b') }, this.ctx.timers.timeout)
+    this.startLongTimer('timer_b', this.ctx.timers.timeout)
   }
 
   receiveResponse (response: SipResponse): void {
@@ -78,6 +78,10 @@ export class ClientInviteTransaction extends ClientTransaction {
 
   terminate (): void {
     this.#end()
+  }
+
+  protected timerFired (input: string): void {
+    this.#input(input as Input)
   }
 
   protected onSendFailure (error: Error): void {
@@ -101,7 +105,7 @@ export class ClientInviteTransaction extends ClientTransaction {
         // §17.1.1.2: retransmit and double the interval; no cap for INVITE.
         this.retransmit(this.bytes)
         this.#intervalA *= 2
-        this.startRetransmitTimer(() => { this.#input('timer_a') }, this.#intervalA)
+        this.startRetransmitTimer('timer_a', this.#intervalA)
         return
       case 'timer_b':
         this.ctx.counters.timeouts++
@@ -185,7 +189,7 @@ export class ClientInviteTransaction extends ClientTransaction {
     this.#state = 'accepted'
     const response = this.#response!
     this.#acceptedTag = response.to.tag
-    this.startLongTimer(() => { this.#input('timer_m') }, this.ctx.timers.timeout)
+    this.startLongTimer('timer_m', this.ctx.timers.timeout)
     this.handler.onFinal(response, this)
   }
 
@@ -198,7 +202,7 @@ export class ClientInviteTransaction extends ClientTransaction {
     this.#ack = buildAck(this.request, response)
     // §17.1.1.2: Timer D absorbs retransmitted finals over unreliable transports; zero otherwise.
     const waitD = !this.reliable && this.ctx.timers.timerD > 0
-    if (waitD) this.startLongTimer(() => { this.#input('timer_d') }, this.ctx.timers.timerD)
+    if (waitD) this.startLongTimer('timer_d', this.ctx.timers.timerD)
     this.handler.onFinal(response, this)
     if (this.#state !== 'completed') return // the TU terminated the transaction
     this.transmit(this.#ack)

@@ -37,9 +37,9 @@ export class ClientNonInviteTransaction extends ClientTransaction {
     // §17.1.2.2: Timer E only over unreliable transports; Timer F always.
     if (!this.reliable) {
       this.#intervalE = this.ctx.timers.t1
-      this.startRetransmitTimer(() => { this.#input('timer_e') }, this.#intervalE)
+      this.startRetransmitTimer('timer_e', this.#intervalE)
     }
-    this.startLongTimer(() => { this.#input('timer_f') }, this.ctx.timers.timeout)
+    this.startLongTimer('timer_f', this.ctx.timers.timeout)
   }
 
   receiveResponse (response: SipResponse): void {
@@ -53,6 +53,10 @@ export class ClientNonInviteTransaction extends ClientTransaction {
 
   terminate (): void {
     this.#end()
+  }
+
+  protected timerFired (input: string): void {
+    this.#input(input as Input)
   }
 
   protected onSendFailure (error: Error): void {
@@ -75,7 +79,7 @@ export class ClientNonInviteTransaction extends ClientTransaction {
         // §17.1.2.2: double the interval, capped at T2.
         this.retransmit(this.bytes)
         this.#intervalE = Math.min(2 * this.#intervalE, this.ctx.timers.t2)
-        this.startRetransmitTimer(() => { this.#input('timer_e') }, this.#intervalE)
+        this.startRetransmitTimer('timer_e', this.#intervalE)
         return
       case '1xx':
         // The running Timer E keeps its interval; from its next firing it is T2.
@@ -93,7 +97,7 @@ export class ClientNonInviteTransaction extends ClientTransaction {
         // §17.1.2.2: in Proceeding the request is retransmitted every T2.
         this.retransmit(this.bytes)
         this.#intervalE = this.ctx.timers.t2
-        this.startRetransmitTimer(() => { this.#input('timer_e') }, this.#intervalE)
+        this.startRetransmitTimer('timer_e', this.#intervalE)
         return
       case '1xx':
         this.handler.onProvisional?.(this.#response!, this)
@@ -116,7 +120,7 @@ export class ClientNonInviteTransaction extends ClientTransaction {
           this.#end(() => { this.handler.onFinal(response, this) })
           return
         }
-        this.startLongTimer(() => { this.#input('timer_k') }, this.ctx.timers.t4)
+        this.startLongTimer('timer_k', this.ctx.timers.t4)
         this.handler.onFinal(response, this)
         return
       }

@@ -84,6 +84,10 @@ export class ServerInviteTransaction extends ServerTransaction {
     return this.#ok
   }
 
+  protected timerFired (input: string): void {
+    this.#input(input as Input)
+  }
+
   protected onSendFailure (error: Error): void {
     this.#error = error
     this.#input('transport_error')
@@ -111,7 +115,7 @@ export class ServerInviteTransaction extends ServerTransaction {
       case 'tu_2xx':
         // RFC 6026 §7.1: stay to absorb INVITE retransmissions; Timer L = 64·T1.
         this.#state = 'accepted'
-        this.startLongTimer(() => { this.#input('timer_l') }, this.ctx.timers.timeout)
+        this.startLongTimer('timer_l', this.ctx.timers.timeout)
         this.#send()
         return
       case 'tu_300-699':
@@ -119,9 +123,9 @@ export class ServerInviteTransaction extends ServerTransaction {
         // §17.2.1: Timer G only over unreliable transports; Timer H always.
         if (!this.reliable) {
           this.#intervalG = this.ctx.timers.t1
-          this.startRetransmitTimer(() => { this.#input('timer_g') }, this.#intervalG)
+          this.startRetransmitTimer('timer_g', this.#intervalG)
         }
-        this.startLongTimer(() => { this.#input('timer_h') }, this.ctx.timers.timeout)
+        this.startLongTimer('timer_h', this.ctx.timers.timeout)
         this.#send()
         return
       case 'transport_error':
@@ -143,12 +147,12 @@ export class ServerInviteTransaction extends ServerTransaction {
         this.stopLongTimer()
         this.#state = 'confirmed'
         if (this.reliable) this.#end()
-        else this.startLongTimer(() => { this.#input('timer_i') }, this.ctx.timers.t4)
+        else this.startLongTimer('timer_i', this.ctx.timers.t4)
         return
       case 'timer_g':
         this.retransmit(this.#last!)
         this.#intervalG = Math.min(2 * this.#intervalG, this.ctx.timers.t2)
-        this.startRetransmitTimer(() => { this.#input('timer_g') }, this.#intervalG)
+        this.startRetransmitTimer('timer_g', this.#intervalG)
         return
       case 'timer_h':
         this.ctx.counters.timeouts++

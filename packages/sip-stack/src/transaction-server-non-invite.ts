@@ -73,6 +73,10 @@ export class ServerNonInviteTransaction extends ServerTransaction {
     return this.#ok
   }
 
+  protected timerFired (input: string): void {
+    this.#input(input as Input)
+  }
+
   protected onSendFailure (error: Error): void {
     this.#error = error
     this.#input('transport_error')
@@ -120,7 +124,7 @@ export class ServerNonInviteTransaction extends ServerTransaction {
       case 'tu_200-699':
         this.#state = 'completed'
         // §17.2.2: Timer J absorbs request retransmissions: 64·T1 unreliable, zero reliable.
-        if (!this.reliable) this.startLongTimer(() => { this.#input('timer_j') }, this.ctx.timers.timeout)
+        if (!this.reliable) this.startLongTimer('timer_j', this.ctx.timers.timeout)
         this.#send()
         if (this.reliable && this.#state === 'completed') this.#end()
         return
