@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { resolve, dirname, isAbsolute } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { MD5_ONLY_USER_AGENTS } from '@sipd/registrar'
 
 /** A configuration error: names the key, the value and what is allowed. */
 export class ConfigError extends Error {
@@ -80,6 +81,12 @@ export interface SipdConfig {
     secretFromConfig: boolean
     /** Digest algorithms offered, in order (RFC 8760). @default ["MD5"] */
     algorithms: Array<'MD5' | 'SHA-256'>
+    /**
+     * User-Agent prefixes of phones challenged with MD5 alone when MD5 is
+     * offered but not first (they give up on a first challenge they cannot
+     * answer). @default the registrar's MD5_ONLY_USER_AGENTS (baresip before v3.11)
+     */
+    md5OnlyUserAgents: string[]
     /** Nonce lifetime in seconds. @default 300 */
     nonceTtl: number
   }
@@ -314,7 +321,7 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
   const maxExpires = reg.int('max_expires', 3600, 1, 31 * 86400)
   if (maxExpires < minExpires) throw new ConfigError('registrar.max_expires', `value ${maxExpires} is below registrar.min_expires ${minExpires}`)
   const auth = r.sub('auth')
-  auth.only(['secret', 'algorithms', 'nonce_ttl'])
+  auth.only(['secret', 'algorithms', 'md5_only_user_agents', 'nonce_ttl'])
   const secret = auth.str('secret', undefined) ?? env.SIPD_AUTH_SECRET
   const algorithms = auth.strList('algorithms', ['MD5'], (s, key) => {
     if (s !== 'MD5' && s !== 'SHA-256') throw new ConfigError(key, `value ${show(s)} is not one of MD5, SHA-256`)
@@ -439,6 +446,9 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
       secret: secret ?? randomBytes(32).toString('hex'),
       secretFromConfig: secret !== undefined,
       algorithms,
+      md5OnlyUserAgents: auth.strList('md5_only_user_agents', [...MD5_ONLY_USER_AGENTS], (s, key) => {
+        if (s === '') throw new ConfigError(key, 'an empty prefix would match every User-Agent')
+      }),
       nonceTtl: auth.int('nonce_ttl', 300, 10, 86400)
     },
     trusted: r.strList('trusted', [], checkCidr),

@@ -71,7 +71,7 @@ export class LocationService {
       domains: config.domains,
       locations: this.locations,
       subscribers: this.subscribers,
-      authenticator: new DigestAuthenticator({ secret: config.auth.secret, algorithms: config.auth.algorithms, nonceTtlSec: config.auth.nonceTtl }),
+      authenticator: new DigestAuthenticator({ secret: config.auth.secret, algorithms: config.auth.algorithms, md5OnlyUserAgents: config.auth.md5OnlyUserAgents, nonceTtlSec: config.auth.nonceTtl }),
       minExpires: config.registrar.minExpires,
       maxExpires: config.registrar.maxExpires,
       defaultExpires: config.registrar.defaultExpires,

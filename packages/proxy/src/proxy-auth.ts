@@ -28,7 +28,7 @@ export class ProxyAuth {
   readonly #store: SubscriberStore
 
   constructor (config: SipdConfig, options: ProxyAuthOptions = {}) {
-    this.#auth = options.authenticator ?? new DigestAuthenticator({ secret: config.auth.secret, algorithms: config.auth.algorithms, nonceTtlSec: config.auth.nonceTtl })
+    this.#auth = options.authenticator ?? new DigestAuthenticator({ secret: config.auth.secret, algorithms: config.auth.algorithms, md5OnlyUserAgents: config.auth.md5OnlyUserAgents, nonceTtlSec: config.auth.nonceTtl })
     this.#store = options.subscribers ?? new ConfigSubscriberStore(config.subscribers.users)
   }
 
@@ -44,7 +44,7 @@ export class ProxyAuth {
       ok: false,
       status: 407,
       reason: 'Proxy Authentication Required',
-      headers: this.#auth.challenge(realm, { stale }).map(v => ['Proxy-Authenticate', v] as [string, string])
+      headers: this.#auth.challenge(realm, { stale, userAgent: req.header('User-Agent') }).map(v => ['Proxy-Authenticate', v] as [string, string])
     })
     const creds = req.proxyAuthorization
     if (creds === undefined || creds.realm !== realm) return challenge(false)

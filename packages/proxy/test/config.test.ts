@@ -16,6 +16,8 @@ t.test('defaults: sipd starts with no config at all', async t => {
   t.equal(c.http, '127.0.0.1:9090')
   t.same(c.domains, [])
   t.same(c.auth.algorithms, ['MD5'])
+  t.ok(c.auth.md5OnlyUserAgents.includes('baresip v1.'), 'Debian 12\'s baresip 1.0 is challenged with MD5 alone by default')
+  t.same(buildConfig({ auth: { md5_only_user_agents: ['OldPhone/'] } }, {}).auth.md5OnlyUserAgents, ['OldPhone/'])
   t.equal(c.auth.secretFromConfig, false)
   t.equal(c.registrar.minExpires, 60)
   t.equal(c.timers.t1, 500)
@@ -64,7 +66,8 @@ const BAD: Array<[string, unknown, RegExp]> = [
   ['port', { http: '127.0.0.1:99999' }, /config http: value "127\.0\.0\.1:99999" is not HOST:PORT/],
   ['number', { registrar: { min_expires: -1 } }, /config registrar\.min_expires: value -1 is not an integer from 0 to 86400/],
   ['cidr', { trusted: ['300.1.1.1/8'] }, /config trusted\[0\]: value "300\.1\.1\.1\/8" is not an IP address or CIDR/],
-  ['digest', { auth: { algorithms: ['SHA-1'] } }, /config auth\.algorithms\[0\]: value "SHA-1" is not one of MD5, SHA-256/]
+  ['digest', { auth: { algorithms: ['SHA-1'] } }, /config auth\.algorithms\[0\]: value "SHA-1" is not one of MD5, SHA-256/],
+  ['user agent prefix', { auth: { md5_only_user_agents: ['x', ''] } }, /config auth\.md5_only_user_agents\[1\]: an empty prefix would match every User-Agent/]
 ]
 
 t.test('invalid values name the key, the value and what is allowed', async t => {

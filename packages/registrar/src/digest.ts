@@ -34,6 +34,18 @@ export interface DigestAuthenticatorOptions {
    */
   algorithms?: readonly DigestAlgorithm[]
   /**
+   * User-Agent prefixes (compared case-sensitively from the start) of clients
+   * that give up on a challenge list whose first algorithm they do not know
+   * instead of answering a later one they do (RFC 8760 §2.4 asks them to take
+   * the topmost they support). When `algorithms` has MD5 but not first, such a
+   * client is challenged with MD5 alone: what it would have answered anyway,
+   * so an operator's `[SHA-256, MD5]` costs these phones nothing. The default
+   * names baresip before v3.11.0 (libre's sip/auth.c stops at the first
+   * challenge that is not MD5, fixed in baresip/re#1103), Debian 12 ships 1.0.
+   * @default {@link MD5_ONLY_USER_AGENTS}
+   */
+  md5OnlyUserAgents?: readonly string[]
+  /**
    * Lifetime of a nonce in seconds; an older nonce with a valid response is
    * answered `stale` (RFC 7616 §3.3).
    * @default 300
@@ -60,10 +72,21 @@ export interface DigestAuthenticatorOptions {
   now?: () => number
 }
 
+/**
+ * User-Agent prefixes of the clients known to stop at a first challenge that
+ * is not MD5: baresip v0.x to v3.10.x (`User-Agent: baresip v1.0.0 (x86_64/linux)`).
+ */
+export const MD5_ONLY_USER_AGENTS: readonly string[] = Object.freeze([
+  'baresip v0.', 'baresip v1.', 'baresip v2.',
+  'baresip v3.0.', 'baresip v3.1.', 'baresip v3.2.', 'baresip v3.3.', 'baresip v3.4.', 'baresip v3.5.',
+  'baresip v3.6.', 'baresip v3.7.', 'baresip v3.8.', 'baresip v3.9.', 'baresip v3.10.'
+])
+
 /** Defaults of {@link DigestAuthenticatorOptions} (all but `secret`). */
 export const DEFAULT_DIGEST_OPTIONS = Object.freeze({
   realm: undefined as string | undefined,
   algorithms: Object.freeze(['MD5']) as readonly DigestAlgorithm[],
+  md5OnlyUserAgents: MD5_ONLY_USER_AGENTS,
   nonceTtlSec: 300,
   qop: 'auth' as const,
   maxNonceCounts: 65536,
@@ -147,6 +170,8 @@ export class DigestAuthenticator {
   readonly #realm: string | undefined
   readonly #secret: Buffer
   readonly #algorithms: readonly DigestAlgorithm[]
+  // Empty unless MD5 is offered but not first: only then does a client's User-Agent matter.
+  readonly #md5OnlyUserAgents: readonly string[]
   readonly #ttlMs: number
   readonly #qop: 'auth'
   readonly #now: () => number
@@ -174,6 +199,9 @@ export class DigestAuthenticator {
       if (seen.has(a)) throw new InvalidArgumentError(`DigestAuthenticator: option "algorithms" lists ${a} twice`)
       seen.add(a)
     }
+    if (!Array.isArray(o.md5OnlyUserAgents) || !o.md5OnlyUserAgents.every(u => typeof u === 'string' && u.length > 0)) {
+      throw new InvalidArgumentError('DigestAuthenticator: option "md5OnlyUserAgents" must be a list of non-empty strings (User-Agent prefixes)')
+    }
     if (!Number.isInteger(o.nonceTtlSec) || o.nonceTtlSec < 1 || o.nonceTtlSec > 86_400) {
       throw new InvalidArgumentError(`DigestAuthenticator: option "nonceTtlSec" must be an integer from 1 to 86400, got ${String(o.nonceTtlSec)}`)
     }
@@ -185,6 +213,7 @@ export class DigestAuthenticator {
     this.#realm = o.realm
     this.#secret = Buffer.from(o.secret, 'utf8')
     this.#algorithms = Object.freeze([...o.algorithms])
+    this.#md5OnlyUserAgents = o.algorithms.indexOf('MD5') > 0 ? Object.freeze([...o.md5OnlyUserAgents]) : []
     this.#ttlMs = o.nonceTtlSec * 1000
     this.#qop = o.qop
     this.#now = o.now
@@ -211,14 +240,24 @@ export class DigestAuthenticator {
    * `algorithm=MD5` is written out even though MD5 is the RFC 2617 default:
    * issue 7 records that baresip 1.0 and sipp 3.6 give up on a challenge
    * naming any other algorithm, and an explicit MD5 keeps them working.
+   * A request whose `userAgent` starts with one of `md5OnlyUserAgents` gets
+   * the MD5 challenge alone (when MD5 is offered).
    */
-  challenge (realm: string, opts?: { stale?: boolean }): string[] {
+  challenge (realm: string, opts?: { stale?: boolean, userAgent?: string | undefined }): string[] {
     const nonce = this.#issueNonce(realm, this.#now())
     const head = `Digest realm="${quote(realm)}", nonce="${nonce}", opaque="${this.#opaque(realm)}", qop="${this.#qop}", algorithm=`
     const tail = opts?.stale === true ? ', stale=true' : ''
+    if (this.#md5Only(opts?.userAgent)) return [head + 'MD5' + tail]
     const out: string[] = []
     for (const a of this.#algorithms) out.push(head + a + tail)
     return out
+  }
+
+  #md5Only (userAgent: string | undefined): boolean {
+    if (userAgent === undefined) return false
+    const prefixes = this.#md5OnlyUserAgents
+    for (let i = 0; i < prefixes.length; i++) if (userAgent.startsWith(prefixes[i] as string)) return true
+    return false
   }
 
   /**

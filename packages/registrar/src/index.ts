@@ -13,6 +13,7 @@ export {
 export {
   DigestAuthenticator,
   DEFAULT_DIGEST_OPTIONS,
+  MD5_ONLY_USER_AGENTS,
   ha1,
   type DigestAlgorithm,
   type DigestAlgorithmVariant,

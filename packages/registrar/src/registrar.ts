@@ -195,7 +195,9 @@ export class Registrar {
     // §10.3 steps 2-3 (RFC 3261 §22.4): authenticate before touching bindings.
     const realm = this.#auth.realmFor(domain)
     const creds = pickCredentials(req, realm)
-    if (creds === undefined) return ['challenged', this.#challenge(realm, false)]
+    // A challenge names the client's User-Agent: some clients get MD5 alone (DigestAuthenticatorOptions.md5OnlyUserAgents).
+    const userAgent = req.header('User-Agent')
+    if (creds === undefined) return ['challenged', this.#challenge(realm, false, userAgent)]
     const user = creds.username ?? ''
     let verdict
     // §10.3 step 4: the authenticated user may only change its own AOR. Both
@@ -209,10 +211,10 @@ export class Registrar {
     if (!verdict.ok) {
       this.#o.onAuthFailure?.(verdict.reason)
       switch (verdict.reason) {
-        case 'stale': return ['challenged', this.#challenge(realm, true)]
+        case 'stale': return ['challenged', this.#challenge(realm, true, userAgent)]
         case 'unknown-user': return ['forbidden', reply(403, 'Forbidden')]
         case 'bad-request': return ['bad-request', reply(400, 'Bad Authorization')]
-        default: return ['auth-failed', this.#challenge(realm, false)]
+        default: return ['auth-failed', this.#challenge(realm, false, userAgent)]
       }
     }
 
@@ -232,7 +234,6 @@ export class Registrar {
       result = { ok: true, bindings: await this.#locations.lookup(aor, now), outcomes: [], removedAll: 0 }
     } else {
       const changes: BindingChange[] = []
-      const userAgent = req.header('User-Agent')
       for (const c of contacts) {
         if (c.uri === '*') return ['bad-request', reply(400, 'Invalid Wildcard')]
         try {
@@ -301,9 +302,9 @@ export class Registrar {
     }
   }
 
-  #challenge (realm: string, stale: boolean): RegisterResponse {
+  #challenge (realm: string, stale: boolean, userAgent: string | undefined): RegisterResponse {
     const headers: Array<[string, string]> = []
-    for (const v of this.#auth.challenge(realm, { stale })) headers.push(['WWW-Authenticate', v])
+    for (const v of this.#auth.challenge(realm, { stale, userAgent })) headers.push(['WWW-Authenticate', v])
     return { status: 401, reason: 'Unauthorized', headers }
   }
 }

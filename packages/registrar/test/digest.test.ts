@@ -75,6 +75,29 @@ t.test('challenge: one value per algorithm in preference order, algorithm writte
   t.match(a.challenge('a"b\\c')[0], /^Digest realm="a\\"b\\\\c", /, 'realm is escaped as a quoted-string')
 })
 
+t.test('challenge: a User-Agent that stops at a first challenge it cannot answer gets MD5 alone', async t => {
+  const both = new DigestAuthenticator({ secret: SECRET, algorithms: ['SHA-256', 'MD5'] })
+  // The User-Agent of Debian 12's baresip; libre before v3.11 gives up (ENOSYS) on a first SHA-256 challenge.
+  const old = both.challenge('example.test', { userAgent: 'baresip v1.0.0 (x86_64/linux)', stale: true })
+  t.equal(old.length, 1)
+  t.ok(old[0].endsWith('algorithm=MD5, stale=true'), old[0])
+  t.equal(both.challenge('example.test', { userAgent: 'baresip v3.10.1 (x86_64/Linux)' }).length, 1, 'baresip 3.10 too')
+  t.equal(both.challenge('example.test', { userAgent: 'baresip v3.11.0 (x86_64/Linux)' }).length, 2, 'baresip 3.11 answers SHA-256: both offered')
+  t.equal(both.challenge('example.test', { userAgent: 'baresip v3.1.2' }).length, 1, 'v3.1. is not v3.11')
+  t.equal(both.challenge('example.test', { userAgent: 'Linphone/5.2' }).length, 2)
+  t.equal(both.challenge('example.test').length, 2, 'no User-Agent: every algorithm')
+
+  const custom = new DigestAuthenticator({ secret: SECRET, algorithms: ['SHA-256', 'MD5'], md5OnlyUserAgents: ['OldPhone/'] })
+  t.equal(custom.challenge('example.test', { userAgent: 'OldPhone/2.1' }).length, 1)
+  t.equal(custom.challenge('example.test', { userAgent: 'baresip v1.0.0' }).length, 2, 'the option replaces the default list')
+
+  const sha = new DigestAuthenticator({ secret: SECRET, algorithms: ['SHA-256'] }).challenge('example.test', { userAgent: 'baresip v1.0.0' })
+  t.same(sha.map(v => param(v, 'algorithm')), ['SHA-256'], 'MD5 not offered: it is never added')
+  const md5First = new DigestAuthenticator({ secret: SECRET, algorithms: ['MD5', 'SHA-256'] }).challenge('example.test', { userAgent: 'baresip v1.0.0' })
+  t.same(md5First.map(v => param(v, 'algorithm')), ['MD5', 'SHA-256'], 'MD5 already first: unchanged')
+  t.throws(() => new DigestAuthenticator({ secret: SECRET, md5OnlyUserAgents: [''] }), InvalidArgumentError)
+})
+
 t.test('realmFor: configured realm, else the domain', async t => {
   t.equal(new DigestAuthenticator({ secret: SECRET }).realmFor('example.test'), 'example.test')
   t.equal(new DigestAuthenticator({ secret: SECRET, realm: 'sipd' }).realmFor('example.test'), 'sipd')

@@ -120,6 +120,19 @@ t.test('first REGISTER is challenged, once per configured algorithm', async t =>
   t.same(r.outcomes, ['challenged'])
 })
 
+t.test('[SHA-256, MD5]: baresip 1.0 is challenged with MD5 alone and registers with it', async t => {
+  const r = rig(t, {}, ['SHA-256', 'MD5'])
+  const ua: [string, string] = ['User-Agent', 'baresip v1.0.0 (x86_64/linux)']
+  const res = await r.registrar.handleRegister(register({ extra: [ua] }), SOURCE, r.clock.now)
+  const ch = header(res, 'WWW-Authenticate')
+  t.equal(ch.length, 1)
+  t.equal(challengeParam(ch[0]!, 'algorithm'), 'MD5')
+  const ok = await r.registrar.handleRegister(register({ extra: [ua], auth: authorization(ch[0]!, 'alice', 'wonderland') }), SOURCE, r.clock.now)
+  t.equal(ok.status, 200)
+  const wrong = await r.registrar.handleRegister(register({ extra: [ua], auth: authorization(ch[0]!, 'alice', 'nope') }), SOURCE, r.clock.now)
+  t.same(header(wrong, 'WWW-Authenticate').map(v => challengeParam(v, 'algorithm')), ['MD5'], 'a new challenge after a wrong password is MD5 alone too')
+})
+
 t.test('authenticated REGISTER stores the binding with flow and node, and the 200 lists it', async t => {
   for (const alg of ['MD5', 'SHA-256'] as const) {
     const r = rig(t, {}, [alg])
