@@ -50,11 +50,11 @@ const HOT_DUPS = 15
  * Header offsets of every message live in shared Int32Array blocks: a
  * message keeps a reference to its block and its base offset. A typed array
  * per message would cost more than the rest of indexing (measured ~280 ns
- * for `new Int32Array(96)` against ~1 µs for a whole INVITE).
+ * for `new Int32Array(96)` against ~1 µs for a whole INVITE). Blocks are
+ * 64 KiB, under glibc's mmap threshold (128 KiB): a new block reuses freed
+ * heap memory instead of faulting in fresh pages (256 KiB blocks cost ~5%
+ * of indexing).
  */
-// 64 KiB blocks: under glibc's mmap threshold (128 KiB), so a new block
-// reuses freed heap memory instead of faulting in fresh pages (a 256 KiB
-// block cost ~5% of indexing).
 const STORE_BLOCK = 16 * 1024
 let store = new Int32Array(STORE_BLOCK)
 let storeUsed = 0
