@@ -38,8 +38,8 @@ export interface TransportOptions {
    * Answer a UDP datagram made only of CR/LF (a NAT keep-alive some phones
    * send) with one CRLF. RFC 5626 defines the CRLF ping/pong for connection-
    * oriented transports only (§3.5.1, §4.4.1); its UDP keep-alive is STUN
-   * (§4.4.2), which sipd does not implement. Off: such datagrams are counted
-   * and ignored.
+   * (§4.4.2), which the UDP transport always answers. Off: CR/LF datagrams
+   * are counted and ignored.
    * @default false
    */
   udpKeepAliveReply: boolean

@@ -13,6 +13,7 @@ import type { TransportCounters } from './transport-counters.js'
 import { TransportSendError } from './transport-errors.js'
 import type { ResolvedTransportOptions } from './transport-options.js'
 import type { InboundSink, ListenerInfo, SendResult, SocketAddr, Source } from './transport-types.js'
+import { isStunMessage, stunBindingResponse } from './stun.js'
 
 const CR = 0x0d
 const LF = 0x0a
@@ -140,6 +141,18 @@ export class UdpTransport {
       if (this.#opts.udpKeepAliveReply) {
         counters.keepAlivesOut.udp++
         this.#socket.send(CRLF, port, rawAddress)
+      }
+      return
+    }
+    // RFC 5626 §4.4.2, §8: a STUN Binding request is the keep-alive of a UDP
+    // flow; answered with the sender's address. The first byte is checked
+    // first so that SIP (a letter) costs one comparison.
+    if (buf[0]! < 0x04 && isStunMessage(buf)) {
+      counters.keepAlivesIn.udp++
+      const response = stunBindingResponse(buf, unmapAddress(rawAddress), port)
+      if (response !== undefined) {
+        counters.keepAlivesOut.udp++
+        this.#socket.send(response, port, rawAddress)
       }
       return
     }
