@@ -11,6 +11,7 @@
 // bob .173, carol .175.
 import t from 'tap'
 import type { Test } from 'tap'
+import dgram from 'node:dgram'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { requireBaresip, startBaresip, type BaresipEvent, type BaresipHandle } from './helpers/baresip.js'
@@ -115,13 +116,13 @@ t.test('baresip against sipd', async t => {
     account: `<sip:alice@example.test>;auth_pass=alice-secret;sipnat=outbound;outbound="sip:${SIPD}:${port};transport=tcp";regint=10;answermode=auto`
   })
   t.teardown(async () => { await alice.stop() })
-  // bob: plain UDP.
+  // bob: UDP with RFC 5626 outbound: after the 200 with Require: outbound it sends STUN keep-alives at once.
   const bob = await startBaresip({
     name: 'bob',
     localIp: BOB,
     sipPort: await freePort(BOB, 'both'),
     ctrlPort: await freePort(BOB, 'tcp'),
-    account: `<sip:bob@example.test>;auth_pass=bob-secret;outbound="sip:${SIPD}:${port};transport=udp";regint=300;answermode=auto`
+    account: `<sip:bob@example.test>;auth_pass=bob-secret;sipnat=outbound;outbound="sip:${SIPD}:${port};transport=udp";regint=300;answermode=auto`
   })
   t.teardown(async () => { await bob.stop() })
 
@@ -139,7 +140,25 @@ t.test('baresip against sipd', async t => {
     t.equal(b.length, 1, 'one binding for bob', { trace: bob.output().slice(-6000) })
     t.equal(b[0]?.received.transport, 'udp', 'bob registered over UDP')
     t.equal(b[0]?.received.address, BOB, 'from its own address')
+    t.equal(b[0]?.regId, 1, 'reg-id stored')
     t.ok(await metric(sipd, 'sipd_register_requests_total{outcome="challenged"}') >= 2, 'each was challenged first')
+    // RFC 5626 §6: what turns on baresip's keep-alives (CRLF over TCP, STUN over UDP) and flow recovery.
+    for (const phone of [alice, bob]) t.match(phone.output(), /SIP\/2\.0 200 OK\r?\n(?:[^\r\n]+\r?\n)*?Require: outbound\r?\n/, `${phone.name}: the 200 says Require: outbound`)
+  })
+
+  await t.test('sipd answers a STUN Binding request on its SIP UDP port (the keep-alive bob sends)', async t => {
+    const sock = dgram.createSocket('udp4')
+    t.teardown(() => { sock.close() })
+    await new Promise<void>(resolve => sock.bind(0, BOB, resolve))
+    const answer = new Promise<Buffer>((resolve) => sock.once('message', resolve))
+    const txid = Buffer.from('0123456789abcdef01234567', 'hex')
+    sock.send(Buffer.concat([Buffer.from('000100002112a442', 'hex'), txid]), port, SIPD)
+    const res = await Promise.race([answer, delay(5000).then(() => Buffer.alloc(0))])
+    t.equal(res.length, 32, 'a Binding success response with one XOR-MAPPED-ADDRESS')
+    if (res.length !== 32) return
+    t.equal(res.readUInt16BE(0), 0x0101)
+    t.same(res.subarray(8, 20), txid, 'for our transaction')
+    t.equal(res.readUInt16BE(26) ^ 0x2112, sock.address().port, 'our port, as sipd saw it')
   })
 
   await t.test('alice (TCP) calls a number: 407, media node answers, alice hangs up', async t => {
@@ -196,6 +215,15 @@ t.test('baresip against sipd', async t => {
     t.ok((a[0]?.cseq ?? 0) > firstCseq, `sipd stored the refresh (CSeq ${a[0]?.cseq} after ${firstCseq})`)
     t.equal(a.length, 1, 'the refresh replaced her binding, it did not add one', { bindings: a })
     t.ok(alice.events.some(is('REGISTER_OK')), 'baresip reported the refresh as REGISTER_OK')
+  })
+
+  await t.test('bob took sipd\'s STUN answer: no flow failure, no extra REGISTER', async t => {
+    // libre sends the first Binding request at once after Require: outbound; an
+    // answer without a usable XOR-MAPPED-ADDRESS fails the flow and re-registers
+    // at once (no answer at all would show only after its ~40 s STUN timeout).
+    const registers = bob.output().split('\n').filter(l => l.startsWith('REGISTER sip:')).length
+    t.equal(registers, 2, 'bob sent only his first REGISTER and its authenticated repeat (regint=300)')
+    t.notOk(bob.events.some(is('REGISTER_FAIL')), 'no REGISTER_FAIL event')
   })
 
   await t.test('quitting unregisters', async t => {

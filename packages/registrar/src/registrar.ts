@@ -223,6 +223,15 @@ export class Registrar {
     const expiresHeader = req.expires
     const path = req.headers('Path')
     const echoPath = path.length > 0 && req.supported.some(s => s.toLowerCase() === 'path')
+    // RFC 5626 §6: outbound applies when this registrar is the phone's first
+    // hop (one Via, no Path) or the first Path URI carries `ob`; then a
+    // binding with reg-id gets `Require: outbound`, which is what makes the
+    // phone keep its flow alive (CRLF over TCP, STUN over UDP) and
+    // re-register on flow failure. Only for a UA that listed `outbound` in
+    // Supported (RFC 3261 §8.2.2.3: no Require of an extension it did not offer).
+    const outboundApplies = req.supported.some(s => s.toLowerCase() === 'outbound') &&
+      (path.length === 0 ? req.via.length === 1 : firstPathHasOb(path[0] as string))
+    let requireOutbound = false
     const callId = req.callId
     const cseq = req.cseq.seq
     let result: LocationUpdateResult
@@ -260,7 +269,10 @@ export class Registrar {
           change.instanceId = instance
           const regId = c.params.get('reg-id')
           const n = typeof regId === 'string' ? Number(regId) : NaN
-          if (Number.isInteger(n) && n >= 1) change.regId = n
+          if (Number.isInteger(n) && n >= 1) {
+            change.regId = n
+            if (outboundApplies) requireOutbound = true
+          }
         }
         if (this.#nodeId !== undefined) change.node = this.#nodeId
         if (source.flowId !== undefined) change.flowToken = source.flowId
@@ -289,6 +301,7 @@ export class Registrar {
     for (const b of result.bindings) headers.push(['Contact', contactValue(b, now)])
     // RFC 3327 §5.3: the Path is echoed only to a UA that said it supports it.
     if (echoPath) for (const p of path) headers.push(['Path', p])
+    if (requireOutbound) headers.push(['Require', 'outbound'])
     headers.push(['Date', new Date(now).toUTCString()])
     return ['ok', { status: 200, reason: 'OK', headers }]
   }
@@ -319,6 +332,17 @@ function pickCredentials (req: SipRequest, realm: string): DigestCredentials | u
   if (all.length === 0) return undefined
   for (const c of all) if (c.realm === realm) return c
   return all[0]
+}
+
+/** Whether a Path value's URI has the `ob` parameter (RFC 5626 §5.1: that edge proxy does outbound). */
+function firstPathHasOb (value: string): boolean {
+  const lt = value.indexOf('<')
+  const gt = value.indexOf('>', lt + 1)
+  try {
+    return parseUri(lt >= 0 && gt > lt ? value.slice(lt + 1, gt) : value.trim()).params.has('ob')
+  } catch {
+    return false
+  }
 }
 
 /** A Contact of the 200: the URI with its remaining seconds, q and RFC 5626 parameters. */

@@ -352,6 +352,31 @@ t.test('RFC 5626: +sip.instance and reg-id keep flows apart and replace on the s
   t.ok(header(res, 'Contact').some(c => c.endsWith(`;+sip.instance=${inst};reg-id=1`)))
 })
 
+t.test('RFC 5626 §6: Require: outbound for a reg-id binding when this registrar is the first hop or the first Path has ob', async t => {
+  const r = rig(t)
+  const inst = '"<urn:uuid:00000000-0000-1000-8000-000a95a0e129>"'
+  const ob: [string, string] = ['Supported', 'gruu, outbound, path']
+  // Each case on a contact of its own; at most 3 per AOR (rig's maxContacts), so alice then bob.
+  const reg = (contact: string, extra: Array<[string, string]>, user = 'alice') => authed(r, { user, contacts: [contact], expires: 600, extra }, user === 'bob' ? 'builder' : 'wonderland')
+  // What baresip 1.0 sends with sipnat=outbound.
+  let res = await reg(`<sip:alice@10.0.0.1:1;transport=tcp>;+sip.instance=${inst};reg-id=1`, [ob])
+  t.equal(res.status, 200)
+  t.same(header(res, 'Require'), ['outbound'], 'first hop, reg-id, Supported: outbound')
+  res = await reg(`<sip:alice@10.0.0.1:1;transport=tcp>;+sip.instance=${inst};reg-id=1`, [])
+  t.same(header(res, 'Require'), [], 'no Require of an extension the phone did not list in Supported')
+  res = await reg(`<sip:alice@10.0.0.1:3>;+sip.instance=${inst}`, [ob])
+  t.same(header(res, 'Require'), [], 'no reg-id: no outbound')
+  res = await reg(`<sip:alice@10.0.0.1:4>;+sip.instance=${inst};reg-id=2`, [ob, ['Via', 'SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bK-edge']])
+  t.equal(res.status, 200)
+  t.same(header(res, 'Require'), [], 'a proxy in between that added no Path: not the first hop')
+  res = await reg(`<sip:bob@10.0.0.1:5>;+sip.instance=${inst};reg-id=3`, [ob, ['Via', 'SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bK-edge2'], ['Path', '<sip:edge.example.test;lr>']], 'bob')
+  t.equal(res.status, 200)
+  t.same(header(res, 'Require'), [], 'the first Path without ob')
+  res = await reg(`<sip:bob@10.0.0.1:6>;+sip.instance=${inst};reg-id=4`, [ob, ['Via', 'SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bK-edge3'], ['Path', '<sip:edge.example.test;lr;ob>']], 'bob')
+  t.equal(res.status, 200)
+  t.same(header(res, 'Require'), ['outbound'], 'the first Path with ob: that edge proxy does outbound')
+})
+
 t.test('location store down: 503 with Retry-After, never a 500', async t => {
   const port = await closedPort()
   const store = new RedisLocationStore({ redis: `redis://127.0.0.1:${port}`, prefix: 'sipd-test:down:' })
