@@ -7,8 +7,11 @@
 // baresip 1.0 gives up on a first SHA-256 challenge, so sipd must challenge
 // it with MD5 alone. baresip missing fails the test with how to install it.
 //
+// dave (plain TCP, manual answer) takes a call with `accept` and hangs up
+// himself, and a call CANCELled while he rings ends with 487.
+//
 // Addresses: sipd 127.0.0.170 and .174, media node .171, alice .172,
-// bob .173, carol .175.
+// bob .173, carol .175, dave .176.
 import t from 'tap'
 import type { Test } from 'tap'
 import dgram from 'node:dgram'
@@ -29,6 +32,7 @@ const MEDIA = '127.0.0.171'
 const ALICE = '127.0.0.172'
 const BOB = '127.0.0.173'
 const CAROL = '127.0.0.175'
+const DAVE = '127.0.0.176'
 
 interface Binding { contact: string, cseq: number, received: { transport: string, address: string, port: number }, instanceId?: string, regId?: number, userAgent?: string }
 
@@ -55,6 +59,7 @@ subscribers:
     - { user: alice, domain: example.test, password: alice-secret }
     - { user: bob, domain: example.test, password: bob-secret }
     - { user: carol, domain: example.test, password: carol-secret }
+    - { user: dave, domain: example.test, password: dave-secret }
 trusted: ["127.0.0.178/32"]
 media:
   probe: { interval_ms: 3600000 }
@@ -186,6 +191,41 @@ t.test('baresip against sipd', async t => {
     t.equal(r.code, 0, describeSipp(r))
     await bob.waitEvent(is('CALL_CLOSED'), 'CALL_CLOSED after the media node\'s BYE', 5000, from)
     t.ok(bob.events.slice(from).some(is('CALL_ESTABLISHED', e => e.direction === 'incoming')), 'bob answered')
+  })
+
+  await t.test('dave (TCP, no outbound, manual answer) accepts a media node\'s call and hangs up himself', async t => {
+    const dave = await startBaresip({
+      name: 'dave',
+      localIp: DAVE,
+      sipPort: await freePort(DAVE, 'both'),
+      ctrlPort: await freePort(DAVE, 'tcp'),
+      account: `<sip:dave@example.test>;auth_pass=dave-secret;outbound="sip:${SIPD}:${port};transport=tcp";regint=300`
+    })
+    t.teardown(async () => { await dave.stop() })
+    const d = await waitBindings(sipd, 'sip:dave@example.test', 1)
+    t.equal(d.length, 1, 'dave registered', { trace: dave.output().slice(-6000) })
+    t.equal(d[0]?.regId, undefined, 'no reg-id without sipnat=outbound')
+    const connectedBefore = await metric(sipd, 'sipd_tcp_connection_events_total{event="connected"}')
+
+    let from = dave.events.length
+    const answered = runSipp({ scenario: scenario('media-uac-aor-callee-bye.xml'), remote: `${SIPD}:${port}`, localIp: MEDIA, calls: 1, timeoutSec: 20, extraArgs: ['-s', 'dave', '-key', 'domain', 'example.test'] })
+    const ringing = await dave.waitEvent(is('CALL_INCOMING'), 'CALL_INCOMING', 10_000, from)
+    t.equal(ringing.direction, 'incoming', 'dave rings')
+    t.ok((await dave.command('accept')).ok, 'accept')
+    await dave.waitEvent(is('CALL_ESTABLISHED'), 'CALL_ESTABLISHED after accept', 10_000, from)
+    t.ok((await dave.command('hangup')).ok, 'hangup')
+    const r = await answered
+    t.equal(r.code, 0, describeSipp(r))
+    t.equal(r.stats?.successful, 1, 'dave\'s BYE reached the media node through sipd along his route set')
+
+    from = dave.events.length
+    const cancelled = await runSipp({ scenario: scenario('media-uac-aor-cancel.xml'), remote: `${SIPD}:${port}`, localIp: MEDIA, calls: 1, timeoutSec: 20, extraArgs: ['-s', 'dave', '-key', 'domain', 'example.test'] })
+    t.equal(cancelled.code, 0, describeSipp(cancelled))
+    t.equal(cancelled.stats?.successful, 1, 'CANCEL while ringing: 200 to the CANCEL, 487 to the INVITE')
+    await dave.waitEvent(is('CALL_CLOSED'), 'CALL_CLOSED after the CANCEL', 5000, from)
+    t.equal(await metric(sipd, 'sipd_tcp_connection_events_total{event="connected"}'), connectedBefore, 'both calls went down dave\'s registered connection')
+    await dave.stop()
+    t.same(await bindings(sipd, 'sip:dave@example.test'), [], 'dave unregistered when he quit')
   })
 
   await t.test('auth.algorithms [SHA-256, MD5]: baresip 1.0 still registers and calls', async t => {
