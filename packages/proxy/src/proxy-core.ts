@@ -208,6 +208,9 @@ class Hash64 {
   }
 }
 
+/** Route edits of a request forwarded as it came (the usual case). */
+const NO_ROUTE_EDITS: { removeHeaders?: string[], pushRoute?: string[] } = Object.freeze({})
+
 /** Two hex digits per byte value. */
 const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
@@ -499,11 +502,13 @@ export class ProxyCore {
     const via = this.#via(send.transport, source, branch)
     const mf = req.maxForwards
     if (mf !== undefined && mf <= 0) return false
+    const edits = this.#routeEdits(pre)
     const bytes = forwardRequest(req, {
       via,
       maxForwards: (mf ?? 70) - 1,
       topViaParams: viaReceivedParams(req.topVia!, source),
-      ...this.#routeEdits(pre)
+      removeHeaders: edits.removeHeaders,
+      pushRoute: edits.pushRoute
     })
     void this.#tl.sendStateless(bytes, send)
     return true
@@ -593,13 +598,16 @@ export class ProxyCore {
       if (outbound !== inbound) rr.push(outbound)
       rr.push(inbound)
     }
+    // One object shape for every forward (no spread): absent edits are undefined.
+    const edits = this.#routeEdits(pre, ctx.options.removeHeaders, pushed)
     const bytes = forwardRequest(req, {
       via: this.#via(send.transport, source, branch, out),
       maxForwards: (req.maxForwards ?? 70) - 1,
       recordRoute: rr.length > 0 ? rr : undefined,
       requestUri: requestUri !== req.uri ? requestUri : undefined,
       topViaParams: viaReceivedParams(req.topVia!, source),
-      ...this.#routeEdits(pre, ctx.options.removeHeaders, pushed)
+      removeHeaders: edits.removeHeaders,
+      pushRoute: edits.pushRoute
     })
     try {
       // The core wrote the branch and keeps method and CSeq: the bytes need no parsing again.
@@ -665,7 +673,7 @@ export class ProxyCore {
 
   #routeEdits (pre: Preprocessed, remove?: readonly string[], push?: readonly string[]): { removeHeaders?: string[], pushRoute?: string[] } {
     if (!pre.ours) {
-      if (push === undefined) return remove === undefined ? {} : { removeHeaders: [...remove] }
+      if (push === undefined) return remove === undefined ? NO_ROUTE_EDITS : { removeHeaders: [...remove] }
       return remove === undefined ? { pushRoute: [...push] } : { removeHeaders: [...remove], pushRoute: [...push] }
     }
     // Rewrite the Route set without our entries (and without the one moved to the Request-URI).
