@@ -86,10 +86,13 @@ const is = (type: string, extra?: (e: BaresipEvent) => boolean) => (e: BaresipEv
 /** Dials `uri`, waits until the call is up, hangs up and waits until it is closed. */
 async function callOut (t: Test, phone: BaresipHandle, uri: string): Promise<void> {
   const from = phone.events.length
+  const challenges = (): number => phone.output().split('SIP/2.0 407 Proxy Authentication Required').length - 1
+  const before = challenges()
   const r = await phone.command('dial', uri)
   t.ok(r.ok, `${phone.name}: dial ${uri} accepted (${r.data})`)
   const up = await phone.waitEvent(is('CALL_ESTABLISHED', e => e.direction === 'outgoing'), `CALL_ESTABLISHED for ${uri}`, 10_000, from)
-  t.equal(up.peeruri, uri, `${phone.name}: the call to ${uri} is up (407 answered, media node answered through sipd)`)
+  t.equal(up.peeruri, uri, `${phone.name}: the call to ${uri} is up (media node answered through sipd)`)
+  t.equal(challenges(), before + 1, `${phone.name}: sipd challenged the INVITE with 407 once and took the answer`)
   const h = await phone.command('hangup')
   t.ok(h.ok, `${phone.name}: hangup accepted`)
   const closed = await phone.waitEvent(is('CALL_CLOSED'), 'CALL_CLOSED after hangup', 10_000, from)
