@@ -66,7 +66,17 @@ function harness () {
     media: { sets: [{ id: 1, algorithm: 'round-robin', nodes: [{ uri: 'sip:127.0.0.3:5080' }, { uri: 'sip:127.0.0.4:5080' }] }] }
   })
   holder.policy = new DefaultRouting({ config, core: holder.core, transactions: tl, logger: createLogger('silent'), servedHosts: new Set(['127.0.0.1']), probe: false })
-  return { tl, clock, out }
+  return { tl, clock, out, policy: holder.policy }
+}
+
+/**
+ * The dispatcher counts a call from its INVITE to its BYE; the INVITE rows
+ * send no BYE, so the call is ended there as the BYE would: otherwise up to
+ * a million calls pile up in the dispatcher and the rows measure the garbage
+ * collector walking them (20% of the profile).
+ */
+function endCall (h, i) {
+  h.policy.dispatcher.callEnded(`c${i}@127.0.0.2`)
 }
 
 /** CPU seconds (user + system) this process has used. */
@@ -105,7 +115,7 @@ export function workloads () {
   const byeH = harness()
   const ackH = harness()
   return {
-    invite: { h: inv, step: (i) => { inv.tl.receive(parseMessage(invite(i)), TRUNK); inv.tl.receive(parseMessage(okFor(inv.out.last, 'INVITE', i)), NODE) } },
+    invite: { h: inv, step: (i) => { inv.tl.receive(parseMessage(invite(i)), TRUNK); inv.tl.receive(parseMessage(okFor(inv.out.last, 'INVITE', i)), NODE); endCall(inv, i) } },
     bye: { h: byeH, step: (i) => { byeH.tl.receive(parseMessage(bye(i)), TRUNK); byeH.tl.receive(parseMessage(okFor(byeH.out.last, 'BYE', i)), NODE) } },
     ack: { h: ackH, step: (i) => { ackH.tl.receive(parseMessage(ack(i)), TRUNK) } }
   }
@@ -140,6 +150,7 @@ function inProcess (ctx) {
       h.tl.receive(parseMessage(invite(i)), TRUNK)
       const fwd = h.out.last
       h.tl.receive(parseMessage(okFor(fwd, 'INVITE', i)), NODE)
+      endCall(h, i)
     }
     measure(h, step, { samples: 2, sampleMs: 200 })
     const r = stats(measure(h, step, opts))
