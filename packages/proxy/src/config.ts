@@ -74,6 +74,8 @@ export interface SipdConfig {
     maxExpires: number
     defaultExpires: number
     maxContacts: number
+    /** Flow-Timer seconds sent with Require: outbound (RFC 5626 §5.4); 0: none. @default 0 */
+    flowTimer: number
   }
   auth: {
     /** HMAC secret for nonces; must be the same on every node. Random per process when unset. */
@@ -316,7 +318,7 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
   const redis = r.sub('redis')
   redis.only(['url', 'cluster', 'sentinels', 'sentinel_name', 'prefix'])
   const reg = r.sub('registrar')
-  reg.only(['min_expires', 'max_expires', 'default_expires', 'max_contacts'])
+  reg.only(['min_expires', 'max_expires', 'default_expires', 'max_contacts', 'flow_timer'])
   const minExpires = reg.int('min_expires', 60, 0, 86400)
   const maxExpires = reg.int('max_expires', 3600, 1, 31 * 86400)
   if (maxExpires < minExpires) throw new ConfigError('registrar.max_expires', `value ${maxExpires} is below registrar.min_expires ${minExpires}`)
@@ -440,7 +442,8 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
       minExpires,
       maxExpires,
       defaultExpires: reg.int('default_expires', Math.min(3600, maxExpires), 1, maxExpires),
-      maxContacts: reg.int('max_contacts', 10, 1, 1000)
+      maxContacts: reg.int('max_contacts', 10, 1, 1000),
+      flowTimer: reg.int('flow_timer', 0, 0, 3600)
     },
     auth: {
       secret: secret ?? randomBytes(32).toString('hex'),

@@ -76,6 +76,7 @@ export class LocationService {
       maxExpires: config.registrar.maxExpires,
       defaultExpires: config.registrar.defaultExpires,
       maxContacts: config.registrar.maxContacts,
+      flowTimer: config.registrar.flowTimer,
       nodeId: config.nodeId,
       onOutcome: o => { metrics.registers.labels(o).inc() },
       onAuthFailure: r => { metrics.authFailures.labels(r).inc() },

@@ -20,6 +20,8 @@ t.test('defaults: sipd starts with no config at all', async t => {
   t.same(buildConfig({ auth: { md5_only_user_agents: ['OldPhone/'] } }, {}).auth.md5OnlyUserAgents, ['OldPhone/'])
   t.equal(c.auth.secretFromConfig, false)
   t.equal(c.registrar.minExpires, 60)
+  t.equal(c.registrar.flowTimer, 0, 'no Flow-Timer unless configured')
+  t.equal(buildConfig({ registrar: { flow_timer: 20 } }, {}).registrar.flowTimer, 20)
   t.equal(c.timers.t1, 500)
   t.equal(c.limits.maxMessageSize, 65535)
 })

@@ -69,6 +69,14 @@ export interface RegistrarOptions {
    */
   maxContacts?: number
   /**
+   * Seconds sent as `Flow-Timer` with `Require: outbound` (RFC 5626 §5.4):
+   * the phone then sends its keep-alives every 80-100% of it. 0 sends none,
+   * and phones keep their own pace (baresip: ~25 s over UDP, ~105 s over
+   * TCP); set it below the shortest NAT binding lifetime on the way.
+   * @default 0
+   */
+  flowTimer?: number
+  /**
    * This node's id, stored with each binding so other nodes route through it.
    * @default undefined
    */
@@ -94,6 +102,7 @@ export const DEFAULT_REGISTRAR_OPTIONS = Object.freeze({
   maxExpires: 3600,
   defaultExpires: 3600,
   maxContacts: 10,
+  flowTimer: 0,
   retryAfterSec: 5
 })
 
@@ -112,6 +121,7 @@ export class Registrar {
   readonly #maxContacts: number
   readonly #nodeId: string | undefined
   readonly #retryAfter: string
+  readonly #flowTimer: string | undefined
   readonly #o: RegistrarOptions
 
   constructor (options: RegistrarOptions) {
@@ -121,7 +131,7 @@ export class Registrar {
     for (const k of ['locations', 'subscribers', 'authenticator'] as const) {
       if (o[k] === null || typeof o[k] !== 'object') throw new InvalidArgumentError(`Registrar: option "${k}" is required`)
     }
-    for (const k of ['minExpires', 'maxExpires', 'defaultExpires', 'maxContacts', 'retryAfterSec'] as const) {
+    for (const k of ['minExpires', 'maxExpires', 'defaultExpires', 'maxContacts', 'flowTimer', 'retryAfterSec'] as const) {
       if (!Number.isInteger(o[k]) || o[k] < 0) throw new InvalidArgumentError(`Registrar: option "${k}" must be an integer >= 0, got ${String(o[k])}`)
     }
     if (o.maxExpires < 1 || o.maxExpires < o.minExpires) throw new InvalidArgumentError(`Registrar: option "maxExpires" (${o.maxExpires}) must be >= 1 and >= minExpires (${o.minExpires})`)
@@ -137,6 +147,7 @@ export class Registrar {
     this.#maxContacts = o.maxContacts
     this.#nodeId = o.nodeId
     this.#retryAfter = String(o.retryAfterSec)
+    this.#flowTimer = o.flowTimer > 0 ? String(o.flowTimer) : undefined
     this.#o = options
   }
 
@@ -301,7 +312,10 @@ export class Registrar {
     for (const b of result.bindings) headers.push(['Contact', contactValue(b, now)])
     // RFC 3327 §5.3: the Path is echoed only to a UA that said it supports it.
     if (echoPath) for (const p of path) headers.push(['Path', p])
-    if (requireOutbound) headers.push(['Require', 'outbound'])
+    if (requireOutbound) {
+      headers.push(['Require', 'outbound'])
+      if (this.#flowTimer !== undefined) headers.push(['Flow-Timer', this.#flowTimer])
+    }
     headers.push(['Date', new Date(now).toUTCString()])
     return ['ok', { status: 200, reason: 'OK', headers }]
   }

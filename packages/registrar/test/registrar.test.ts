@@ -377,6 +377,21 @@ t.test('RFC 5626 §6: Require: outbound for a reg-id binding when this registrar
   t.same(header(res, 'Require'), ['outbound'], 'the first Path with ob: that edge proxy does outbound')
 })
 
+t.test('RFC 5626 §5.4: Flow-Timer goes with Require: outbound when configured', async t => {
+  const inst = '"<urn:uuid:00000000-0000-1000-8000-000a95a0e130>"'
+  const extra: Array<[string, string]> = [['Supported', 'outbound']]
+  const timed = rig(t, { flowTimer: 25 })
+  let res = await authed(timed, { contacts: [`<sip:alice@10.0.0.1:1>;+sip.instance=${inst};reg-id=1`], expires: 600, extra })
+  t.same(header(res, 'Require'), ['outbound'])
+  t.same(header(res, 'Flow-Timer'), ['25'])
+  res = await authed(timed, { contacts: ['<sip:alice@10.0.0.1:2>'], expires: 600, extra })
+  t.same(header(res, 'Flow-Timer'), [], 'not without outbound')
+  const untimed = rig(t)
+  res = await authed(untimed, { contacts: [`<sip:alice@10.0.0.1:1>;+sip.instance=${inst};reg-id=1`], expires: 600, extra })
+  t.same(header(res, 'Flow-Timer'), [], 'not by default')
+  t.throws(() => rig(t, { flowTimer: -1 }), /flowTimer/)
+})
+
 t.test('location store down: 503 with Retry-After, never a 500', async t => {
   const port = await closedPort()
   const store = new RedisLocationStore({ redis: `redis://127.0.0.1:${port}`, prefix: 'sipd-test:down:' })
