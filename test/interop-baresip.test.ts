@@ -1,7 +1,9 @@
 // Interoperability with a real SIP phone: baresip (Debian 12 ships 1.0, the
-// registrar issue names it) registers with sipd over TCP (RFC 5626 outbound:
-// +sip.instance, reg-id, Supported: outbound) and over UDP with MD5 digest,
-// re-registers, calls out through sipd's 407 to a media node (sipp UAS),
+// registrar issue names it) registers with sipd over TCP and over UDP with
+// MD5 digest and RFC 5626 outbound (+sip.instance, reg-id, Supported:
+// outbound; sipd answers Require: outbound and Flow-Timer, and the STUN
+// keep-alives over UDP), re-registers, calls out through sipd's 407 to a
+// media node (sipp UAS),
 // takes calls from a media node (sipp UAC) down its registered flow, hangs
 // up, and unregisters when it quits. A second sipd offers [SHA-256, MD5]:
 // baresip 1.0 gives up on a first SHA-256 challenge, so sipd must challenge
