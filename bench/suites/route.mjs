@@ -73,7 +73,7 @@ function harness () {
  * The dispatcher counts a call from its INVITE to its BYE; the INVITE rows
  * send no BYE, so the call is ended there as the BYE would: otherwise up to
  * a million calls pile up in the dispatcher and the rows measure the garbage
- * collector walking them (20% of the profile).
+ * collector walking them (the heap grew ~10 MB per 20,000 calls).
  */
 function endCall (h, i) {
   h.policy.dispatcher.callEnded(`c${i}@127.0.0.2`)

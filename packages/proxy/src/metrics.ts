@@ -1,7 +1,11 @@
 /**
  * sipd's own metrics (prom-client), defined once on an injected Registry.
- * The per-message path only calls inc() on label children bound here;
- * labels are method and status class, never Call-ID or AOR.
+ * The per-message counters are plain numbers bumped on the message path and
+ * handed to prom-client when /metrics is scraped: a label child's inc()
+ * hashes its labels into a new string and looks it up by that key on every
+ * call (perf showed it, with the string-table lookups it causes, among the
+ * top entries of a proxied call). Labels are method and status class, never
+ * Call-ID or AOR.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
@@ -9,7 +13,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE'] as const
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', '6xx'] as const
 
-type Inc = { inc: (n?: number) => void }
+/** Label values of the method counters: METHODS, then "other". */
+const METHOD_LABELS: readonly string[] = [...METHODS, 'other']
+const METHOD_INDEX = new Map<string, number>(METHOD_LABELS.map((m, i) => [m, i]))
+const OTHER = METHODS.length
 
 /** Live numbers the metrics read at scrape time. */
 export interface MetricSources {
@@ -25,10 +32,10 @@ export interface MetricSources {
 /** The metric set of one sipd process. */
 export class SipdMetrics {
   readonly registry: Registry
-  readonly #reqIn = new Map<string, Inc>()
-  readonly #reqOut = new Map<string, Inc>()
-  readonly #respIn: Inc[] = []
-  readonly #respOut: Inc[] = []
+  readonly #reqIn: number[] = new Array<number>(METHOD_LABELS.length).fill(0)
+  readonly #reqOut: number[] = new Array<number>(METHOD_LABELS.length).fill(0)
+  readonly #respIn: number[] = new Array<number>(CLASSES.length).fill(0)
+  readonly #respOut: number[] = new Array<number>(CLASSES.length).fill(0)
   readonly parseErrors: Counter<'reason'>
   readonly sanity: Counter<'status'>
   /** 2xx resends of sipd's own UAS core (RFC 3261 §13.3.1.4), outside any transaction. */
@@ -42,18 +49,34 @@ export class SipdMetrics {
   constructor (registry = new Registry(), withDefaults = true) {
     this.registry = registry
     if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'sipd_process_' })
-    const reqIn = new Counter({ name: 'sipd_requests_received_total', help: 'SIP requests received, by method', labelNames: ['method'] as const, registers: [registry] })
-    const reqOut = new Counter({ name: 'sipd_requests_sent_total', help: 'SIP requests sent, by method', labelNames: ['method'] as const, registers: [registry] })
-    const respIn = new Counter({ name: 'sipd_responses_received_total', help: 'SIP responses received, by status class', labelNames: ['class'] as const, registers: [registry] })
-    const respOut = new Counter({ name: 'sipd_responses_sent_total', help: 'SIP responses sent, by status class', labelNames: ['class'] as const, registers: [registry] })
-    for (const m of [...METHODS, 'other']) {
-      this.#reqIn.set(m, reqIn.labels(m))
-      this.#reqOut.set(m, reqOut.labels(m))
+    const byMethod = (name: string, help: string, counts: number[]): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['method'] as const,
+        registers: [registry],
+        collect () {
+          this.reset()
+          for (let i = 0; i < counts.length; i++) this.inc({ method: METHOD_LABELS[i]! }, counts[i]!)
+        }
+      })
     }
-    for (const c of CLASSES) {
-      this.#respIn.push(respIn.labels(c))
-      this.#respOut.push(respOut.labels(c))
+    const byClass = (name: string, help: string, counts: number[]): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['class'] as const,
+        registers: [registry],
+        collect () {
+          this.reset()
+          for (let i = 0; i < counts.length; i++) this.inc({ class: CLASSES[i]! }, counts[i]!)
+        }
+      })
     }
+    byMethod('sipd_requests_received_total', 'SIP requests received, by method', this.#reqIn)
+    byMethod('sipd_requests_sent_total', 'SIP requests sent, by method', this.#reqOut)
+    byClass('sipd_responses_received_total', 'SIP responses received, by status class', this.#respIn)
+    byClass('sipd_responses_sent_total', 'SIP responses sent, by status class', this.#respOut)
     this.parseErrors = new Counter({ name: 'sipd_parse_errors_total', help: 'Inbound messages that did not parse, by reason code', labelNames: ['reason'] as const, registers: [registry] })
     this.sanity = new Counter({ name: 'sipd_sanity_rejections_total', help: 'Requests answered by the sanity stage, by status', labelNames: ['status'] as const, registers: [registry] })
     this.registers = new Counter({ name: 'sipd_register_requests_total', help: 'REGISTER requests by outcome', labelNames: ['outcome'] as const, registers: [registry] })
@@ -121,18 +144,18 @@ export class SipdMetrics {
   }
 
   requestIn (method: string): void {
-    (this.#reqIn.get(method) ?? this.#reqIn.get('other')!).inc()
+    this.#reqIn[METHOD_INDEX.get(method) ?? OTHER]!++
   }
 
   requestOut (method: string): void {
-    (this.#reqOut.get(method) ?? this.#reqOut.get('other')!).inc()
+    this.#reqOut[METHOD_INDEX.get(method) ?? OTHER]!++
   }
 
   responseIn (status: number): void {
-    this.#respIn[Math.min(5, Math.max(0, ((status / 100) | 0) - 1))]!.inc()
+    this.#respIn[Math.min(5, Math.max(0, ((status / 100) | 0) - 1))]!++
   }
 
   responseOut (status: number): void {
-    this.#respOut[Math.min(5, Math.max(0, ((status / 100) | 0) - 1))]!.inc()
+    this.#respOut[Math.min(5, Math.max(0, ((status / 100) | 0) - 1))]!++
   }
 }
