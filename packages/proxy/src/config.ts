@@ -134,6 +134,8 @@ export interface SipdConfig {
     t4: number
     /** Proxy Timer C (RFC 3261 §16.8), > 3 min. @default 180000 */
     timerC: number
+    /** Timer D: how long a client INVITE transaction over UDP absorbs retransmitted finals (RFC 3261 §17.1.1.2, > 32 s). @default 32000 */
+    timerD: number
   }
   xmlCurl: {
     enabled: boolean
@@ -406,7 +408,7 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
     throw new ConfigError('limits.tcp_max_per_address', `value ${tcpMaxPerAddress} is above limits.tcp_max_connections (${tcpMaxConnections}); it must be at most that`)
   }
   const timers = r.sub('timers')
-  timers.only(['t1', 't2', 't4', 'timer_c'])
+  timers.only(['t1', 't2', 't4', 'timer_c', 'timer_d'])
   const t1 = timers.int('t1', 500, 1, 60000)
   const t2 = timers.int('t2', 4000, 1, 600000)
   if (t2 < t1) throw new ConfigError('timers.t2', `value ${t2} is below timers.t1 ${t1}`)
@@ -482,7 +484,7 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
       tcpMaxPerAddress,
       tcpIdleMs: limits.int('tcp_idle_ms', 300000, 100, 86400000)
     },
-    timers: { t1, t2, t4: timers.int('t4', 5000, 1, 600000), timerC: timers.int('timer_c', 180000, 1000, 3600000) },
+    timers: { t1, t2, t4: timers.int('t4', 5000, 1, 600000), timerC: timers.int('timer_c', 180000, 1000, 3600000), timerD: timers.int('timer_d', 32000, 0, 600000) },
     xmlCurl: {
       enabled: xc.bool('enabled', false),
       secret: xc.str('secret', undefined),

@@ -6,6 +6,7 @@
  */
 import { ConfigSubscriberStore, DigestAuthenticator, subscriberHa1 } from '@sipd/registrar'
 import type { SubscriberStore } from '@sipd/registrar'
+import { SipParseError } from '@sipd/sip-parser'
 import type { SipRequest } from '@sipd/sip-parser'
 import type { SipdConfig } from './config.js'
 
@@ -46,7 +47,14 @@ export class ProxyAuth {
       reason: 'Proxy Authentication Required',
       headers: this.#auth.challenge(realm, { stale, userAgent: req.header('User-Agent') }).map(v => ['Proxy-Authenticate', v] as [string, string])
     })
-    const creds = req.proxyAuthorization
+    let creds
+    try {
+      creds = req.proxyAuthorization
+    } catch (err) {
+      // Credentials that do not parse are the client's error (RFC 3261 §21.4.1), not ours.
+      if (err instanceof SipParseError) return { ok: false, status: 400, reason: 'Bad Proxy-Authorization' }
+      throw err
+    }
     if (creds === undefined || creds.realm !== realm) return challenge(false)
     // The credentials name the subscriber; it must be the From user (no calling as someone else).
     if (creds.username !== user) return { ok: false, status: 403, reason: 'Credentials Do Not Match From' }

@@ -4,7 +4,7 @@
  * wrong with the request, statelessly, or lets it through.
  */
 import { SipParseError, validateRequest } from '@sipd/sip-parser'
-import type { SipRequest } from '@sipd/sip-parser'
+import type { SipRequest, SipResponse } from '@sipd/sip-parser'
 
 /** Option tags sipd implements (RFC 3327 Path). */
 export const SUPPORTED_EXTENSIONS: readonly string[] = ['path']
@@ -24,6 +24,32 @@ export function reasonFrom (text: string): string {
   return out
 }
 
+/** True when `s` holds a CR or LF (other controls may appear as quoted-pairs, RFC 3261 §25.1). */
+function hasControl (s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 0x0d || c === 0x0a) return true
+  }
+  return false
+}
+
+/**
+ * True when From and To (and a request's Route set) are free of CR and
+ * LF. The parser leaves a lone CR inside a header value
+ * (RFC 3261 §25.1 allows none there); sipd copies these values into the
+ * ACK and CANCEL it builds (§17.1.1.3, §9.1), where the builder refuses
+ * them, so such a message must be refused or dropped before any
+ * transaction holds it.
+ */
+export function copiedFieldsClean (msg: SipRequest | SipResponse): boolean {
+  // Call-ID: the parser refuses control characters there itself.
+  if (hasControl(msg.from.raw) || hasControl(msg.to.raw)) return false
+  if (msg.isRequest) {
+    for (const r of msg.route) if (hasControl(r.raw)) return false
+  }
+  return true
+}
+
 /**
  * Check a parsed request. `toUs` says whether the Request-URI targets sipd
  * itself (then Require applies to us, and an OPTIONS with Max-Forwards 0 is
@@ -35,6 +61,7 @@ export function checkRequest (req: SipRequest, toUs: boolean): SanityVerdict {
   try {
     // RFC 3261 §16.3 step 3: Max-Forwards 0 ends the request here.
     const mf = req.maxForwards
+    if (!copiedFieldsClean(req)) return { status: 400, reason: 'CR or LF in From, To or Route' }
     if (mf === 0 && !(toUs && req.method === 'OPTIONS') && req.method !== 'ACK') {
       return { status: 483, reason: 'Too Many Hops' }
     }

@@ -6,7 +6,7 @@
 import type { Server as HttpServer } from 'node:http'
 import { register } from 'node:module'
 import { pathToFileURL } from 'node:url'
-import { createResponse, SipParseError } from '@sipd/sip-parser'
+import { createResponse, SipParseError, validateResponse } from '@sipd/sip-parser'
 import type { SipRequest, SipResponse } from '@sipd/sip-parser'
 import { TransactionLayer, TransportLayer, viaReceivedParams } from '@sipd/sip-stack'
 import type { AnyServerTransaction, ListenerInfo, SendTarget, Source } from '@sipd/sip-stack'
@@ -15,7 +15,7 @@ import type { SipdConfig } from './config.js'
 import { startHttpServer } from './http-server.js'
 import type { RouteHandler } from './http-server.js'
 import { SipdMetrics } from './metrics.js'
-import { checkRequest, reasonFrom, SUPPORTED_EXTENSIONS } from './sanity.js'
+import { checkRequest, copiedFieldsClean, reasonFrom, SUPPORTED_EXTENSIONS } from './sanity.js'
 import { ProxyCore } from './proxy-core.js'
 import { DefaultRouting, registrarLocate } from './routing-default.js'
 import { flowRouting, LocationService } from './location-service.js'
@@ -120,7 +120,7 @@ export class Sipd {
       onRequest: tx => { this.#onRequest(tx) },
       onStrayAck: (ack, source) => { this.#onAck(ack, source) },
       onStrayResponse: resp => { this.proxy.relayStray(resp) },
-      timers: { t1: config.timers.t1, t2: config.timers.t2, t4: config.timers.t4 }
+      timers: { t1: config.timers.t1, t2: config.timers.t2, t4: config.timers.t4, timerD: config.timers.timerD }
     })
     this.proxy = new ProxyCore({
       transactions: this.transactions,
@@ -292,6 +292,15 @@ export class Sipd {
   #onMessage (msg: SipRequest | SipResponse, source: Source): void {
     if (!msg.isRequest) {
       this.metrics.responseIn(msg.status)
+      // A response whose Via, From, To, Call-ID or CSeq does not parse cannot
+      // be matched or relayed: a counted drop (RFC 3261 §18.1.2, §16.7), not
+      // an exception half-way through a client transaction.
+      const bad = validateResponse(msg) ?? (copiedFieldsClean(msg) ? undefined : 'CR or LF in From or To')
+      if (bad !== undefined) {
+        this.metrics.parseErrors.labels('SIP_ERR_BAD_RESPONSE').inc()
+        if (this.logger.isLevelEnabled('debug')) this.logger.debug({ remote: `${source.address}:${source.port}`, transport: source.transport }, `dropped response: ${bad}`)
+        return
+      }
       this.transactions.receive(msg, source)
       return
     }
@@ -439,7 +448,15 @@ export class Sipd {
       this.#answer2xx(tx, status, reason, headers, body, contentType)
       return
     }
-    if (tx.respond(status, reason, { headers, body, contentType })) this.metrics.responseOut(status)
+    try {
+      if (tx.respond(status, reason, { headers, body, contentType })) this.metrics.responseOut(status)
+    } catch (err) {
+      // A header value the builder refuses (CR/LF from a request's bytes)
+      // must not leave the request unanswered or throw out of a promise
+      // continuation (an unhandled rejection ends the process): 500 without it.
+      this.logger.error({ err, status }, 'building a response failed')
+      if (tx.respond(500, 'Server Internal Error')) this.metrics.responseOut(500)
+    }
   }
 
   /**

@@ -234,6 +234,19 @@ export function compareBindings (a: Binding, b: Binding): number {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0
 }
 
+/**
+ * True when `s` holds a CR or LF: such a value cannot be written back into
+ * a header (the 200's Contact, a Route set), so it is never stored
+ * (RFC 3261 §25.1: no CR or LF in a header value, not even quoted).
+ */
+function hasControl (s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 0x0d || c === 0x0a) return true
+  }
+  return false
+}
+
 /** @internal Throws InvalidArgumentError for a malformed update; returns the resolved limit. */
 export function checkUpdate (aor: string, u: LocationUpdate, now: number): number {
   checkAor(aor)
@@ -255,6 +268,9 @@ export function checkUpdate (aor: string, u: LocationUpdate, now: number): numbe
     if (c.regId !== undefined && (!Number.isInteger(c.regId) || c.regId < 1)) throw new InvalidArgumentError(`${where}.regId must be a positive integer, got ${String(c.regId)}`)
     if (c.regId !== undefined && c.instanceId === undefined) throw new InvalidArgumentError(`${where}: regId without instanceId (RFC 5626 §6 ignores such a reg-id; drop it first)`)
     if (c.path !== undefined && (!Array.isArray(c.path) || !(c.path as unknown[]).every(p => typeof p === 'string'))) throw new InvalidArgumentError(`${where}.path must be an array of strings`)
+    if (hasControl(c.contact) || (c.instanceId !== undefined && hasControl(c.instanceId)) || (c.path !== undefined && c.path.some(hasControl))) {
+      throw new InvalidArgumentError(`${where}: contact, instanceId and path must not contain CR or LF`)
+    }
     if (c.received !== undefined) {
       const r = c.received
       if (r === null || typeof r !== 'object' || typeof r.transport !== 'string' || typeof r.address !== 'string' || !Number.isInteger(r.port) || r.port < 0 || r.port > 65535) {

@@ -281,6 +281,10 @@ export function locationContract (t: Test, factory: LocationStoreFactory): void 
     await bad(AOR, reg('c', 1, [{ contact: 'sip:a@b', expires: 60, regId: 1 }]), 'reg-id without instance')
     await bad(AOR, reg('c', 1, [{ contact: 'sip:a@b', expires: 60, received: { transport: 'udp', address: 'x', port: 70000 } }]), 'bad port')
     await bad(AOR, reg('c', 1, [], { maxContacts: 0 }), 'zero limit')
+    // Written back into the 200's Contact and Route sets: the builder refuses CR/LF (found by fuzzing).
+    await bad(AOR, reg('c', 1, [{ contact: 'sip:a@b', expires: 60, instanceId: '<urn:uuid:1\rx>' }]), 'CR in the instance')
+    await bad(AOR, reg('c', 1, [{ contact: 'sip:a@b\r', expires: 60 }]), 'CR in the contact')
+    await bad(AOR, reg('c', 1, [{ contact: 'sip:a@b', expires: 60, path: ['<sip:p@h;lr>\n'] }]), 'LF in a Path')
     await t.rejects(store.lookup(AOR, Number.NaN), InvalidArgumentError, 'bad now')
     t.same(await store.lookup(AOR, BASE), [], 'nothing was written')
   })

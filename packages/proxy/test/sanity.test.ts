@@ -1,0 +1,55 @@
+// The sanity stage and proxy authentication on inputs that fuzzing sipd
+// over the wire found: a lone CR inside From / To / Route (the
+// parser keeps it in the value; the ACK and CANCEL builders refuse it), and
+// Proxy-Authorization credentials that do not parse.
+import t from 'tap'
+import { parseMessage } from '@sipd/sip-parser'
+import type { SipRequest, SipResponse } from '@sipd/sip-parser'
+import { buildConfig } from '../src/config.js'
+import { ProxyAuth } from '../src/proxy-auth.js'
+import { checkRequest, copiedFieldsClean } from '../src/sanity.js'
+
+function invite (edit: (lines: string[]) => string[] = l => l): SipRequest {
+  const lines = [
+    'INVITE sip:bob@example.test SIP/2.0',
+    'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKsanity',
+    'Max-Forwards: 70',
+    'From: <sip:alice@example.test>;tag=1',
+    'To: <sip:bob@example.test>',
+    'Call-ID: sanity@192.0.2.1',
+    'CSeq: 1 INVITE',
+    'Route: <sip:proxy.example.test;lr>'
+  ]
+  return parseMessage(edit(lines).join('\r\n') + '\r\nContent-Length: 0\r\n\r\n') as SipRequest
+}
+
+t.test('a control character in a field sipd copies into ACK / CANCEL is a 400', async t => {
+  t.equal(checkRequest(invite(), false), undefined, 'the clean request passes')
+  for (const [name, edit] of [
+    ['From', (l: string[]) => l.map(x => x.startsWith('From:') ? 'From: <sip:ali\rce@example.test>;tag=1' : x)],
+    ['To', (l: string[]) => l.map(x => x.startsWith('To:') ? 'To: "B\rob" <sip:bob@example.test>' : x)],
+    ['Route', (l: string[]) => l.map(x => x.startsWith('Route:') ? 'Route: <sip:proxy.example.test;lr;x=\r1>' : x)]
+  ] as const) {
+    const req = invite(edit)
+    t.equal(copiedFieldsClean(req), false, `${name}: not clean`)
+    t.equal(checkRequest(req, false)?.status, 400, `${name}: 400`)
+  }
+  // The parser refuses a control character in a Call-ID itself.
+  t.equal(checkRequest(invite(l => l.map(x => x.startsWith('Call-ID:') ? 'Call-ID: san\rity@192.0.2.1' : x)), false)?.status, 400, 'Call-ID: 400')
+})
+
+t.test('a response with a control character in To is not clean', async t => {
+  const ok = parseMessage('SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKr\r\nFrom: <sip:a@example.test>;tag=1\r\nTo: <sip:b@example.test>;tag=2\r\nCall-ID: r\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n') as SipResponse
+  t.equal(copiedFieldsClean(ok), true)
+  const bad = parseMessage(ok.raw.toString('latin1').replace('<sip:b@', '<sip:b\r@')) as SipResponse
+  t.equal(copiedFieldsClean(bad), false)
+})
+
+t.test('Proxy-Authorization that does not parse is a 400, not an exception', async t => {
+  const config = buildConfig({ domains: ['example.test'], subscribers: { users: [{ user: 'alice', domain: 'example.test', password: 'pw' }] } })
+  const auth = new ProxyAuth(config)
+  const req = invite(l => [...l, 'Proxy-Authorization: Digest username="alice", realm="example.test", uri'])
+  t.same(await auth.check(req, 'alice', 'example.test'), { ok: false, status: 400, reason: 'Bad Proxy-Authorization' })
+  const none = await auth.check(invite(), 'alice', 'example.test')
+  t.equal(none.ok ? 0 : none.status, 407, 'no credentials: the challenge')
+})
