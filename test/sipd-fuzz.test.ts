@@ -454,82 +454,86 @@ async function round (target: Target, seed: number, salt: string, sinks: { phone
     return c
   }
 
-  for (let n = 0; n < MESSAGES; n++) {
-    const roll = d.next()
-    const kind = roll < 0.12 ? 'fixture' : d.pick(['register', 'register', 'invite-phone', 'invite-trunk', 'invite-media', 'cancel', 'ack', 'bye', 'message', 'options'])
-    const overTcp = d.chance(0.25)
-    let from: From
-    let udp: dgram.Socket | undefined
-    let client: TcpClient | undefined
-    if (overTcp) {
-      client = await tcpClient()
-      from = { ip: IP.tcp, port: client.port, transport: 'tcp' }
-    } else {
-      // sipd knows the trunk and media nodes by address.
-      const ep = kind === 'invite-trunk' ? trunk : kind === 'invite-media' ? mediaSink : fuzzer
-      udp = ep.sock
-      from = { ip: ep.ip, port: ep.port, transport: 'udp' }
+  try {
+    for (let n = 0; n < MESSAGES; n++) {
+      const roll = d.next()
+      const kind = roll < 0.12 ? 'fixture' : d.pick(['register', 'register', 'invite-phone', 'invite-trunk', 'invite-media', 'cancel', 'ack', 'bye', 'message', 'options'])
+      const overTcp = d.chance(0.25)
+      let from: From
+      let udp: dgram.Socket | undefined
+      let client: TcpClient | undefined
+      if (overTcp) {
+        client = await tcpClient()
+        from = { ip: IP.tcp, port: client.port, transport: 'tcp' }
+      } else {
+        // sipd knows the trunk and media nodes by address.
+        const ep = kind === 'invite-trunk' ? trunk : kind === 'invite-media' ? mediaSink : fuzzer
+        udp = ep.sock
+        from = { ip: ep.ip, port: ep.port, transport: 'udp' }
+      }
+      let bytes: Buffer
+      let branch = ''
+      if (kind === 'fixture') {
+        bytes = d.pick(FIXTURES)
+      } else {
+        ({ bytes, branch } = gen.request(from, kind))
+      }
+      let ops: string[] = []
+      if (d.chance(0.8)) ({ bytes, ops } = mutate(d, bytes, overTcp ? MAX_MESSAGE + 4096 : UDP_MAX))
+      if (client !== undefined) {
+        if (d.chance(0.02)) await client.write(d, Buffer.from(d.pick(['\r\n', '\r\n\r\n']).repeat(1 + d.int(5000))))
+        await client.write(d, bytes)
+        // Over TCP a request is sipd's only if the stream frames it (an earlier
+        // message's Content-Length may swallow it).
+        if (branch !== '' && client.framed.has(branch) && answerable(bytes, branch, from)) sent.push({ branch, kind, ops, bytes, transport: 'tcp', client })
+      } else {
+        if (branch !== '' && answerable(bytes, branch, from)) sent.push({ branch, kind, ops, bytes, transport: 'udp', socket: udp })
+        let ok = true
+        try { parseMessage(bytes) } catch { ok = false }
+        if (!ok) udpUnparseable++
+        udp?.send(bytes, target.port, target.ip)
+      }
+      // About 2,000 messages a second: sipd's and our socket buffers keep up, so a lost answer is sipd's.
+      if (n % 10 === 9) await delay(5)
     }
-    let bytes: Buffer
-    let branch = ''
-    if (kind === 'fixture') {
-      bytes = d.pick(FIXTURES)
-    } else {
-      ({ bytes, branch } = gen.request(from, kind))
-    }
-    let ops: string[] = []
-    if (d.chance(0.8)) ({ bytes, ops } = mutate(d, bytes, overTcp ? MAX_MESSAGE + 4096 : UDP_MAX))
-    if (client !== undefined) {
-      if (d.chance(0.02)) await client.write(d, Buffer.from(d.pick(['\r\n', '\r\n\r\n']).repeat(1 + d.int(5000))))
-      await client.write(d, bytes)
-      // Over TCP a request is sipd's only if the stream frames it (an earlier
-      // message's Content-Length may swallow it).
-      if (branch !== '' && client.framed.has(branch) && answerable(bytes, branch, from)) sent.push({ branch, kind, ops, bytes, transport: 'tcp', client })
-    } else {
-      if (branch !== '' && answerable(bytes, branch, from)) sent.push({ branch, kind, ops, bytes, transport: 'udp', socket: udp })
-      let ok = true
-      try { parseMessage(bytes) } catch { ok = false }
-      if (!ok) udpUnparseable++
-      udp?.send(bytes, target.port, target.ip)
-    }
-    // About 2,000 messages a second: sipd's and our socket buffers keep up, so a lost answer is sipd's.
-    if (n % 10 === 9) await delay(5)
-  }
 
-  // Many connections at once from one address; each sends an OPTIONS, then all close.
-  const burst: net.Socket[] = []
-  for (let i = 0; i < 120; i++) {
-    const s = net.connect({ host: target.ip, port: target.port, localAddress: IP.burst })
-    s.on('error', () => {})
-    s.on('connect', () => s.write(optionsTo(target, 'tcp', s.localPort as number)))
-    burst.push(s)
-  }
-  await delay(300)
-  for (const s of burst) s.destroy()
-
-  // Settle: sipd answers what it will (the timers here are short), then the clients go.
-  // At least Timer F (64*T1 = 3.2 s here) and a second without news.
-  const settle = async (): Promise<void> => {
-    let last = -1
-    let quiet = 0
-    for (let i = 0; i < 60 && !(i >= 16 && quiet >= 4); i++) {
-      await delay(250)
-      const now = endpoints.reduce((a, e) => a + e.answered.size + e.requestsIn, 0) + mediaSink.requestsIn
-      quiet = now === last ? quiet + 1 : 0
-      last = now
+    // Many connections at once from one address; each sends an OPTIONS, then all close.
+    const burst: net.Socket[] = []
+    for (let i = 0; i < 120; i++) {
+      const s = net.connect({ host: target.ip, port: target.port, localAddress: IP.burst })
+      s.on('error', () => {})
+      s.on('connect', () => s.write(optionsTo(target, 'tcp', s.localPort as number)))
+      burst.push(s)
     }
+    await delay(300)
+    for (const s of burst) s.destroy()
+
+    // Settle: sipd answers what it will (the timers here are short), then the clients go.
+    // At least Timer F (64*T1 = 3.2 s here) and a second without news.
+    const settle = async (): Promise<void> => {
+      let last = -1
+      let quiet = 0
+      for (let i = 0; i < 60 && !(i >= 16 && quiet >= 4); i++) {
+        await delay(250)
+        const now = endpoints.reduce((a, e) => a + e.answered.size + e.requestsIn, 0) + mediaSink.requestsIn
+        quiet = now === last ? quiet + 1 : 0
+        last = now
+      }
+    }
+    await settle()
+    // A UDP client retransmits a request it got no answer to (RFC 3261
+    // §17.1.2.2): once here, so a datagram lost on a loaded machine is not
+    // taken for sipd's silence.
+    const lost = sent.filter(s => s.transport === 'udp' && s.socket !== undefined && !mutatedCalls.has(callIdOf(s.bytes)) && !endpoints.some(e => e.answered.has(s.branch)))
+    for (const s of lost) s.socket?.send(s.bytes, target.port, target.ip)
+    if (lost.length > 0) await settle()
+    for (const e of endpoints) if (e instanceof TcpClient) e.intact = !e.broken && !e.closed
+  } finally {
+    // Also when sipd stopped answering half-way: no socket keeps the test alive.
+    for (const c of tcp) c?.sock.destroy()
+    trunk.sock.close()
+    fuzzer.sock.close()
   }
-  await settle()
-  // A UDP client retransmits a request it got no answer to (RFC 3261
-  // §17.1.2.2): once here, so a datagram lost on a loaded machine is not
-  // taken for sipd's silence.
-  const lost = sent.filter(s => s.transport === 'udp' && s.socket !== undefined && !mutatedCalls.has(callIdOf(s.bytes)) && !endpoints.some(e => e.answered.has(s.branch)))
-  for (const s of lost) s.socket?.send(s.bytes, target.port, target.ip)
-  if (lost.length > 0) await settle()
-  for (const e of endpoints) if (e instanceof TcpClient) e.intact = !e.broken && !e.closed
-  for (const c of tcp) c?.sock.destroy()
-  trunk.sock.close()
-  fuzzer.sock.close()
   return { sent, udpUnparseable, endpoints }
 }
 
@@ -684,7 +688,12 @@ t.test('sipd fuzzed over UDP and TCP', async t => {
 
       const grown1 = rss1 - rss0
       const grown2 = rss2 - rss1
-      t.ok(grown2 < Math.max(24 * 1024 * 1024, grown1), `RSS flat over the second round (round 1 +${(grown1 / 1048576).toFixed(1)} MiB, round 2 +${(grown2 / 1048576).toFixed(1)} MiB)`)
+      // V8 collects lazily, so RSS is a coarse signal: the second, identical
+      // round may not grow it by much more than the first did. The tables a
+      // leak would live in are checked above (transactions, connections).
+      const MiB = 1024 * 1024
+      t.ok(grown2 < Math.max(32 * MiB, 1.25 * grown1 + 8 * MiB), `RSS flat over the second round (round 1 +${(grown1 / MiB).toFixed(1)} MiB, round 2 +${(grown2 / MiB).toFixed(1)} MiB)`)
+      t.ok(rss2 - rss0 < 256 * MiB, `RSS bounded (+${((rss2 - rss0) / MiB).toFixed(1)} MiB over both rounds)`)
 
       const logs = sipd.logs()
       const bad = logs.split('\n').filter(l => /"level":(50|60)/.test(l) || /^\s+at .+\d+:\d+\)?$/.test(l) || /Uncaught|uncaughtException|unhandledRejection/.test(l))
