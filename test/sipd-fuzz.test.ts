@@ -342,6 +342,29 @@ class Generator {
       (this.#opaque === undefined ? '' : `, opaque="${this.#opaque}"`)
   }
 
+  /**
+   * Requests that broke sipd once, sent whole every round: a REGISTER whose
+   * +sip.instance holds a lone CR (stored, then the 200 could not be built:
+   * sipd exited), an INVITE with a lone CR in From (the ACK builder threw),
+   * an INVITE whose Proxy-Authorization does not parse. Each must get a 400.
+   */
+  regressions (from: From): Array<{ bytes: Buffer, branch: string }> {
+    const out: Array<{ bytes: Buffer, branch: string }> = []
+    const replace = (r: { bytes: Buffer, branch: string }, from: string, to: string): void => {
+      const text = r.bytes.toString('latin1')
+      if (!text.includes(from)) throw new Error(`regression template lacks ${JSON.stringify(from)}`)
+      out.push({ bytes: Buffer.from(text.replace(from, to), 'latin1'), branch: r.branch })
+    }
+    const reg = this.request(from, 'register')
+    const contact = reg.bytes.toString('latin1').split('\r\n').find(l => l.startsWith('Contact: ')) as string
+    replace(reg, contact, `${contact.slice(0, contact.indexOf('>') + 1)};expires=300;+sip.instance="<urn:uuid:00000000-0000-1000-8000-\r00000000000>";reg-id=1`)
+    let inv = this.request(from, 'invite-phone')
+    replace(inv, 'From: <sip:', 'From: <sip:\r')
+    inv = this.request(from, 'invite-phone')
+    replace(inv, 'Proxy-Authorization: Digest username=', 'Proxy-Authorization: Digest uri, username=')
+    return out
+  }
+
   /** One request from `from` of a kind the dice pick; returns its bytes and branch. */
   request (from: From, kind: string): { bytes: Buffer, branch: string } {
     const d = this.#d
@@ -409,7 +432,7 @@ class Generator {
 }
 
 /** What one round did, for the checks. */
-interface RoundResult { sent: Sent[], udpUnparseable: number, endpoints: Endpoint[] }
+interface RoundResult { sent: Sent[], udpUnparseable: number, endpoints: Endpoint[], regressions: string[] }
 
 function callIdOf (bytes: Buffer): string {
   try { return parseMessage(bytes).callId } catch { return '' }
@@ -454,7 +477,12 @@ async function round (target: Target, seed: number, salt: string, sinks: { phone
     return c
   }
 
+  const regressions: string[] = []
   try {
+    for (const r of gen.regressions({ ip: fuzzer.ip, port: fuzzer.port, transport: 'udp' })) {
+      regressions.push(r.branch)
+      fuzzer.sock.send(r.bytes, target.port, target.ip)
+    }
     for (let n = 0; n < MESSAGES; n++) {
       const roll = d.next()
       const kind = roll < 0.12 ? 'fixture' : d.pick(['register', 'register', 'invite-phone', 'invite-trunk', 'invite-media', 'cancel', 'ack', 'bye', 'message', 'options'])
@@ -534,7 +562,7 @@ async function round (target: Target, seed: number, salt: string, sinks: { phone
     trunk.sock.close()
     fuzzer.sock.close()
   }
-  return { sent, udpUnparseable, endpoints }
+  return { sent, udpUnparseable, endpoints, regressions }
 }
 
 // The media node is a sink the whole test long: sipd probes it and sends it calls.
@@ -649,6 +677,11 @@ t.test('sipd fuzzed over UDP and TCP', async t => {
           `round ${i + 1}: every request that parses and carries our Via was answered (${expected.length} of ${r.sent.length} sound requests expected an answer)`)
       }
 
+      for (const r of [r1, r2]) {
+        // The first final answer (a 400 to an INVITE is retransmitted: nobody ACKs it here).
+        t.same(r.regressions.map(b => r.endpoints.find(e => e.answered.has(b))?.answered.get(b)?.find(s => s >= 200)), [400, 400, 400],
+          'each request that once broke sipd got a 400')
+      }
       t.ok(process.kill(sipd.pid, 0), 'sipd is alive')
       t.equal((await fetch(`${sipd.httpUrl}/healthz`)).status, 200, '/healthz 200')
       for (const transport of ['udp', 'tcp'] as const) {

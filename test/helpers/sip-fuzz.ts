@@ -250,6 +250,15 @@ export const MUTATORS: Record<string, Mutator> = {
     const colon = l.indexOf(':')
     if (colon > 0) p.lines[i] = l.slice(0, colon + 1) + d.pick(['', ' ', '   ', '\t'])
   }),
+  loneCr: line((d, p) => {
+    // A lone CR inside a value: the parser keeps it, builders refuse it (found sipd's REGISTER crash).
+    const i = randomHeaderIndex(d, p)
+    const l = p.lines[i] as string
+    const colon = l.indexOf(':')
+    if (colon < 0) return
+    const at = colon + 1 + d.int(Math.max(1, l.length - colon))
+    p.lines[i] = l.slice(0, at) + d.pick(['\r', '\r\r', '\u0000', '\r\t']) + l.slice(at)
+  }),
   bodyJunk: (d, msg) => Buffer.concat([msg, Buffer.from(d.pick(['x', 'v=0\r\n', '\r\n\r\n', 'INVITE sip:a@b SIP/2.0\r\n\r\n', '\u0000\u0000']), 'latin1')]),
   leadingCrlf: (d, msg) => Buffer.concat([Buffer.from('\r\n'.repeat(1 + d.int(4))), msg])
 }
