@@ -32,18 +32,19 @@ for (const name of names) {
     for (const k of Object.keys(r.ratios ?? {})) if (!ratioKeys.includes(k)) ratioKeys.push(k)
   }
   const hasSpread = rows.some(r => r.spread !== undefined && r.spread !== null)
-  const head = ['', 'median', 'unit', ...(hasSpread ? ['p25–p75'] : []), 'n', ...extra, ...ratioKeys.map(k => `÷ ${k}`)]
+  const head = ['', ...extra, 'median', 'unit', ...(hasSpread ? ['p25–p75'] : []), 'n', ...ratioKeys.map(k => `÷ ${k}`)]
   console.log(`| ${head.join(' | ')} |`)
-  console.log(`|${head.map((h, i) => (i === 0 || h === 'unit' ? '---' : '---:')).join('|')}|`)
+  const textual = new Set(extra.filter(k => rows.some(r => typeof r[k] === 'string')))
+  console.log(`|${head.map((h, i) => (i === 0 || h === 'unit' || textual.has(h) ? '---' : '---:')).join('|')}|`)
   for (const r of rows) {
     const spread = r.spread === undefined || r.spread === null ? '' : typeof r.spread === 'number' ? `±${formatCompact(r.spread)}` : `${formatCompact(r.spread.p25)}–${formatCompact(r.spread.p75)}`
     const cells = [
       r.name ?? r.case,
+      ...extra.map(k => formatNumber(r[k])),
       r.median === null || r.median === undefined ? 'n/a' : formatNumber(r.median),
       r.unit,
       ...(hasSpread ? [spread] : []),
       r.samples ?? '',
-      ...extra.map(k => formatNumber(r[k])),
       ...ratioKeys.map(k => (typeof r.ratios?.[k] === 'number' ? `${r.ratios[k].toFixed(r.ratios[k] >= 10 ? 1 : 2)}×` : ''))
     ]
     console.log(`| ${cells.map(cell).join(' | ')} |`)
