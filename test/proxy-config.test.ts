@@ -146,6 +146,15 @@ async function tcpAsk (host: string, port: number, localAddress: string, build: 
   }
 }
 
+/**
+ * The CLI's output once it matches `re` (or after a 5 s bound): the start line
+ * is logged asynchronously after start() resolved, which may be after /healthz answers.
+ */
+async function outputMatching (cli: { output: { toString: () => string } }, re: RegExp): Promise<string> {
+  for (const end = Date.now() + 5000; !re.test(cli.output.toString()) && Date.now() < end;) await new Promise(resolve => setTimeout(resolve, 20))
+  return cli.output.toString()
+}
+
 t.test('defaults and overrides as buildConfig / loadConfig of @sipd/proxy compute them', async t => {
   const d = buildConfig(undefined, {})
   t.same(d.listen, ['udp:0.0.0.0:5060', 'tcp:0.0.0.0:5060'], 'no config: UDP and TCP on 0.0.0.0:5060')
@@ -209,7 +218,7 @@ t.test('no config file: SIPD_LISTEN and SIPD_HTTP say where sipd listens; SIGTER
   t.ok(await healthzBecomes(cli, http, 200), `/healthz on SIPD_HTTP ${http} answers 200`)
   t.ok(await isPortBound(host, port, 'udp'), `UDP bound on ${host}:${port}`)
   t.ok(await isPortBound(host, port, 'tcp'), `TCP listening on ${host}:${port}`)
-  t.match(cli.output.toString(), /"config":"\(built-in defaults\)"/, 'the start line says it runs on the built-in defaults')
+  t.match(await outputMatching(cli, /"config":"\(built-in defaults\)"/), /"config":"\(built-in defaults\)"/, 'the start line says it runs on the built-in defaults')
 
   const peer = await UdpPeer.open(t, '127.0.0.72')
   peer.send(request('OPTIONS', `sip:${host}:${port}`, peer.via, 1), host, port)
@@ -235,7 +244,7 @@ t.test('config/sipd.yaml in the working directory is read without --config; SIGI
   const cli = startCli(t, [], cliEnv(), dir)
   t.ok(await healthzBecomes(cli, http, 200), `/healthz on the file's http ${http} answers 200`)
   t.ok(await isPortBound(host, port, 'udp'), `UDP bound on the file's ${host}:${port}`)
-  t.match(cli.output.toString(), /"config":"config\/sipd\.yaml"/, 'the start line names config/sipd.yaml')
+  t.match(await outputMatching(cli, /"config":"config\/sipd\.yaml"/), /"config":"config\/sipd\.yaml"/, 'the start line names config/sipd.yaml')
   const status = await stopChild(cli.child, 'SIGINT', 10_000)
   t.same(status, { code: 0, signal: null }, 'SIGINT: exit code 0')
 })
