@@ -4,10 +4,10 @@
 // achieved and sipd's CPU seconds per 1,000 registrations; then the memory
 // held by 100,000 bindings in the memory store, measured in this process.
 import { spawn } from 'node:child_process'
-import net from 'node:net'
 import path from 'node:path'
 import { MemoryLocationStore } from '@sipd/registrar'
 import { cpuSeconds, rssBytes } from '../lib/machine.mjs'
+import { startRedis } from '../lib/redis.mjs'
 import { REPO_ROOT, freePort, startSipd } from '../lib/sipd.mjs'
 
 const DOMAIN = 'bench.test'
@@ -29,30 +29,6 @@ function sipp (args, timeoutMs) {
   })
 }
 
-/** A redis-server of our own on a free port; stopped by its PID. */
-async function startRedis () {
-  const port = await freePort()
-  const child = spawn(process.env.SIPD_TEST_REDIS_SERVER ?? 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise(resolve => {
-      const s = net.connect(port, '127.0.0.1')
-      s.once('connect', () => { s.destroy(); resolve(true) })
-      s.once('error', () => resolve(false))
-    })
-    if (ok) break
-    if (child.exitCode !== null) throw new Error('redis-server did not start')
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    async stop () {
-      if (child.exitCode !== null) return
-      const exited = new Promise(resolve => child.once('exit', resolve))
-      process.kill(child.pid, 'SIGTERM')
-      await exited
-    }
-  }
-}
 
 async function registerRun (ctx, label, redisUrl) {
   const port = await freePort()

@@ -239,7 +239,7 @@ class Reader {
   }
 
   /** Reject keys the schema does not know (a typo must not silently fall back to a default). */
-  only (keys: readonly string[]): void {
+  allowKeys (keys: readonly string[]): void {
     for (const k of Object.keys(this.obj)) {
       if (!keys.includes(k)) throw new ConfigError(this.key(k), `unknown key; allowed here: ${keys.join(', ')}`)
     }
@@ -290,7 +290,7 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
   if (doc === undefined || doc === null) doc = {}
   if (!isObj(doc)) throw new ConfigError('(top)', `the file must hold a mapping of keys, got ${show(doc)}`)
   const r = new Reader(doc, '')
-  r.only(TOP_KEYS)
+  r.allowKeys(TOP_KEYS)
 
   let listen = r.strList('listen', ['udp:0.0.0.0:5060', 'tcp:0.0.0.0:5060'], checkListen)
   if (env.SIPD_LISTEN !== undefined && env.SIPD_LISTEN !== '') {
@@ -303,9 +303,9 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
   checkHostPort(http, env.SIPD_HTTP !== undefined && env.SIPD_HTTP !== '' ? 'SIPD_HTTP' : 'http')
 
   const subs = r.sub('subscribers')
-  subs.only(['users', 'cache_ttl_ms'])
+  subs.allowKeys(['users', 'cache_ttl_ms'])
   const users = subs.list('users').map(u => {
-    u.only(['user', 'domain', 'password'])
+    u.allowKeys(['user', 'domain', 'password'])
     const user = u.str('user', undefined)
     const domain = u.str('domain', undefined)
     const password = u.str('password', undefined)
@@ -316,16 +316,16 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
   })
 
   const db = r.sub('database')
-  db.only(['url'])
+  db.allowKeys(['url'])
   const redis = r.sub('redis')
-  redis.only(['url', 'cluster', 'sentinels', 'sentinel_name', 'prefix'])
+  redis.allowKeys(['url', 'cluster', 'sentinels', 'sentinel_name', 'prefix'])
   const reg = r.sub('registrar')
-  reg.only(['min_expires', 'max_expires', 'default_expires', 'max_contacts', 'flow_timer'])
+  reg.allowKeys(['min_expires', 'max_expires', 'default_expires', 'max_contacts', 'flow_timer'])
   const minExpires = reg.int('min_expires', 60, 0, 86400)
   const maxExpires = reg.int('max_expires', 3600, 1, 31 * 86400)
   if (maxExpires < minExpires) throw new ConfigError('registrar.max_expires', `value ${maxExpires} is below registrar.min_expires ${minExpires}`)
   const auth = r.sub('auth')
-  auth.only(['secret', 'algorithms', 'md5_only_user_agents', 'nonce_ttl'])
+  auth.allowKeys(['secret', 'algorithms', 'md5_only_user_agents', 'nonce_ttl'])
   const secret = auth.str('secret', undefined) ?? env.SIPD_AUTH_SECRET
   const algorithms = auth.strList('algorithms', ['MD5'], (s, key) => {
     if (s !== 'MD5' && s !== 'SHA-256') throw new ConfigError(key, `value ${show(s)} is not one of MD5, SHA-256`)
@@ -333,17 +333,17 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
   if (algorithms.length === 0) throw new ConfigError('auth.algorithms', 'at least one algorithm is needed')
 
   const media = r.sub('media')
-  media.only(['source', 'sets', 'default_set', 'did_sets', 'probe', 'response_timeout_ms'])
+  media.allowKeys(['source', 'sets', 'default_set', 'did_sets', 'probe', 'response_timeout_ms'])
   const mediaSource = media.oneOf('source', 'config', ['config', 'postgres'] as const)
   const seen = new Set<string>()
   const sets: MediaSetConfig[] = media.list('sets').map(sr => {
-    sr.only(['id', 'algorithm', 'nodes'])
+    sr.allowKeys(['id', 'algorithm', 'nodes'])
     const idRaw = sr.obj.id
     if (typeof idRaw !== 'number' && typeof idRaw !== 'string') throw new ConfigError(sr.key('id'), `value ${show(idRaw)} must be a number or a string`)
     if (seen.has(String(idRaw))) throw new ConfigError(sr.key('id'), `duplicate media set id ${show(idRaw)}`)
     seen.add(String(idRaw))
     const nodes = sr.list('nodes').map(nr => {
-      nr.only(['uri', 'weight', 'priority', 'attributes', 'state'])
+      nr.allowKeys(['uri', 'weight', 'priority', 'attributes', 'state'])
       const uri = nr.str('uri', undefined)
       if (uri === undefined) throw new ConfigError(nr.key('uri'), 'is required')
       checkSipUri(uri, nr.key('uri'))
@@ -373,13 +373,13 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
     didSets[prefix] = id as number | string
   }
   const probe = media.sub('probe')
-  probe.only(['interval_ms', 'timeout_ms', 'failure_threshold', 'success_threshold', 'down_codes'])
+  probe.allowKeys(['interval_ms', 'timeout_ms', 'failure_threshold', 'success_threshold', 'down_codes'])
 
   const trunks = r.sub('trunks')
-  trunks.only(['gateways', 'routes', 'down_for_ms'])
+  trunks.allowKeys(['gateways', 'routes', 'down_for_ms'])
   const gwIds = new Set<string>()
   const gateways = trunks.list('gateways').map(g => {
-    g.only(['id', 'uri'])
+    g.allowKeys(['id', 'uri'])
     const id = g.str('id', undefined)
     const uri = g.str('uri', undefined)
     if (id === undefined || id === '') throw new ConfigError(g.key('id'), 'is required')
@@ -390,7 +390,7 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
     return { id, uri }
   })
   const routes = trunks.list('routes').map(rt => {
-    rt.only(['prefix', 'gateways'])
+    rt.allowKeys(['prefix', 'gateways'])
     const prefix = rt.str('prefix', '')
     const gws = rt.strList('gateways', [], (s, key) => {
       if (!gwIds.has(s)) throw new ConfigError(key, `value ${show(s)} is not a gateway id (known: ${[...gwIds].join(', ') || 'none'})`)
@@ -400,7 +400,7 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
   })
 
   const limits = r.sub('limits')
-  limits.only(['max_message_size', 'max_headers', 'tcp_max_connections', 'tcp_max_per_address', 'tcp_idle_ms'])
+  limits.allowKeys(['max_message_size', 'max_headers', 'tcp_max_connections', 'tcp_max_per_address', 'tcp_idle_ms'])
   const tcpMaxConnections = limits.int('tcp_max_connections', 10000, 1, 1000000)
   // The per-address default follows a smaller total; both given and contradicting is an error.
   const tcpMaxPerAddress = limits.int('tcp_max_per_address', Math.min(100, tcpMaxConnections), 1, 1000000)
@@ -408,12 +408,12 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
     throw new ConfigError('limits.tcp_max_per_address', `value ${tcpMaxPerAddress} is above limits.tcp_max_connections (${tcpMaxConnections}); it must be at most that`)
   }
   const timers = r.sub('timers')
-  timers.only(['t1', 't2', 't4', 'timer_c', 'timer_d'])
+  timers.allowKeys(['t1', 't2', 't4', 'timer_c', 'timer_d'])
   const t1 = timers.int('t1', 500, 1, 60000)
   const t2 = timers.int('t2', 4000, 1, 600000)
   if (t2 < t1) throw new ConfigError('timers.t2', `value ${t2} is below timers.t1 ${t1}`)
   const xc = r.sub('xml_curl')
-  xc.only(['enabled', 'secret', 'basic_user', 'basic_password', 'dialplan_context', 'bridge_template'])
+  xc.allowKeys(['enabled', 'secret', 'basic_user', 'basic_password', 'dialplan_context', 'bridge_template'])
 
   const routing = r.str('routing', undefined)
   let dbUrl = db.str('url', undefined)
