@@ -16,7 +16,7 @@ import {
   IS_TOKEN, parseAddressHeader, parseContact, parseCredentials, parseCSeq, parseNameAddr, parseUint,
   parseVia, splitList, splitListRanges
 } from './grammar.js'
-import { parseUri } from './uri.js'
+import { parseSipUriBytes, parseUri } from './uri.js'
 import { elementStop, firstElement, firstElementStart, parseContactBytes, parseNameAddrBytes, parseViaBytes, splitListBytes } from './grammar-bytes.js'
 import type { ParsedNameAddr } from './grammar.js'
 import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, SipUri, Via } from './types.js'
@@ -677,7 +677,9 @@ export class SipRequest extends SipMessage {
   get requestUri (): SipUri {
     if (this.#requestUri === undefined) {
       try {
-        this.#requestUri = parseUri(this.uri)
+        const text = this.uri
+        // The usual sip: URI is read from the bytes; anything else (or a defect) takes parseUri.
+        this.#requestUri = (this.uriAscii ? parseSipUriBytes(this.buf, text, this.uriStart) : undefined) ?? parseUri(text)
       } catch (err) {
         if (err instanceof SipParseError) throw new SipParseError(`${err.message} (Request-URI)`, this.uriStart + err.offset, err.code)
         throw err

@@ -523,8 +523,10 @@ class ParsedSipUri implements SipUri {
   raw: string
   #params: Params | undefined
   #headers: Map<string, string> | undefined
+  /** With `#paramsAt` >= 0: `raw[#paramsAt]` is the ";" of checked parameters without escapes, made a Map on first read. */
+  #paramsAt: number
   constructor (scheme: string, user: string | undefined, password: string | undefined, host: string, hostType: HostType,
-    port: number | undefined, params: Params | undefined, headers: Map<string, string> | undefined, raw: string) {
+    port: number | undefined, params: Params | undefined, headers: Map<string, string> | undefined, raw: string, paramsAt = -1) {
     this.scheme = scheme
     this.user = user
     this.password = password
@@ -534,10 +536,20 @@ class ParsedSipUri implements SipUri {
     this.raw = raw
     this.#params = params
     this.#headers = headers
+    this.#paramsAt = paramsAt
   }
 
   get params (): Params {
-    return this.#params ??= new Map()
+    if (this.#params === undefined) {
+      const params: Params = this.#params = new Map()
+      const at = this.#paramsAt
+      if (at >= 0) {
+        const text = this.raw
+        let i = at
+        while (i < text.length) i = parseSipParam(text, i + 1, params)
+      }
+    }
+    return this.#params
   }
 
   set params (m: Params) {
@@ -551,6 +563,124 @@ class ParsedSipUri implements SipUri {
   set headers (m: Map<string, string>) {
     this.#headers = m
   }
+}
+
+/** PARAMCHAR (RFC 3261 §25.1) over bytes, without `%`: 1 allowed; `;` 2, `=` 3, `?` 4. */
+const PARAM_BYTE = new Uint8Array(256)
+for (let c = 0; c < 128; c++) if (PARAMCHAR[c] === 1 && c !== PERCENT) PARAM_BYTE[c] = 1
+PARAM_BYTE[SEMI] = 2
+PARAM_BYTE[EQ] = 3
+PARAM_BYTE[QUESTION] = 4
+
+/** USER (RFC 3261 §25.1) over bytes, without `%`. */
+const USER_BYTE = new Uint8Array(256)
+for (let c = 0; c < 128; c++) if (USER[c] === 1 && c !== PERCENT) USER_BYTE[c] = 1
+
+/** Hostname bytes: 1 digit, 2 lower-case letter, 3 upper-case letter, 4 `-`, 5 `.`. */
+const HOST_BYTE = new Uint8Array(256)
+for (let c = 0x30; c <= 0x39; c++) HOST_BYTE[c] = 1
+for (let c = 0x61; c <= 0x7a; c++) HOST_BYTE[c] = 2
+for (let c = 0x41; c <= 0x5a; c++) HOST_BYTE[c] = 3
+HOST_BYTE[HYPHEN] = 4
+HOST_BYTE[DOT] = 5
+
+/**
+ * The usual sip: or sips: URI in buf[s..e), read from the bytes in one pass:
+ * `text` is the same URI as a string (one char per byte) and `base` the
+ * offset in `buf` of its first char. Returns undefined for anything this
+ * path does not take (escapes, a password, an IPv6 reference, URI headers,
+ * an invalid host, any defect): parseUri(text) then gives the same answer or
+ * the precise error. Parameters are checked here and made a Map on first read.
+ */
+export function parseSipUriBytes (buf: Uint8Array, text: string, base: number): SipUri | undefined {
+  const e = base + text.length
+  let i = base
+  // "sip:" / "sips:" in any case (RFC 3261 §19.1.4).
+  if (e - i < 5 || (buf[i]! | 0x20) !== 0x73 || (buf[i + 1]! | 0x20) !== 0x69 || (buf[i + 2]! | 0x20) !== 0x70) return undefined
+  let scheme: 'sip' | 'sips'
+  if (buf[i + 3] === COLON) {
+    scheme = 'sip'
+    i += 4
+  } else if ((buf[i + 3]! | 0x20) === 0x73 && buf[i + 4] === COLON) {
+    scheme = 'sips'
+    i += 5
+  } else {
+    return undefined
+  }
+  const start = i
+  let user: string | undefined
+  // userinfo ends at the first "@" of the URI, as parseSip finds it.
+  const at = text.indexOf('@', start - base)
+  if (at >= 0) {
+    const atB = at + base
+    while (i < atB && USER_BYTE[buf[i]!] === 1) i++
+    if (i !== atB || i === start) return undefined
+    user = text.substring(start - base, at)
+    i++
+  }
+  // hostname = *(domainlabel ".") toplabel ["."], or an IPv4 address.
+  const hs = i
+  let labelStart = i
+  let kinds = 0
+  let prev = 0
+  let top = 0
+  for (; i < e; i++) {
+    const t = HOST_BYTE[buf[i]!]!
+    if (t === 0) break
+    if (t === 5) {
+      if (i === labelStart || prev === 4) return undefined
+      labelStart = i + 1
+    } else {
+      if (i === labelStart) {
+        if (t === 4) return undefined
+        top = t
+      }
+      kinds |= 1 << t
+    }
+    prev = t
+  }
+  if (i === hs || prev === 4) return undefined
+  let host = text.substring(hs - base, i - base)
+  let hostType: HostType
+  if ((kinds & ~2) === 0) {
+    if (!isIPv4(host, 0, host.length)) return undefined
+    hostType = 'ipv4'
+  } else {
+    // The top label starts with a letter (a trailing "." ends the name after it).
+    if (top === 1) return undefined
+    hostType = 'name'
+    if ((kinds & 8) !== 0) host = host.toLowerCase()
+  }
+  let port: number | undefined
+  if (i < e && buf[i] === COLON) {
+    const ps = ++i
+    let v = 0
+    while (i < e) {
+      const d = buf[i]! - 0x30
+      if (d < 0 || d > 9) break
+      v = v * 10 + d
+      if (v > 65535) return undefined
+      i++
+    }
+    if (i === ps) return undefined
+    port = v
+  }
+  if (i === e) return new ParsedSipUri(scheme, user, undefined, host, hostType, port, undefined, undefined, text)
+  if (buf[i] !== SEMI) return undefined
+  // uri-parameters: each `;` pname ["=" pvalue], both non-empty paramchars.
+  const paramsAt = i - base
+  while (i < e) {
+    const ns = ++i
+    while (i < e && PARAM_BYTE[buf[i]!] === 1) i++
+    if (i === ns) return undefined
+    if (i < e && buf[i] === EQ) {
+      const vs = ++i
+      while (i < e && PARAM_BYTE[buf[i]!] === 1) i++
+      if (i === vs) return undefined
+    }
+    if (i < e && buf[i] !== SEMI) return undefined
+  }
+  return new ParsedSipUri(scheme, user, undefined, host, hostType, port, undefined, undefined, text, paramsAt)
 }
 
 /** One `pname ["=" pvalue]` starting at `start` (after the ";"); returns the offset after it. */
