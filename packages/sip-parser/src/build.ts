@@ -10,7 +10,6 @@ import {
 } from './header-names.js'
 import { isToken, splitList } from './grammar.js'
 import { quote } from './errors.js'
-import { F_LINE, F_NEXT, STRIDE } from './message.js'
 import type { SipMessage, SipRequest } from './message.js'
 
 /** Reason phrases of RFC 3261 §21 and common extensions. */
@@ -180,23 +179,21 @@ export function createResponse (req: SipRequest, status: number, reason?: string
   const out = new Out(req.headersEnd - req.start + 256)
   if (!Number.isInteger(status) || status < 100 || status > 699) throw new RangeError(`status must be an integer from 100 to 699, got ${status}`)
   out.str('SIP/2.0 ' + status + ' ' + (reason === undefined ? reasonPhrase(status) : line(reason, 'reason phrase')) + '\r\n')
-  const idx = req.index
   let firstVia = true
   for (let k = 0; k < req.headerCount; k++) {
     const id = req.idAt(k)
-    const o = req.ix + k * STRIDE
     if (id === H_VIA) {
       const edited = viaLine(req, k, opts.topViaParams, firstVia)
       firstVia = false
       if (edited !== undefined) out.str(edited)
-      else out.bytes(req.buf, idx[o + F_LINE]!, idx[o + F_NEXT]!)
+      else out.bytes(req.buf, req.lineAt(k), req.nextAt(k))
       ensureCrlf(out)
     } else if (id === H_TO && opts.toTag !== undefined && status > 100 && !hasTag(req)) {
       if (!isToken(opts.toTag)) throw new TypeError(`toTag must be a token: ${quote(opts.toTag)}`)
       out.str(req.nameAt(k) + ': ' + req.valueAt(k) + ';tag=' + opts.toTag + '\r\n')
     } else if (id === H_FROM || id === H_TO || id === H_CALL_ID || id === H_CSEQ ||
       (id === H_TIMESTAMP && status === 100) || (id === H_RECORD_ROUTE && opts.copyRecordRoute === true)) {
-      out.bytes(req.buf, idx[o + F_LINE]!, idx[o + F_NEXT]!)
+      out.bytes(req.buf, req.lineAt(k), req.nextAt(k))
       ensureCrlf(out)
     }
   }
@@ -278,7 +275,6 @@ export interface ForwardEdits {
  */
 export function forwardRequest (req: SipRequest, e: ForwardEdits): Buffer {
   const src = req.buf
-  const idx = req.index
   const out = new Out(req.end - req.start + 512)
   if (e.requestUri !== undefined) {
     out.str(req.method + ' ' + uriText(e.requestUri, 'Request-URI') + ' ' + req.version + '\r\n')
@@ -307,10 +303,9 @@ export function forwardRequest (req: SipRequest, e: ForwardEdits): Buffer {
   let sawContentLength = false
   let copyFrom = req.startLineNext
   for (let k = 0; k < req.headerCount; k++) {
-    const o = req.ix + k * STRIDE
     const id = req.idAt(k)
-    const lineStart = idx[o + F_LINE]!
-    const next = idx[o + F_NEXT]!
+    const lineStart = req.lineAt(k)
+    const next = req.nextAt(k)
     let replacement: string | undefined
     let drop = false
     if (id === H_VIA && firstVia) {
@@ -357,16 +352,14 @@ export function forwardRequest (req: SipRequest, e: ForwardEdits): Buffer {
 export function stripTopVia (resp: SipMessage): Buffer {
   const k = resp.findId(H_VIA)
   if (k < 0) return resp.raw
-  const o = resp.ix + k * STRIDE
   const src = resp.buf
-  const idx = resp.index
   const v = resp.valueAt(k)
   const out = new Out(resp.end - resp.start)
-  out.bytes(src, resp.start, idx[o + F_LINE]!)
+  out.bytes(src, resp.start, resp.lineAt(k))
   if (v.indexOf(',') >= 0) {
     const rest = splitList(v).slice(1)
     if (rest.length > 0) out.str(resp.nameAt(k) + ': ' + rest.join(', ') + '\r\n')
   }
-  out.bytes(src, idx[o + F_NEXT]!, resp.end)
+  out.bytes(src, resp.nextAt(k), resp.end)
   return out.done()
 }

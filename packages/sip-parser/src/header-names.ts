@@ -289,3 +289,102 @@ export function headerId (name: string): number {
   }
   return id
 }
+
+/**
+ * The names nearly every message carries, matched at the start of a header
+ * line in one pass over their bytes, colon included (`Via:`, `Call-ID:`,
+ * compact `v:`...): the line needs no separate token scan. Returns
+ * `(id << 5) | length of the name`, or -1 when the line does not start with
+ * one of them directly followed by ":" (the caller then takes the general
+ * path, which gives the same id for these names in any other spelling).
+ * Letters compare with `| 0x20` (ASCII case folding); "-" and ":" compare
+ * exactly (CR | 0x20 is "-").
+ */
+export function matchCommonName (buf: Uint8Array, p: number): number {
+  const c0 = buf[p]! | 0x20
+  if (buf[p + 1] === 0x3a) {
+    // Compact form (RFC 3261 §7.3.3): one letter and the colon.
+    if (c0 < 0x61 || c0 > 0x7a) return -1
+    const id = COMPACT[c0]!
+    return id < 0 ? -1 : (id << 5) | 1
+  }
+  switch (c0) {
+    case 0x76: // Via
+      if ((buf[p + 1]! | 0x20) === 0x69 && (buf[p + 2]! | 0x20) === 0x61 && buf[p + 3] === 0x3a) return (H_VIA << 5) | 3
+      return -1
+    case 0x66: // From
+      if ((buf[p + 1]! | 0x20) === 0x72 && (buf[p + 2]! | 0x20) === 0x6f && (buf[p + 3]! | 0x20) === 0x6d && buf[p + 4] === 0x3a) return (H_FROM << 5) | 4
+      return -1
+    case 0x74: // To
+      if ((buf[p + 1]! | 0x20) === 0x6f && buf[p + 2] === 0x3a) return (H_TO << 5) | 2
+      return -1
+    case 0x63: {
+      const c1 = buf[p + 1]! | 0x20
+      if (c1 === 0x61) {
+        // Call-ID
+        if ((buf[p + 2]! | 0x20) === 0x6c && (buf[p + 3]! | 0x20) === 0x6c && buf[p + 4] === 0x2d && (buf[p + 5]! | 0x20) === 0x69 &&
+          (buf[p + 6]! | 0x20) === 0x64 && buf[p + 7] === 0x3a) return (H_CALL_ID << 5) | 7
+        return -1
+      }
+      if (c1 === 0x73) {
+        // CSeq
+        if ((buf[p + 2]! | 0x20) === 0x65 && (buf[p + 3]! | 0x20) === 0x71 && buf[p + 4] === 0x3a) return (H_CSEQ << 5) | 4
+        return -1
+      }
+      if (c1 !== 0x6f || (buf[p + 2]! | 0x20) !== 0x6e || (buf[p + 3]! | 0x20) !== 0x74) return -1
+      const c4 = buf[p + 4]! | 0x20
+      if (c4 === 0x61) {
+        // Contact
+        if ((buf[p + 5]! | 0x20) === 0x63 && (buf[p + 6]! | 0x20) === 0x74 && buf[p + 7] === 0x3a) return (H_CONTACT << 5) | 7
+        return -1
+      }
+      // Content-Length, Content-Type
+      if (c4 !== 0x65 || (buf[p + 5]! | 0x20) !== 0x6e || (buf[p + 6]! | 0x20) !== 0x74 || buf[p + 7] !== 0x2d) return -1
+      const c8 = buf[p + 8]! | 0x20
+      if (c8 === 0x6c) {
+        if ((buf[p + 9]! | 0x20) === 0x65 && (buf[p + 10]! | 0x20) === 0x6e && (buf[p + 11]! | 0x20) === 0x67 && (buf[p + 12]! | 0x20) === 0x74 &&
+          (buf[p + 13]! | 0x20) === 0x68 && buf[p + 14] === 0x3a) return (H_CONTENT_LENGTH << 5) | 14
+        return -1
+      }
+      if (c8 === 0x74 && (buf[p + 9]! | 0x20) === 0x79 && (buf[p + 10]! | 0x20) === 0x70 && (buf[p + 11]! | 0x20) === 0x65 && buf[p + 12] === 0x3a) return (H_CONTENT_TYPE << 5) | 12
+      return -1
+    }
+    case 0x6d: // Max-Forwards
+      if ((buf[p + 1]! | 0x20) === 0x61 && (buf[p + 2]! | 0x20) === 0x78 && buf[p + 3] === 0x2d && (buf[p + 4]! | 0x20) === 0x66 &&
+        (buf[p + 5]! | 0x20) === 0x6f && (buf[p + 6]! | 0x20) === 0x72 && (buf[p + 7]! | 0x20) === 0x77 && (buf[p + 8]! | 0x20) === 0x61 &&
+        (buf[p + 9]! | 0x20) === 0x72 && (buf[p + 10]! | 0x20) === 0x64 && (buf[p + 11]! | 0x20) === 0x73 && buf[p + 12] === 0x3a) return (H_MAX_FORWARDS << 5) | 12
+      return -1
+    case 0x72: {
+      const c1 = buf[p + 1]! | 0x20
+      if (c1 === 0x6f) {
+        // Route
+        if ((buf[p + 2]! | 0x20) === 0x75 && (buf[p + 3]! | 0x20) === 0x74 && (buf[p + 4]! | 0x20) === 0x65 && buf[p + 5] === 0x3a) return (H_ROUTE << 5) | 5
+        return -1
+      }
+      if (c1 !== 0x65) return -1
+      const c2 = buf[p + 2]! | 0x20
+      // Record-Route
+      if (c2 === 0x63 && (buf[p + 3]! | 0x20) === 0x6f && (buf[p + 4]! | 0x20) === 0x72 && (buf[p + 5]! | 0x20) === 0x64 && buf[p + 6] === 0x2d &&
+        (buf[p + 7]! | 0x20) === 0x72 && (buf[p + 8]! | 0x20) === 0x6f && (buf[p + 9]! | 0x20) === 0x75 && (buf[p + 10]! | 0x20) === 0x74 &&
+        (buf[p + 11]! | 0x20) === 0x65 && buf[p + 12] === 0x3a) return (H_RECORD_ROUTE << 5) | 12
+      return -1
+    }
+    case 0x61: // Allow
+      if ((buf[p + 1]! | 0x20) === 0x6c && (buf[p + 2]! | 0x20) === 0x6c && (buf[p + 3]! | 0x20) === 0x6f && (buf[p + 4]! | 0x20) === 0x77 && buf[p + 5] === 0x3a) return (H_ALLOW << 5) | 5
+      return -1
+    case 0x65: // Expires
+      if ((buf[p + 1]! | 0x20) === 0x78 && (buf[p + 2]! | 0x20) === 0x70 && (buf[p + 3]! | 0x20) === 0x69 && (buf[p + 4]! | 0x20) === 0x72 &&
+        (buf[p + 5]! | 0x20) === 0x65 && (buf[p + 6]! | 0x20) === 0x73 && buf[p + 7] === 0x3a) return (H_EXPIRES << 5) | 7
+      return -1
+    case 0x73: // Supported
+      if ((buf[p + 1]! | 0x20) === 0x75 && (buf[p + 2]! | 0x20) === 0x70 && (buf[p + 3]! | 0x20) === 0x70 && (buf[p + 4]! | 0x20) === 0x6f &&
+        (buf[p + 5]! | 0x20) === 0x72 && (buf[p + 6]! | 0x20) === 0x74 && (buf[p + 7]! | 0x20) === 0x65 && (buf[p + 8]! | 0x20) === 0x64 && buf[p + 9] === 0x3a) return (H_SUPPORTED << 5) | 9
+      return -1
+    case 0x75: // User-Agent
+      if ((buf[p + 1]! | 0x20) === 0x73 && (buf[p + 2]! | 0x20) === 0x65 && (buf[p + 3]! | 0x20) === 0x72 && buf[p + 4] === 0x2d &&
+        (buf[p + 5]! | 0x20) === 0x61 && (buf[p + 6]! | 0x20) === 0x67 && (buf[p + 7]! | 0x20) === 0x65 && (buf[p + 8]! | 0x20) === 0x6e &&
+        (buf[p + 9]! | 0x20) === 0x74 && buf[p + 10] === 0x3a) return (H_USER_AGENT << 5) | 10
+      return -1
+  }
+  return -1
+}

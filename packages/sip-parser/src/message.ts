@@ -10,7 +10,7 @@ import { SipLimitError, SipParseError, quote } from './errors.js'
 import {
   H_AUTHORIZATION, H_CALL_ID, H_CONTACT, H_CONTENT_LENGTH, H_CSEQ, H_EXPIRES, H_FROM, H_MAX_FORWARDS,
   H_PROXY_AUTHORIZATION, H_PROXY_REQUIRE, H_RECORD_ROUTE, H_REQUIRE, H_ROUTE, H_SUPPORTED, H_TO, H_UNKNOWN,
-  H_VIA, IS_LIST_HEADER, headerId, lookupHeaderBytes
+  H_VIA, IS_LIST_HEADER, headerId, lookupHeaderBytes, matchCommonName
 } from './header-names.js'
 import {
   IS_TOKEN, parseAddressHeader, parseContact, parseCredentials, parseCSeq, parseNameAddr, parseUint,
@@ -27,14 +27,16 @@ const SP = 0x20
 const HT = 0x09
 const COLON = 0x3a
 
-/** Header index layout: six ints per header line. */
+/**
+ * Header index layout: four ints per header line. Where a line ends is
+ * where the next one starts (or the headers end), and a name ends at its
+ * first non-token byte: neither is stored.
+ */
 export const F_ID = 0 // header id (H_*), or H_UNKNOWN; FOLDED bit when the value spans lines
 export const F_LINE = 1 // offset of the first byte of the header line (its name)
-export const F_NAME_END = 2 // offset just past the name
-export const F_VALUE = 3 // offset of the value (after HCOLON)
-export const F_VALUE_END = 4 // offset just past the value (trailing whitespace trimmed)
-export const F_NEXT = 5 // offset of the next line (past CRLF)
-export const STRIDE = 6
+export const F_VALUE = 2 // offset of the value (after HCOLON)
+export const F_VALUE_END = 3 // offset just past the value (trailing whitespace trimmed)
+export const STRIDE = 4
 const FOLDED = 0x10000
 const ID_MASK = 0xffff
 /**
@@ -168,8 +170,18 @@ export abstract class SipMessage {
 
   /** @internal Name of header line `k` as written. */
   nameAt (k: number): string {
-    const o = this.ix + k * STRIDE
-    return latin1(this.buf, this.index[o + F_LINE]!, this.index[o + F_NAME_END]!)
+    const s = this.lineAt(k)
+    return latin1(this.buf, s, nameEndAt(this.buf, s))
+  }
+
+  /** @internal Offset of header line `k` (its name). */
+  lineAt (k: number): number {
+    return this.index[this.ix + k * STRIDE + F_LINE]!
+  }
+
+  /** @internal Offset just past header line `k` and its continuation lines: the next line, or the end of the headers. */
+  nextAt (k: number): number {
+    return k + 1 < this.headerCount ? this.index[this.ix + (k + 1) * STRIDE + F_LINE]! : this.headersEnd
   }
 
   /** @internal Index of the first header line with this id at or after `from`, or -1. */
@@ -197,7 +209,7 @@ export abstract class SipMessage {
       const o = this.ix + k * STRIDE
       if ((idx[o + F_ID]! & ID_MASK) !== ID_MASK) continue
       const s = idx[o + F_LINE]!
-      if (idx[o + F_NAME_END]! - s !== len) continue
+      if (nameEndAt(buf, s) - s !== len) continue
       let i = 0
       while (i < len && (buf[s + i]! | 0x20) === (lower.charCodeAt(i) | 0x20)) i++
       if (i === len) return k
@@ -830,6 +842,13 @@ function lineEndOr (buf: Buffer, pos: number, limit: number): number {
   return eol < 0 ? limit : eol
 }
 
+/** End of the header name that starts at `s` (its first non-token byte). */
+function nameEndAt (buf: Buffer, s: number): number {
+  let i = s
+  while (IS_TOKEN[buf[i]!] === 1) i++
+  return i
+}
+
 /** Offset of the colon of the header line at `pos`; throws when the line has none. */
 function headerColon (buf: Buffer, pos: number, limit: number): number {
   const lineEnd = lineEndOr(buf, pos, limit)
@@ -925,37 +944,44 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
         }
         index[o + F_VALUE_END] = ve
       }
-      index[o + F_NEXT] = next
       pos = next
       continue
     }
     if (count >= maxHeaders) {
       throw new SipLimitError(`more than ${maxHeaders} header lines (option maxHeaders)`, pos, 'SIP_ERR_TOO_MANY_HEADERS')
     }
-    // The usual line: token, optional whitespace, colon. Anything else takes
-    // headerNameEnd(), which finds the colon as RFC 3261 §7.3.1 allows and
-    // names the defect.
+    // The usual line starts with a common name and its colon, matched in one
+    // pass (matchCommonName). Any other: token, optional whitespace, colon;
+    // anything else takes headerColon(), which finds the colon as RFC 3261
+    // §7.3.1 allows and names the defect.
     // No bound checks: a header line ends in CR or LF before `limit` (a
     // stream's limit is past the empty line), or the datagram's Buffer ends
     // (buf[i] is then undefined): both stop these scans.
-    let i = pos
-    while (IS_TOKEN[buf[i]!] === 1) i++
-    let nameEnd = i
-    while (buf[i] === SP || buf[i] === HT) i++
     let id: number
-    if (nameEnd > pos && i < limit && buf[i] === COLON) {
-      id = lookupHeaderBytes(buf, pos, nameEnd)
+    let i: number
+    const m = matchCommonName(buf, pos)
+    if (m >= 0) {
+      id = m >> 5
+      i = pos + (m & 31)
     } else {
-      i = headerColon(buf, pos, limit)
-      nameEnd = i
-      while (nameEnd > pos && (buf[nameEnd - 1] === SP || buf[nameEnd - 1] === HT)) nameEnd--
-      if (nameEnd === pos) throw new SipParseError(`header line without a name: ${quote(latin1(buf, pos, Math.min(lineEndOr(buf, pos, limit), pos + 40)))}`, pos, 'SIP_ERR_BAD_HEADER')
-      id = lookupHeaderBytes(buf, pos, nameEnd)
-      if (id === H_UNKNOWN) {
-        // Known names matched byte for byte; any other must be a token (RFC 3261 §7.3.1).
-        for (let j = pos; j < nameEnd; j++) {
-          if (IS_TOKEN[buf[j]!] !== 1) {
-            throw new SipParseError(`invalid character ${quote(String.fromCharCode(buf[j]!))} in header name ${quote(latin1(buf, pos, nameEnd))}`, j, 'SIP_ERR_BAD_HEADER')
+      i = pos
+      while (IS_TOKEN[buf[i]!] === 1) i++
+      let nameEnd = i
+      while (buf[i] === SP || buf[i] === HT) i++
+      if (nameEnd > pos && i < limit && buf[i] === COLON) {
+        id = lookupHeaderBytes(buf, pos, nameEnd)
+      } else {
+        i = headerColon(buf, pos, limit)
+        nameEnd = i
+        while (nameEnd > pos && (buf[nameEnd - 1] === SP || buf[nameEnd - 1] === HT)) nameEnd--
+        if (nameEnd === pos) throw new SipParseError(`header line without a name: ${quote(latin1(buf, pos, Math.min(lineEndOr(buf, pos, limit), pos + 40)))}`, pos, 'SIP_ERR_BAD_HEADER')
+        id = lookupHeaderBytes(buf, pos, nameEnd)
+        if (id === H_UNKNOWN) {
+          // Known names matched byte for byte; any other must be a token (RFC 3261 §7.3.1).
+          for (let j = pos; j < nameEnd; j++) {
+            if (IS_TOKEN[buf[j]!] !== 1) {
+              throw new SipParseError(`invalid character ${quote(String.fromCharCode(buf[j]!))} in header name ${quote(latin1(buf, pos, nameEnd))}`, j, 'SIP_ERR_BAD_HEADER')
+            }
           }
         }
       }
@@ -989,10 +1015,8 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
     const o = ix + count * STRIDE
     index[o + F_ID] = id === H_UNKNOWN ? ID_MASK : id
     index[o + F_LINE] = pos
-    index[o + F_NAME_END] = nameEnd
     index[o + F_VALUE] = i
     index[o + F_VALUE_END] = ve
-    index[o + F_NEXT] = next
     if (id >= 0 && id < HOT_DUPS) {
       if (index[ix - HOT + id]! < 0) index[ix - HOT + id] = count
       else dups |= 1 << id

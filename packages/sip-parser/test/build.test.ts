@@ -4,7 +4,7 @@
  * (§16.7 step 3). Every output is parsed again and its values asserted.
  */
 import t from 'tap'
-import { parseMessage, SipRequest, SipResponse, F_LINE, F_NEXT, STRIDE } from '../src/message.js'
+import { parseMessage, SipRequest, SipResponse } from '../src/message.js'
 import { createRequest, createResponse, editViaElement, forwardRequest, reasonPhrase, stripTopVia } from '../src/build.js'
 import { validateRequest, validateResponse } from '../src/validate.js'
 import { FIXTURE_NAMES, fixture } from './helpers/fixtures.js'
@@ -23,8 +23,7 @@ function resp (text: string | Buffer): SipResponse {
 
 /** The received bytes of header line `k`, line break included. */
 function lineBytes (m: SipRequest | SipResponse, k: number): Buffer {
-  const o = m.ix + k * STRIDE
-  return m.buf.subarray(m.index[o + F_LINE]!, m.index[o + F_NEXT]!)
+  return m.buf.subarray(m.lineAt(k), m.nextAt(k))
 }
 
 /**
