@@ -152,40 +152,51 @@ function pushRange (out: number[], buf: Buffer, a: number, b: number): void {
   if (b > a) out.push(a, b)
 }
 
-/** Whether buf[a..a+name.length) spells the lower-case ASCII `name` in any case. */
-function spells (buf: Buffer, a: number, name: string): boolean {
-  for (let i = 0; i < name.length; i++) {
-    // `| 0x20` folds ASCII letters; the names hold letters, digits, '-', '.' and '+'.
-    if ((buf[a + i]! | 0x20) !== name.charCodeAt(i)) return false
-  }
-  return true
-}
-
 /**
  * The parameter names a proxy reads, as constant strings: no allocation per
- * message, and comparisons against them are pointer compares.
+ * message, and comparisons against them are pointer compares. Bytes compare
+ * with `| 0x20` (ASCII case folding) where the name has a letter, exactly
+ * elsewhere ("-", ".", "+").
  */
 function knownParamName (buf: Buffer, a: number, b: number): string | undefined {
   const c0 = buf[a]! | 0x20
   switch (b - a) {
     case 1: return c0 === 0x71 ? 'q' : undefined
-    case 2:
-      if (c0 === 0x6c) return spells(buf, a, 'lr') ? 'lr' : undefined
-      return c0 === 0x6f && spells(buf, a, 'ob') ? 'ob' : undefined
+    case 2: {
+      const c1 = buf[a + 1]! | 0x20
+      if (c0 === 0x6c) return c1 === 0x72 ? 'lr' : undefined
+      return c0 === 0x6f && c1 === 0x62 ? 'ob' : undefined
+    }
     case 3:
-      if (c0 === 0x74) return spells(buf, a, 'tag') ? 'tag' : spells(buf, a, 'ttl') ? 'ttl' : undefined
-      return undefined
+      if (c0 !== 0x74) return undefined
+      if ((buf[a + 1]! | 0x20) === 0x61 && (buf[a + 2]! | 0x20) === 0x67) return 'tag'
+      return (buf[a + 1]! | 0x20) === 0x74 && (buf[a + 2]! | 0x20) === 0x6c ? 'ttl' : undefined
     case 5:
-      if (c0 === 0x72) return spells(buf, a, 'rport') ? 'rport' : undefined
-      return c0 === 0x6d && spells(buf, a, 'maddr') ? 'maddr' : undefined
+      if (c0 === 0x72) {
+        return (buf[a + 1]! | 0x20) === 0x70 && (buf[a + 2]! | 0x20) === 0x6f && (buf[a + 3]! | 0x20) === 0x72 && (buf[a + 4]! | 0x20) === 0x74 ? 'rport' : undefined
+      }
+      return c0 === 0x6d && (buf[a + 1]! | 0x20) === 0x61 && (buf[a + 2]! | 0x20) === 0x64 && (buf[a + 3]! | 0x20) === 0x64 && (buf[a + 4]! | 0x20) === 0x72 ? 'maddr' : undefined
     case 6:
-      if (c0 === 0x62) return spells(buf, a, 'branch') ? 'branch' : undefined
-      if (c0 === 0x72) return spells(buf, a, 'reg-id') ? 'reg-id' : undefined
-      return c0 === 0x6d && spells(buf, a, 'method') ? 'method' : undefined
-    case 7: return c0 === 0x65 && spells(buf, a, 'expires') ? 'expires' : undefined
-    case 8: return c0 === 0x72 && spells(buf, a, 'received') ? 'received' : undefined
-    case 9: return c0 === 0x74 && spells(buf, a, 'transport') ? 'transport' : undefined
-    case 13: return c0 === 0x2b && spells(buf, a, '+sip.instance') ? '+sip.instance' : undefined
+      if (c0 === 0x62) {
+        return (buf[a + 1]! | 0x20) === 0x72 && (buf[a + 2]! | 0x20) === 0x61 && (buf[a + 3]! | 0x20) === 0x6e && (buf[a + 4]! | 0x20) === 0x63 && (buf[a + 5]! | 0x20) === 0x68 ? 'branch' : undefined
+      }
+      if (c0 === 0x72) {
+        return (buf[a + 1]! | 0x20) === 0x65 && (buf[a + 2]! | 0x20) === 0x67 && buf[a + 3] === 0x2d && (buf[a + 4]! | 0x20) === 0x69 && (buf[a + 5]! | 0x20) === 0x64 ? 'reg-id' : undefined
+      }
+      return c0 === 0x6d && (buf[a + 1]! | 0x20) === 0x65 && (buf[a + 2]! | 0x20) === 0x74 && (buf[a + 3]! | 0x20) === 0x68 && (buf[a + 4]! | 0x20) === 0x6f && (buf[a + 5]! | 0x20) === 0x64 ? 'method' : undefined
+    case 7:
+      return c0 === 0x65 && (buf[a + 1]! | 0x20) === 0x78 && (buf[a + 2]! | 0x20) === 0x70 && (buf[a + 3]! | 0x20) === 0x69 && (buf[a + 4]! | 0x20) === 0x72 &&
+        (buf[a + 5]! | 0x20) === 0x65 && (buf[a + 6]! | 0x20) === 0x73 ? 'expires' : undefined
+    case 8:
+      return c0 === 0x72 && (buf[a + 1]! | 0x20) === 0x65 && (buf[a + 2]! | 0x20) === 0x63 && (buf[a + 3]! | 0x20) === 0x65 && (buf[a + 4]! | 0x20) === 0x69 &&
+        (buf[a + 5]! | 0x20) === 0x76 && (buf[a + 6]! | 0x20) === 0x65 && (buf[a + 7]! | 0x20) === 0x64 ? 'received' : undefined
+    case 9:
+      return c0 === 0x74 && (buf[a + 1]! | 0x20) === 0x72 && (buf[a + 2]! | 0x20) === 0x61 && (buf[a + 3]! | 0x20) === 0x6e && (buf[a + 4]! | 0x20) === 0x73 &&
+        (buf[a + 5]! | 0x20) === 0x70 && (buf[a + 6]! | 0x20) === 0x6f && (buf[a + 7]! | 0x20) === 0x72 && (buf[a + 8]! | 0x20) === 0x74 ? 'transport' : undefined
+    case 13:
+      return buf[a] === 0x2b && (buf[a + 1]! | 0x20) === 0x73 && (buf[a + 2]! | 0x20) === 0x69 && (buf[a + 3]! | 0x20) === 0x70 && buf[a + 4] === 0x2e &&
+        (buf[a + 5]! | 0x20) === 0x69 && (buf[a + 6]! | 0x20) === 0x6e && (buf[a + 7]! | 0x20) === 0x73 && (buf[a + 8]! | 0x20) === 0x74 &&
+        (buf[a + 9]! | 0x20) === 0x61 && (buf[a + 10]! | 0x20) === 0x6e && (buf[a + 11]! | 0x20) === 0x63 && (buf[a + 12]! | 0x20) === 0x65 ? '+sip.instance' : undefined
   }
   return undefined
 }
@@ -242,11 +253,17 @@ export function parseParamsBytes (buf: Buffer, head: string, base: number, s: nu
       if (i < end && buf[i] === DQUOTE) {
         // Quoted value: a substring when it has no escapes, else the string grammar.
         let j = i + 1
-        while (j < end && buf[j] !== DQUOTE && buf[j] !== BACKSLASH) j++
+        let high = 0
+        for (; j < end; j++) {
+          const c = buf[j]!
+          if (c === DQUOTE || c === BACKSLASH) break
+          high |= c
+        }
         if (j < end && buf[j] === DQUOTE) {
           // RFC 3261 §25.1: qdtext includes UTF8-NONASCII.
+          const v = head.substring(i + 1 - base, j - base)
           out[scratchLen++] = name
-          out[scratchLen++] = decodeText(head.substring(i + 1 - base, j - base))
+          out[scratchLen++] = high < 0x80 ? v : decodeText(v)
           i = j + 1
         } else {
           const text = head.substring(0, end - base)
@@ -298,10 +315,16 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
   const first = buf[i]!
   if (first === DQUOTE) {
     let j = i + 1
-    while (j < end && buf[j] !== DQUOTE && buf[j] !== BACKSLASH) j++
+    let high = 0
+    for (; j < end; j++) {
+      const c = buf[j]!
+      if (c === DQUOTE || c === BACKSLASH) break
+      high |= c
+    }
     let after: number
     if (j < end && buf[j] === DQUOTE) {
-      displayName = decodeText(head.substring(i + 1 - base, j - base))
+      const dn = head.substring(i + 1 - base, j - base)
+      displayName = high < 0x80 ? dn : decodeText(dn)
       after = j + 1
     } else {
       const text = head.substring(0, end - base)
@@ -328,13 +351,18 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
     if (lt < end && buf[lt] === LAQUOT) {
       const dnEnd = trimEnd(buf, i, lt)
       // *(token LWS), plus UTF-8 letters (see grammar.ts).
+      let high = 0
       for (let j = i; j < dnEnd; j++) {
         const c = buf[j]!
-        if (!(c === SP || c === HT || c >= 0x80 || IS_TOKEN[c] === 1)) {
+        if (!(IS_TOKEN[c] === 1 || c === SP || c === HT || c >= 0x80)) {
           throw new SipParseError(`invalid character ${quote(head[j - base]!)} in display name of ${what}`, j - s, 'SIP_ERR_BAD_DISPLAY_NAME')
         }
+        high |= c
       }
-      displayName = dnEnd > i ? decodeText(head.substring(i - base, dnEnd - base)) : undefined
+      if (dnEnd > i) {
+        const dn = head.substring(i - base, dnEnd - base)
+        displayName = high < 0x80 ? dn : decodeText(dn)
+      }
       i = lt
     } else {
       let j = i

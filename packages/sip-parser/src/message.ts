@@ -73,33 +73,29 @@ const HEAD_DECODE_MAX = 16 * 1024
 /** Default maximum number of header lines per message. */
 export const DEFAULT_MAX_HEADERS = 256
 
-function isTokenByte (c: number): boolean {
-  // RFC 3261 §25.1 token: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"
-  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) ||
-    c === 0x2d || c === 0x2e || c === 0x21 || c === 0x25 || c === 0x2a || c === 0x5f || c === 0x2b ||
-    c === 0x60 || c === 0x27 || c === 0x7e
-}
 
 /** Base of SipRequest and SipResponse. */
 export abstract class SipMessage {
+  // Fields set by the constructor are `declare`d: no define-then-assign per
+  // message (class fields have define semantics in ES2022).
   /** The Buffer the message was parsed from (may hold other bytes around it). */
-  readonly buf: Buffer
+  declare readonly buf: Buffer
   /** Offset of the start line in `buf`. */
-  readonly start: number
+  declare readonly start: number
   /** Offset just past the message (past the body) in `buf`. */
-  end: number
+  declare end: number
   /** Offset just past the start line's line break. */
-  readonly startLineNext: number
+  declare readonly startLineNext: number
   /** Offset of the empty line that ends the headers (or `end` when absent). */
-  readonly headersEnd: number
+  declare readonly headersEnd: number
   /** Offset of the body. */
-  bodyStart: number
+  declare bodyStart: number
   /** Header index storage (shared between messages), STRIDE ints per header line from `ix`. */
-  readonly index: Int32Array
+  declare readonly index: Int32Array
   /** Offset of this message's first header entry in `index`. */
-  readonly ix: number
+  declare readonly ix: number
   /** Number of header lines. */
-  readonly headerCount: number
+  declare readonly headerCount: number
   /** SIP version from the start line, e.g. `SIP/2.0`. */
   abstract readonly version: string
   /** True for requests. */
@@ -481,7 +477,7 @@ export abstract class SipMessage {
       const numEnd = i
       while (i < ve && (buf[i] === SP || buf[i] === HT)) i++
       const mStart = i
-      while (i < ve && isTokenByte(buf[i]!)) i++
+      while (i < ve && IS_TOKEN[buf[i]!] === 1) i++
       if (numEnd === vs || seq > 0x7fffffff || mStart === numEnd || mStart === ve || i !== ve || (this.index[o + F_ID]! & FOLDED) !== 0) {
         // Anything unusual takes the string grammar, which names the defect.
         this.#cseq = this.#rebase(k, () => parseCSeq(this.rawAt(k)))
@@ -655,15 +651,14 @@ export abstract class SipMessage {
 
 /** A SIP request. */
 export class SipRequest extends SipMessage {
-  readonly isRequest = true as const
   /** Method, case-sensitive as received (RFC 3261 §7.1). */
-  readonly method: string
+  declare readonly method: string
   /** @internal Offsets of the Request-URI. */
-  readonly uriStart: number
-  readonly uriEnd: number
-  readonly version: string
+  declare readonly uriStart: number
+  declare readonly uriEnd: number
+  declare readonly version: string
   /** @internal The Request-URI is ASCII (its text is then a slice of the decoded head). */
-  uriAscii = false
+  declare uriAscii: boolean
   #uri?: string
   #requestUri?: SipUri
 
@@ -675,6 +670,12 @@ export class SipRequest extends SipMessage {
     this.uriStart = uriStart
     this.uriEnd = uriEnd
     this.version = version
+    this.uriAscii = false
+  }
+
+  /** True for requests (on the prototype: no field per message). */
+  get isRequest (): true {
+    return true
   }
 
   /** The Request-URI text as received. */
@@ -703,10 +704,9 @@ export class SipRequest extends SipMessage {
 
 /** A SIP response. */
 export class SipResponse extends SipMessage {
-  readonly isRequest = false as const
   /** Status code, 100..699. */
-  readonly status: number
-  readonly version: string
+  declare readonly status: number
+  declare readonly version: string
   readonly #reasonStart: number
   readonly #reasonEnd: number
   #reason?: string
@@ -719,6 +719,11 @@ export class SipResponse extends SipMessage {
     this.#reasonStart = reasonStart
     this.#reasonEnd = reasonEnd
     this.version = version
+  }
+
+  /** False for responses (on the prototype: no field per message). */
+  get isRequest (): false {
+    return false
   }
 
   /** Reason phrase (may be empty), UTF-8 decoded on first read. */
@@ -801,18 +806,47 @@ function unfold (buf: Buffer, s: number, e: number): string {
   return out + latin1(buf, from, e)
 }
 
-const METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE']
-const METHOD_BYTES = METHODS.map(m => Buffer.from(m, 'latin1'))
+/** Whether buf[s..s+m.length) holds the ASCII text `m` (case-sensitive). */
+function bytesAre (buf: Buffer, s: number, m: string): boolean {
+  for (let i = 1; i < m.length; i++) if (buf[s + i] !== m.charCodeAt(i)) return false
+  return true
+}
 
-/** Interned method string for common methods (no allocation), else a new string. */
+/**
+ * Interned method string for the methods of RFC 3261 and its extensions
+ * (no allocation), else a new string. Methods are case-sensitive (§7.1).
+ */
 function methodAt (buf: Buffer, s: number, e: number): string {
-  const len = e - s
-  for (let m = 0; m < METHOD_BYTES.length; m++) {
-    const b = METHOD_BYTES[m]!
-    if (b.length !== len || b[0] !== buf[s]) continue
-    let i = 1
-    while (i < len && b[i] === buf[s + i]) i++
-    if (i === len) return METHODS[m]!
+  const c0 = buf[s]
+  switch (e - s) {
+    case 3:
+      if (c0 === 0x41 && bytesAre(buf, s, 'ACK')) return 'ACK'
+      if (c0 === 0x42 && bytesAre(buf, s, 'BYE')) return 'BYE'
+      break
+    case 4:
+      if (c0 === 0x49 && bytesAre(buf, s, 'INFO')) return 'INFO'
+      break
+    case 5:
+      if (c0 === 0x50 && bytesAre(buf, s, 'PRACK')) return 'PRACK'
+      if (c0 === 0x52 && bytesAre(buf, s, 'REFER')) return 'REFER'
+      break
+    case 6:
+      if (c0 === 0x49 && bytesAre(buf, s, 'INVITE')) return 'INVITE'
+      if (c0 === 0x43 && bytesAre(buf, s, 'CANCEL')) return 'CANCEL'
+      if (c0 === 0x4e && bytesAre(buf, s, 'NOTIFY')) return 'NOTIFY'
+      if (c0 === 0x55 && bytesAre(buf, s, 'UPDATE')) return 'UPDATE'
+      break
+    case 7:
+      if (c0 === 0x4f && bytesAre(buf, s, 'OPTIONS')) return 'OPTIONS'
+      if (c0 === 0x50 && bytesAre(buf, s, 'PUBLISH')) return 'PUBLISH'
+      if (c0 === 0x4d && bytesAre(buf, s, 'MESSAGE')) return 'MESSAGE'
+      break
+    case 8:
+      if (c0 === 0x52 && bytesAre(buf, s, 'REGISTER')) return 'REGISTER'
+      break
+    case 9:
+      if (c0 === 0x53 && bytesAre(buf, s, 'SUBSCRIBE')) return 'SUBSCRIBE'
+      break
   }
   return latin1(buf, s, e)
 }
@@ -1114,7 +1148,7 @@ function buildStartLine (buf: Buffer, start: number, startLineEnd: number, start
   }
   // Request-Line = Method SP Request-URI SP SIP-Version CRLF (exactly one SP each, §25.1).
   let i = start
-  while (i < startLineEnd && isTokenByte(buf[i]!)) i++
+  while (i < startLineEnd && IS_TOKEN[buf[i]!] === 1) i++
   const methodEnd = i
   if (methodEnd === start) throw new SipParseError(`invalid start line ${quote(latin1(buf, start, Math.min(startLineEnd, start + 80)))}`, start, 'SIP_ERR_BAD_START_LINE')
   if (methodEnd >= startLineEnd || buf[methodEnd] !== SP) throw badRequestLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodEnd, 'invalid method', methodEnd)
