@@ -113,6 +113,12 @@ export class AddressList {
   readonly #prefixes: Prefix[]
   /** Exact addresses (full-length prefixes) for the common case: one lookup. */
   readonly #exact = new Set<string>()
+  /**
+   * Verdicts by address as written. Sources repeat (trunks, media nodes,
+   * phones), and a verdict cost an address parse (node's isIP is a RegExp)
+   * and a joined key per request. Bounded: cleared when full.
+   */
+  readonly #verdicts = new Map<string, boolean>()
 
   /** @throws AclError naming the first invalid entry */
   constructor (entries: readonly string[]) {
@@ -131,6 +137,17 @@ export class AddressList {
 
   /** True when `address` (IPv4, IPv6, bracketed or IPv4-mapped) is inside one of the prefixes. */
   has (address: string): boolean {
+    if (this.#exact.size === 0 && this.#prefixes.length === 0) return false
+    let verdict = this.#verdicts.get(address)
+    if (verdict === undefined) {
+      verdict = this.#lookup(address)
+      if (this.#verdicts.size >= 4096) this.#verdicts.clear()
+      this.#verdicts.set(address, verdict)
+    }
+    return verdict
+  }
+
+  #lookup (address: string): boolean {
     const b = addressBytes(address)
     if (b === undefined) return false
     if (this.#exact.size > 0 && this.#exact.has(b.join(','))) return true

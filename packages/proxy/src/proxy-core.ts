@@ -12,7 +12,7 @@
 import { forwardRequest, parseUri, reasonPhrase, stripTopVia } from '@sipd/sip-parser'
 import type { NameAddr, SipRequest, SipResponse, SipUri, Via } from '@sipd/sip-parser'
 import { buildCancel, ClientInviteTransaction, newTag, ServerInviteTransaction, viaReceivedParams } from '@sipd/sip-stack'
-import type { AnyServerTransaction, ClientTransaction, ClientTransactionHandler, ListenerInfo, SendResult, SendTarget, Source, TimerWheel, TransactionLayer, TransportName, WheelTimer } from '@sipd/sip-stack'
+import type { AnyServerTransaction, ClientTransaction, ClientTransactionHandler, ListenerInfo, SendResult, SendTarget, ServerTransactionHandler, Source, TimerWheel, TransactionLayer, TransportName, WheelTimer } from '@sipd/sip-stack'
 
 /** The prefix of branches sipd writes: the magic cookie and `sd` (RFC 3261 §16.6 step 8). */
 const BRANCH_PREFIX = 'z9hG4bKsd'
@@ -120,6 +120,12 @@ export interface ForwardOptions {
    * @default Timer C
    */
   responseTimeoutMs?: number | undefined
+  /**
+   * The request's route preprocessing (§16.4), when the caller did it
+   * already with {@link ProxyCore.preprocess}: not done a second time.
+   * @default done by `forward`
+   */
+  preprocessed?: Preprocessed | undefined
 }
 
 /** The outcome of route preprocessing (§16.4). */
@@ -142,23 +148,6 @@ export interface Preprocessed {
 export interface Refusal {
   status: number
   reason: string
-}
-
-/** One branch of a response context. */
-interface Branch {
-  target: ForwardTarget
-  send: SendTarget
-  tx: ClientTransaction | undefined
-  request: SipRequest | undefined
-  provisional: boolean
-  done: boolean
-  status: number
-  response: SipResponse | undefined
-  cancelled: boolean
-  /** A CANCEL is due once a provisional response arrives (RFC 3261 §9.1). */
-  cancelPending: boolean
-  /** Timer C on the transaction layer's wheel (a native timer per branch cost more than the rest of its bookkeeping). */
-  timerC: WheelTimer | undefined
 }
 
 /** A parsed URI with what the core asks of it (see ProxyCore#uriInfo). */
@@ -451,11 +440,12 @@ export class ProxyCore {
       options.onFinal?.(482, undefined)
       return
     }
-    const pre = this.preprocess(req)
+    const pre = options.preprocessed ?? this.preprocess(req)
     const ctx = new ResponseContext(this, tx, pre, options)
     if (tx instanceof ServerInviteTransaction) {
       this.#contexts.set(tx, ctx)
-      tx.handler = { onTerminated: () => { this.#contexts.delete(tx) } }
+      // The context is the transaction's handler: no closure per call.
+      tx.handler = ctx
     }
     if (targets.length === 0) ctx.finish(480, 'Temporarily Unavailable')
     else ctx.addBranches(targets)
@@ -554,7 +544,7 @@ export class ProxyCore {
   }
 
   /** @internal Start one client transaction for a branch; returns the branch with `tx` set or a failure status. */
-  startBranch (ctx: ResponseContext, b: Branch, handler: ClientTransactionHandler): number {
+  startBranch (ctx: ResponseContext, b: Branch): number {
     const req = ctx.tx.request
     const pre = ctx.pre
     const source = ctx.tx.source
@@ -611,7 +601,7 @@ export class ProxyCore {
     })
     try {
       // The core wrote the branch and keeps method and CSeq: the bytes need no parsing again.
-      b.tx = this.#tl.createClient(bytes, send, handler, { method: req.method, branch, cseqMethod: req.cseq.method })
+      b.tx = this.#tl.createClient(bytes, send, b, { method: req.method, branch, cseqMethod: req.cseq.method })
     } catch {
       return 500
     }
@@ -624,7 +614,7 @@ export class ProxyCore {
     if (!(tx instanceof ClientInviteTransaction)) return
     const noop = (): void => {}
     try {
-      this.#tl.createClient(buildCancel(b.request ?? tx.request, [['Reason', 'SIP;cause=487;text="Request Terminated"']]), b.send, { onFinal: noop, onTimeout: noop, onTransportError: noop })
+      this.#tl.createClient(buildCancel(tx.request, [['Reason', 'SIP;cause=487;text="Request Terminated"']]), b.send, { onFinal: noop, onTimeout: noop, onTransportError: noop })
     } catch {
       // A CANCEL for this branch is already in flight.
     }
@@ -659,6 +649,11 @@ export class ProxyCore {
   /** A response of the proxy's own to a server transaction (a policy's refusal, a challenge). */
   reply (tx: AnyServerTransaction, status: number, reason: string, headers?: ReadonlyArray<readonly [string, string]>): void {
     this.#reply(tx, status, reason, headers)
+  }
+
+  /** @internal The INVITE server transaction ended: its context goes (its client transactions have ended or are ending). */
+  forgetContext (tx: ServerInviteTransaction): void {
+    this.#contexts.delete(tx)
   }
 
   /** @internal Timer C (ms) and T1. */
@@ -798,8 +793,48 @@ function isTargetList (t: ForwardTarget | readonly ForwardTarget[]): t is readon
   return Array.isArray(t)
 }
 
-/** The §16.7 response context of one forwarded request. */
-class ResponseContext {
+/** Where a branch sends before its next hop is known. */
+const NO_SEND: SendTarget = Object.freeze({ transport: 'udp', address: '', port: 0 })
+
+/**
+ * One branch of a response context. It is its client transaction's handler
+ * itself: four closures and a handler object per branch, kept as long as the
+ * transaction (Timer M, 32 s after a 2xx), were a good part of a held call's heap.
+ */
+class Branch implements ClientTransactionHandler {
+  readonly ctx: ResponseContext
+  readonly target: ForwardTarget
+  send: SendTarget = NO_SEND
+  tx: ClientTransaction | undefined = undefined
+  provisional = false
+  done = false
+  status = 0
+  response: SipResponse | undefined = undefined
+  cancelled = false
+  /** A CANCEL is due once a provisional response arrives (RFC 3261 §9.1). */
+  cancelPending = false
+  /** Timer C on the transaction layer's wheel (a native timer per branch cost more than the rest of its bookkeeping). */
+  timerC: WheelTimer | undefined = undefined
+  /** Timer C's callback, made once per branch (Timer C is re-armed by every provisional response). */
+  fireTimerC: (() => void) | undefined = undefined
+
+  constructor (ctx: ResponseContext, target: ForwardTarget) {
+    this.ctx = ctx
+    this.target = target
+  }
+
+  onProvisional (resp: SipResponse): void { this.ctx.branchProvisional(this, resp) }
+  onFinal (resp: SipResponse): void { this.ctx.branchFinal(this, resp) }
+  onTimeout (): void { this.ctx.branchFailed(this, 408) }
+  onTransportError (): void { this.ctx.branchFailed(this, 503) }
+}
+
+/**
+ * The §16.7 response context of one forwarded request; for an INVITE also
+ * its server transaction's handler (it leaves the core's table when the
+ * transaction ends).
+ */
+class ResponseContext implements ServerTransactionHandler {
   readonly core: ProxyCore
   readonly tx: AnyServerTransaction
   readonly pre: Preprocessed
@@ -834,32 +869,25 @@ class ResponseContext {
     } finally {
       this.#adding--
     }
-    if (this.#adding === 0 && !this.#finalSent && this.branches.every(b => b.done)) this.#sendBest()
+    if (this.#adding === 0 && !this.#finalSent && this.#allDone()) this.#sendBest()
+  }
+
+  /** The INVITE server transaction ended (ServerTransactionHandler). */
+  onTerminated (): void {
+    if (this.tx instanceof ServerInviteTransaction) this.core.forgetContext(this.tx)
+  }
+
+  #allDone (): boolean {
+    for (const b of this.branches) if (!b.done) return false
+    return true
   }
 
   addBranch (target: ForwardTarget): void {
-    const b: Branch = {
-      target,
-      send: { transport: 'udp', address: '', port: 0 },
-      tx: undefined,
-      request: undefined,
-      provisional: false,
-      done: false,
-      status: 0,
-      response: undefined,
-      cancelled: false,
-      cancelPending: false,
-      timerC: undefined
-    }
+    const b = new Branch(this, target)
     this.branches.push(b)
-    const failed = this.core.startBranch(this, b, {
-      onProvisional: (resp) => { this.#provisional(b, resp) },
-      onFinal: (resp) => { this.#final(b, resp) },
-      onTimeout: () => { this.#failed(b, 408) },
-      onTransportError: () => { this.#failed(b, 503) }
-    })
+    const failed = this.core.startBranch(this, b)
     if (failed !== 0) {
-      this.#failed(b, failed)
+      this.branchFailed(b, failed)
       return
     }
     if (this.invite && !b.done) this.#armTimerC(b, Math.min(this.options.responseTimeoutMs ?? this.core.timerC, this.core.timerC))
@@ -888,7 +916,7 @@ class ResponseContext {
   #armTimerC (b: Branch, ms: number): void {
     const wheel = this.core.wheel
     if (b.timerC !== undefined) wheel.cancel(b.timerC)
-    b.timerC = wheel.schedule(() => { this.#timerCFired(b) }, ms)
+    b.timerC = wheel.schedule(b.fireTimerC ??= () => { this.#timerCFired(b) }, ms)
   }
 
   #timerCFired (b: Branch, ioRead = false): void {
@@ -916,7 +944,7 @@ class ResponseContext {
     }
     // §16.8: no provisional (or no answer to our CANCEL): the branch ends as a 408.
     b.tx?.terminate()
-    this.#failed(b, 408)
+    this.branchFailed(b, 408)
   }
 
   #cancelBranch (b: Branch): void {
@@ -927,7 +955,8 @@ class ResponseContext {
     else b.cancelPending = true
   }
 
-  #provisional (b: Branch, resp: SipResponse): void {
+  /** @internal A branch's provisional response. */
+  branchProvisional (b: Branch, resp: SipResponse): void {
     b.provisional = true
     if (b.timerC !== undefined && !b.cancelled) this.#armTimerC(b, this.core.timerC)
     if (b.cancelPending) {
@@ -938,7 +967,8 @@ class ResponseContext {
     if (resp.status > 100 && !this.#finalSent) this.core.relay(this.tx, resp)
   }
 
-  #final (b: Branch, resp: SipResponse): void {
+  /** @internal A branch's final response (also 2xx retransmissions through an Accepted client transaction). */
+  branchFinal (b: Branch, resp: SipResponse): void {
     const status = resp.status
     if (b.done) {
       // A 2xx retransmission or another fork's 2xx through the Accepted client transaction.
@@ -960,7 +990,8 @@ class ResponseContext {
     this.#settle(b, true)
   }
 
-  #failed (b: Branch, status: number): void {
+  /** @internal A branch ended without a response: 408 timeout, 503 transport error, or a status the core chose. */
+  branchFailed (b: Branch, status: number): void {
     if (b.done) return
     this.#end(b)
     b.status = status

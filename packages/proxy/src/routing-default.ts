@@ -385,12 +385,11 @@ export class DefaultRouting {
     const callId = req.callId
     const bye = req.method === 'BYE'
     this.#core.forward(tx, [{}], {
-      onFinal: (status) => {
-        // RFC 3261 §15.1.2: the session ends with the BYE whatever its final
-        // response; a BYE timing out on a dead media node must not leave the
-        // call counted against it (least-calls) until the lifetime sweep.
-        if (bye) this.dispatcher.callEnded(callId)
-      }
+      preprocessed: pre,
+      // RFC 3261 §15.1.2: the session ends with the BYE whatever its final
+      // response; a BYE timing out on a dead media node must not leave the
+      // call counted against it (least-calls) until the lifetime sweep.
+      onFinal: bye ? () => { this.dispatcher.callEnded(callId) } : undefined
     })
   }
 
@@ -440,12 +439,17 @@ export class DefaultRouting {
     }
     const callId = req.callId
     const fromUser = safeFromUser(req)
-    const tried = new Set<string>()
+    // The nodes tried, as a set only once there is a failover: a call held
+    // its set (and this closure) for as long as its transactions (32 s).
+    let firstUri: string | undefined
+    let tried: Set<string> | undefined
     const invite = req.method === 'INVITE'
     const pick = (): ForwardTarget | undefined => {
+      if (firstUri !== undefined) tried ??= new Set([firstUri])
       const node = this.dispatcher.select(setId, { callId, fromUser, exclude: tried })
       if (node === undefined) return undefined
-      tried.add(node.uri)
+      if (tried === undefined) firstUri = node.uri
+      else tried.add(node.uri)
       if (invite) this.dispatcher.callStarted(node.uri, callId)
       return { destination: node.uri }
     }
