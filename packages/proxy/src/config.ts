@@ -76,6 +76,13 @@ export interface SipdConfig {
     maxContacts: number
     /** Flow-Timer seconds sent with Require: outbound (RFC 5626 §5.4); 0: none. @default 0 */
     flowTimer: number
+    /**
+     * Source networks (CIDR) whose REGISTERs are accepted without digest
+     * authentication; `["0.0.0.0/0", "::/0"]` is every source. Anyone who
+     * can send from them may bind any AOR of `domains` to any contact.
+     * @default []
+     */
+    authExempt: string[]
   }
   auth: {
     /** HMAC secret for nonces; must be the same on every node. Random per process when unset. */
@@ -320,7 +327,7 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
   const redis = r.sub('redis')
   redis.allowKeys(['url', 'cluster', 'sentinels', 'sentinel_name', 'prefix'])
   const reg = r.sub('registrar')
-  reg.allowKeys(['min_expires', 'max_expires', 'default_expires', 'max_contacts', 'flow_timer'])
+  reg.allowKeys(['min_expires', 'max_expires', 'default_expires', 'max_contacts', 'flow_timer', 'auth_exempt'])
   const minExpires = reg.int('min_expires', 60, 0, 86400)
   const maxExpires = reg.int('max_expires', 3600, 1, 31 * 86400)
   if (maxExpires < minExpires) throw new ConfigError('registrar.max_expires', `value ${maxExpires} is below registrar.min_expires ${minExpires}`)
@@ -445,7 +452,8 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
       maxExpires,
       defaultExpires: reg.int('default_expires', Math.min(3600, maxExpires), 1, maxExpires),
       maxContacts: reg.int('max_contacts', 10, 1, 1000),
-      flowTimer: reg.int('flow_timer', 0, 0, 3600)
+      flowTimer: reg.int('flow_timer', 0, 0, 3600),
+      authExempt: reg.strList('auth_exempt', [], checkCidr)
     },
     auth: {
       secret: secret ?? randomBytes(32).toString('hex'),

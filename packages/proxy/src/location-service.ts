@@ -11,6 +11,7 @@ import {
 } from '@sipd/registrar'
 import type { Binding, LocationStore, SubscriberStore } from '@sipd/registrar'
 import type { Logger } from 'pino'
+import { AddressList } from './acl.js'
 import type { SipdConfig } from './config.js'
 import { HttpError } from './http-server.js'
 import type { RouteHandler } from './http-server.js'
@@ -67,6 +68,9 @@ export class LocationService {
       : new ConfigSubscriberStore(config.subscribers.users)
     this.subscribers = new CachedSubscriberStore(inner, { ttlMs: config.subscribers.cacheTtlMs })
     const storeLatency = metrics.storeLatency.labels('update')
+    // registrar.auth_exempt: REGISTERs from these networks bind without digest.
+    const exempt = config.registrar.authExempt.length > 0 ? new AddressList(config.registrar.authExempt) : undefined
+    if (exempt !== undefined) logger.info({ networks: config.registrar.authExempt }, 'registrar: REGISTERs from these networks are accepted without authentication (registrar.auth_exempt)')
     this.registrar = new Registrar({
       domains: config.domains,
       locations: this.locations,
@@ -78,6 +82,7 @@ export class LocationService {
       maxContacts: config.registrar.maxContacts,
       flowTimer: config.registrar.flowTimer,
       nodeId: config.nodeId,
+      authExempt: exempt === undefined ? undefined : source => exempt.has(source.address),
       onOutcome: o => { metrics.registers.labels(o).inc() },
       onAuthFailure: r => { metrics.authFailures.labels(r).inc() },
       onStoreLatency: (_op, s) => { storeLatency.observe(s) },

@@ -243,7 +243,8 @@ export class Sipd {
 
   #register (tx: AnyServerTransaction): void {
     const s = tx.source
-    this.locationService.registrar.handleRegister(tx.request, { transport: s.transport, address: s.address, port: s.port, flowId: s.flowId, flowUri: this.proxy.flowUri(s) }).then(
+    // The flow URI only when a binding is written (a function: minting its token is an HMAC).
+    this.locationService.registrar.handleRegister(tx.request, { transport: s.transport, address: s.address, port: s.port, flowId: s.flowId, flowUri: () => this.proxy.flowUri(s) }).then(
       r => { this.#respond(tx, r.status, r.reason, r.headers) },
       err => {
         // handleRegister answers every failure itself; this is a last guard.
@@ -332,7 +333,23 @@ export class Sipd {
       this.metrics.responseOut(503)
       return
     }
+    if (msg.method === 'REGISTER' && this.#registerStateless(msg, source)) return
     this.transactions.receive(msg, source)
+  }
+
+  /**
+   * A REGISTER without credentials can only be challenged or refused: the
+   * registrar answers it without a transaction (RFC 3261 §8.2.7, stateless
+   * UAS for challenges), so a REGISTER costs one transaction held for
+   * Timer J instead of two. False when it must go through a transaction.
+   */
+  #registerStateless (req: SipRequest, source: Source): boolean {
+    if (this.#routing !== undefined && !this.locationService.servesRegister(req)) return false
+    const r = this.locationService.registrar.answerStateless(req, source)
+    if (r === undefined) return false
+    this.transactions.replyStateless(req, source, r.status, r.reason, { headers: r.headers })
+    this.metrics.responseOut(r.status)
+    return true
   }
 
   /**

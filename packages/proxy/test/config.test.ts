@@ -22,6 +22,8 @@ t.test('defaults: sipd starts with no config at all', async t => {
   t.equal(c.registrar.minExpires, 60)
   t.equal(c.registrar.flowTimer, 0, 'no Flow-Timer unless configured')
   t.equal(buildConfig({ registrar: { flow_timer: 20 } }, {}).registrar.flowTimer, 20)
+  t.same(c.registrar.authExempt, [], 'every REGISTER is authenticated unless configured')
+  t.same(buildConfig({ registrar: { auth_exempt: ['10.0.0.0/8', '0.0.0.0/0', '::/0'] } }, {}).registrar.authExempt, ['10.0.0.0/8', '0.0.0.0/0', '::/0'])
   t.equal(c.timers.t1, 500)
   t.equal(c.limits.maxMessageSize, 65535)
 })
@@ -68,6 +70,7 @@ const BAD: Array<[string, unknown, RegExp]> = [
   ['port', { http: '127.0.0.1:99999' }, /config http: value "127\.0\.0\.1:99999" is not HOST:PORT/],
   ['number', { registrar: { min_expires: -1 } }, /config registrar\.min_expires: value -1 is not an integer from 0 to 86400/],
   ['cidr', { trusted: ['300.1.1.1/8'] }, /config trusted\[0\]: value "300\.1\.1\.1\/8" is not an IP address or CIDR/],
+  ['auth_exempt cidr', { registrar: { auth_exempt: ['all'] } }, /config registrar\.auth_exempt\[0\]: value "all" is not an IP address or CIDR/],
   ['digest', { auth: { algorithms: ['SHA-1'] } }, /config auth\.algorithms\[0\]: value "SHA-1" is not one of MD5, SHA-256/],
   ['user agent prefix', { auth: { md5_only_user_agents: ['x', ''] } }, /config auth\.md5_only_user_agents\[1\]: an empty prefix would match every User-Agent/]
 ]

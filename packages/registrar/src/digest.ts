@@ -3,7 +3,7 @@
  * RFC 8760): challenges with stateless, self-validating nonces and
  * verification of Authorization credentials.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto'
 import { InvalidArgumentError } from './errors.js'
 import { definedOnly } from './options.js'
 
@@ -155,6 +155,16 @@ const MAX_CLOCK_SKEW_MS = 60_000
 // Bounded work per insertion when dropping expired nonce-count entries.
 const NONCE_SWEEP_PER_INSERT = 64
 const MAX_REALMS_CACHED = 1024
+// Random bytes are drawn from a pool refilled this many bytes at a time: one
+// getrandom() per ~450 nonces instead of one per challenge (a syscall, 3% of
+// a digest REGISTER's CPU under sipp load).
+const RANDOM_POOL_BYTES = 4096
+const NONCE_RANDOM_BYTES = NONCE_PAYLOAD_BYTES - 6
+// Nonces this node issued lately, remembered with their issue time: the
+// answer to a challenge usually comes back to the node that sent it within
+// milliseconds, and a nonce found here needs no decoding and no HMAC. A nonce
+// not found (older, or another node's) is checked in full, as before.
+const RECENT_NONCES = 4096
 
 /**
  * Issues digest challenges and verifies the answers.
@@ -176,7 +186,10 @@ export class DigestAuthenticator {
   readonly #qop: 'auth'
   readonly #now: () => number
   readonly #counts: NonceCountTable
-  readonly #opaques = new Map<string, string>()
+  readonly #realms = new Map<string, RealmInfo>()
+  readonly #recent = new Map<string, IssuedNonce>()
+  readonly #pool = Buffer.allocUnsafe(RANDOM_POOL_BYTES)
+  #poolUsed = RANDOM_POOL_BYTES
   // A fixed HA1 used when the user is unknown, so that an unknown user costs
   // the same hashing as a wrong password.
   readonly #dummyHa1: Record<DigestAlgorithm, string>
@@ -244,8 +257,9 @@ export class DigestAuthenticator {
    * the MD5 challenge alone (when MD5 is offered).
    */
   challenge (realm: string, opts?: { stale?: boolean, userAgent?: string | undefined }): string[] {
-    const nonce = this.#issueNonce(realm, this.#now())
-    const head = `Digest realm="${quote(realm)}", nonce="${nonce}", opaque="${this.#opaque(realm)}", qop="${this.#qop}", algorithm=`
+    const r = this.#realmInfo(realm)
+    const nonce = this.#issueNonce(r, this.#now())
+    const head = `Digest realm="${r.quoted}", nonce="${nonce}", opaque="${r.opaque}", qop="${this.#qop}", algorithm=`
     const tail = opts?.stale === true ? ', stale=true' : ''
     if (this.#md5Only(opts?.userAgent)) return [head + 'MD5' + tail]
     const out: string[] = []
@@ -291,9 +305,10 @@ export class DigestAuthenticator {
     }
     if (req.realm !== undefined && req.realm !== realm) return UNKNOWN_USER
 
-    const issuedAt = this.#checkNonce(nonce, realm)
-    if (issuedAt < 0) return BAD_NONCE
-    if (c.opaque !== undefined && c.opaque !== this.#opaque(realm)) return BAD_NONCE
+    const issued = this.#checkNonce(nonce, realm)
+    if (issued === undefined) return BAD_NONCE
+    if (c.opaque !== undefined && c.opaque !== this.#realmInfo(realm).opaque) return BAD_NONCE
+    const issuedAt = issued.at
 
     const stored = req.ha1(base)
     const known = typeof stored === 'string' && stored.length > 0
@@ -320,50 +335,97 @@ export class DigestAuthenticator {
     const expiresAt = issuedAt + this.#ttlMs
     if (now >= expiresAt) return STALE
     if (c.qop !== undefined) {
-      const verdict = this.#counts.advance(nonce, issuedAt, expiresAt, nc, now)
+      // Keyed by our own copy of the nonce: the parsed one is a slice of the
+      // request's text and would keep all of it alive for the nonce's lifetime.
+      const verdict = this.#counts.advance(issued.nonce, issuedAt, expiresAt, nc, now)
       if (verdict === 'replay') return REPLAY
       if (verdict === 'forgotten') return STALE
     }
     return { ok: true, algorithm: variant }
   }
 
-  #issueNonce (realm: string, now: number): string {
-    const payload = randomBytes(NONCE_PAYLOAD_BYTES)
-    payload.writeUIntBE(Math.max(0, Math.floor(now)), 0, 6)
-    return payload.toString('base64url') + this.#mac(payload, realm).toString('base64url')
+  #issueNonce (r: RealmInfo, now: number): string {
+    const payload = Buffer.allocUnsafe(NONCE_PAYLOAD_BYTES)
+    // The 48-bit timestamp as 16 + 32 bits: writeUIntBE(…, 6) costs more than the HMAC's update.
+    const at = Math.max(0, Math.floor(now))
+    const high = Math.floor(at / 0x1_0000_0000)
+    payload.writeUInt16BE(high & 0xffff, 0)
+    payload.writeUInt32BE(at - high * 0x1_0000_0000, 2)
+    if (this.#poolUsed + NONCE_RANDOM_BYTES > RANDOM_POOL_BYTES) {
+      randomFillSync(this.#pool)
+      this.#poolUsed = 0
+    }
+    this.#pool.copy(payload, 6, this.#poolUsed, this.#poolUsed + NONCE_RANDOM_BYTES)
+    this.#poolUsed += NONCE_RANDOM_BYTES
+    const nonce = payload.toString('base64url') + this.#mac(payload, r.name).toString('base64url')
+    const recent = this.#recent
+    if (recent.size >= RECENT_NONCES) {
+      const oldest = recent.keys().next()
+      if (oldest.done !== true) recent.delete(oldest.value)
+    }
+    const issued: IssuedNonce = { nonce, at, realm: r.name }
+    recent.set(nonce, issued)
+    return nonce
   }
 
-  /** Issue time of a nonce we signed for this realm, or -1. */
-  #checkNonce (nonce: string, realm: string): number {
-    if (nonce.length !== NONCE_LENGTH) return -1
+  /** A nonce we signed for this realm (its issue time and our own copy of its text), or undefined. */
+  #checkNonce (nonce: string, realm: string): IssuedNonce | undefined {
+    const recent = this.#recent.get(nonce)
+    if (recent !== undefined) return recent.realm === realm ? recent : undefined
+    if (nonce.length !== NONCE_LENGTH) return undefined
     const p = nonce.slice(0, NONCE_PAYLOAD_CHARS)
     const m = nonce.slice(NONCE_PAYLOAD_CHARS)
     const payload = Buffer.from(p, 'base64url')
     const mac = Buffer.from(m, 'base64url')
     // Buffer's base64url decoder skips foreign characters; re-encoding makes
     // sure exactly one spelling of a nonce is accepted.
-    if (payload.length !== NONCE_PAYLOAD_BYTES || mac.length !== NONCE_MAC_BYTES) return -1
-    if (payload.toString('base64url') !== p || mac.toString('base64url') !== m) return -1
-    if (!timingSafeEqual(mac, this.#mac(payload, realm))) return -1
+    if (payload.length !== NONCE_PAYLOAD_BYTES || mac.length !== NONCE_MAC_BYTES) return undefined
+    const p2 = payload.toString('base64url')
+    const m2 = mac.toString('base64url')
+    if (p2 !== p || m2 !== m) return undefined
+    if (!timingSafeEqual(mac, this.#mac(payload, realm))) return undefined
     const issuedAt = payload.readUIntBE(0, 6)
-    if (issuedAt > this.#now() + MAX_CLOCK_SKEW_MS) return -1
-    return issuedAt
+    if (issuedAt > this.#now() + MAX_CLOCK_SKEW_MS) return undefined
+    // p2 + m2 are strings of our own, not slices of the request's text.
+    return { nonce: p2 + m2, at: issuedAt, realm }
   }
 
   #mac (payload: Buffer, realm: string): Buffer {
     return createHmac('sha256', this.#secret).update(payload).update('\0').update(realm, 'utf8').digest().subarray(0, NONCE_MAC_BYTES)
   }
 
-  /** Opaque value per realm, derived from the secret so that every node sends the same. */
-  #opaque (realm: string): string {
-    let v = this.#opaques.get(realm)
+  /**
+   * The realm's opaque value (derived from the secret, so every node sends
+   * the same), its quoted form and a copy of its name that keeps no request
+   * text alive (the realm is often the request's domain, a slice of it).
+   */
+  #realmInfo (realm: string): RealmInfo {
+    let v = this.#realms.get(realm)
     if (v === undefined) {
-      v = createHmac('sha256', this.#secret).update('opaque\0').update(realm, 'utf8').digest().subarray(0, 12).toString('base64url')
-      if (this.#opaques.size >= MAX_REALMS_CACHED) this.#opaques.clear()
-      this.#opaques.set(realm, v)
+      const name = Buffer.from(realm, 'utf8').toString('utf8')
+      v = {
+        name,
+        quoted: quote(name),
+        opaque: createHmac('sha256', this.#secret).update('opaque\0').update(realm, 'utf8').digest().subarray(0, 12).toString('base64url')
+      }
+      if (this.#realms.size >= MAX_REALMS_CACHED) this.#realms.clear()
+      this.#realms.set(name, v)
     }
     return v
   }
+}
+
+/** A nonce this node issued or has verified: our own copy of its text, when and for which realm. */
+interface IssuedNonce {
+  readonly nonce: string
+  readonly at: number
+  readonly realm: string
+}
+
+interface RealmInfo {
+  readonly name: string
+  readonly quoted: string
+  readonly opaque: string
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   type Binding, type LocationPage, type LocationStore, type LocationUpdate, type LocationUpdateResult
 } from './location-store.js'
 import { definedOnly } from './options.js'
+import { ownString } from './own-string.js'
 
 /** Options of {@link MemoryLocationStore}. */
 export interface MemoryLocationStoreOptions {
@@ -69,7 +70,8 @@ export class MemoryLocationStore implements LocationStore {
         : { ok: false, error: 'too-many-contacts', limit: plan.limit, bindings }
     }
     if (plan.next.size === 0) this.#aors.delete(aor)
-    else this.#aors.set(aor, plan.next)
+    // A new AOR is keyed by a copy of its own: the caller's string may be cut from a request's text.
+    else this.#aors.set(this.#aors.has(aor) ? aor : ownString(aor), plan.next)
     return { ok: true, bindings: sorted(plan.next), outcomes: plan.outcomes, removedAll: plan.removedAll }
   }
 

@@ -4,6 +4,7 @@
  * the rules of one REGISTER's update shared by them.
  */
 import { InvalidArgumentError, truncate } from './errors.js'
+import { ownString } from './own-string.js'
 
 /** Where a REGISTER came from: the flow a request to the phone must reuse (RFC 5626 §5.3). */
 export interface FlowAddress {
@@ -301,27 +302,53 @@ export function checkListLimit (limit: number | undefined): number {
   return l
 }
 
-/** @internal Builds the stored binding for a change; optional fields only when present, so every store returns the same shape. */
-export function makeBinding (aor: string, key: string, c: BindingChange, callId: string, cseq: number, now: number): Binding {
+/**
+ * @internal Builds the stored binding for a change; optional fields only when
+ * present, so every store returns the same shape. With `prev` (the binding
+ * it replaces, or null for a new one) the binding keeps strings of its own
+ * (see {@link ownString}): those equal to `prev`'s are shared with it, the
+ * others copied. Without, the caller's strings are used as they are (the
+ * Redis store serialises the binding at once).
+ */
+export function makeBinding (aor: string, key: string, c: BindingChange, callId: string, cseq: number, now: number, prev?: Binding | null): Binding {
+  const own = prev !== undefined
+  const path = c.path ?? []
   const b: { -readonly [K in keyof Binding]: Binding[K] } = {
-    aor,
-    key,
-    contact: c.contact,
+    aor: own ? keep(prev?.aor, aor) : aor,
+    key: own ? keep(prev?.key, key) : key,
+    contact: own ? keep(prev?.contact, c.contact) : c.contact,
     expiresAt: now + c.expires * 1000,
-    callId,
+    callId: own ? keep(prev?.callId, callId) : callId,
     cseq,
-    path: Object.freeze([...(c.path ?? [])]),
+    path: own && prev !== null && samePath(prev.path, path) ? prev.path : Object.freeze(own ? path.map(ownString) : [...path]),
     updatedAt: now
   }
-  if (c.instanceId !== undefined) b.instanceId = c.instanceId
+  if (c.instanceId !== undefined) b.instanceId = own ? keep(prev?.instanceId, c.instanceId) : c.instanceId
   if (c.regId !== undefined) b.regId = c.regId
   if (c.q !== undefined) b.q = c.q
-  if (c.received !== undefined) b.received = Object.freeze({ transport: c.received.transport, address: c.received.address, port: c.received.port })
+  if (c.received !== undefined) {
+    const r = c.received
+    const p = prev?.received
+    b.received = own && p !== undefined && p.transport === r.transport && p.address === r.address && p.port === r.port
+      ? p
+      : Object.freeze({ transport: own ? ownString(r.transport) : r.transport, address: own ? ownString(r.address) : r.address, port: r.port })
+  }
   if (c.node !== undefined) b.node = c.node
   if (c.flowToken !== undefined) b.flowToken = c.flowToken
   if (c.flowUri !== undefined) b.flowUri = c.flowUri
-  if (c.userAgent !== undefined) b.userAgent = c.userAgent
+  if (c.userAgent !== undefined) b.userAgent = own ? keep(prev?.userAgent, c.userAgent) : c.userAgent
   return Object.freeze(b)
+}
+
+/** `prev` when it equals `next` (a refresh), else a copy of `next` of its own. */
+function keep (prev: string | undefined, next: string): string {
+  return prev === next ? prev : ownString(next)
+}
+
+function samePath (a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /**
@@ -355,7 +382,9 @@ export function planUpdate (aor: string, live: ReadonlyMap<string, Binding>, u: 
       outcomes.push(next.delete(key) ? 'removed' : 'absent')
     } else {
       outcomes.push(next.has(key) ? 'refreshed' : 'added')
-      next.set(key, makeBinding(aor, key, c, u.callId, u.cseq, now))
+      // Strings of its own, shared with the binding it refreshes (see ownString), and keyed by them.
+      const b = makeBinding(aor, key, c, u.callId, u.cseq, now, next.get(key) ?? null)
+      next.set(b.key, b)
     }
   }
   if (next.size > limit && next.size > live.size) return { ok: false, error: 'too-many-contacts', limit }

@@ -24,8 +24,10 @@ export interface RegisterSource {
    * This node's own Path URI for the flow (its address with a flow token as
    * user part), stored as the binding's `flowUri` so that other nodes send
    * requests for the phone through this node (RFC 5626 §5.1, RFC 3327).
+   * A function is called only when a binding is written, so that a
+   * challenged or refused REGISTER does not pay for minting the token.
    */
-  readonly flowUri?: string
+  readonly flowUri?: string | (() => string | undefined)
 }
 
 /** The final response to send; the server adds Via, From, To (with tag), Call-ID and CSeq. */
@@ -86,6 +88,15 @@ export interface RegistrarOptions {
    * @default 5
    */
   retryAfterSec?: number
+  /**
+   * REGISTERs for which this returns true are accepted without digest
+   * authentication: the AOR of the To header is bound as asked, whoever
+   * sent it (Kamailio's registrar without `www_authorize`). For sources the
+   * operator trusts to have authenticated the phone already (an SBC in
+   * front) or networks where anyone may register any user.
+   * @default none (every REGISTER is authenticated)
+   */
+  authExempt?: (source: RegisterSource) => boolean
   /** Called once per REGISTER with its outcome. @default none */
   onOutcome?: (outcome: RegisterOutcome) => void
   /** Called for each refused credential. @default none */
@@ -122,7 +133,11 @@ export class Registrar {
   readonly #nodeId: string | undefined
   readonly #retryAfter: string
   readonly #flowTimer: string | undefined
+  readonly #exempt: ((source: RegisterSource) => boolean) | undefined
   readonly #o: RegistrarOptions
+  // The Date header of the 200s, rebuilt once per second.
+  #dateSecond = -1
+  #date = ''
 
   constructor (options: RegistrarOptions) {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('Registrar: options must be an object')
@@ -137,6 +152,7 @@ export class Registrar {
     if (o.maxExpires < 1 || o.maxExpires < o.minExpires) throw new InvalidArgumentError(`Registrar: option "maxExpires" (${o.maxExpires}) must be >= 1 and >= minExpires (${o.minExpires})`)
     if (o.defaultExpires < 1 || o.defaultExpires > o.maxExpires) throw new InvalidArgumentError(`Registrar: option "defaultExpires" must be from 1 to maxExpires (${o.maxExpires}), got ${o.defaultExpires}`)
     if (o.maxContacts < 1) throw new InvalidArgumentError('Registrar: option "maxContacts" must be at least 1')
+    if (o.authExempt !== undefined && typeof o.authExempt !== 'function') throw new InvalidArgumentError('Registrar: option "authExempt" must be a function (source) => boolean')
     this.#domains = new Set(o.domains.map(d => d.toLowerCase()))
     this.#locations = options.locations
     this.#subscribers = options.subscribers
@@ -148,6 +164,7 @@ export class Registrar {
     this.#nodeId = o.nodeId
     this.#retryAfter = String(o.retryAfterSec)
     this.#flowTimer = o.flowTimer > 0 ? String(o.flowTimer) : undefined
+    this.#exempt = o.authExempt
     this.#o = options
   }
 
@@ -185,7 +202,35 @@ export class Registrar {
     }
   }
 
-  async #handle (req: SipRequest, source: RegisterSource, now: number): Promise<[RegisterOutcome, RegisterResponse]> {
+  /**
+   * Answers at once a REGISTER that carries no credentials and so can only be
+   * challenged or refused, without any store and without a server
+   * transaction: RFC 3261 §8.2.7 gives unauthenticated requests that get a
+   * challenge to a stateless UAS, so that a flood of them creates no
+   * transaction state (each would otherwise be held for Timer J, 32 s over
+   * UDP). A retransmission is simply challenged again.
+   * @returns the response to send statelessly, or undefined when the
+   *   REGISTER may change bindings (credentials, or an `authExempt` source):
+   *   it goes to {@link handleRegister} in a server transaction, since
+   *   §8.2.7 rules out a stateless registrar
+   */
+  answerStateless (req: SipRequest, source: RegisterSource): RegisterResponse | undefined {
+    if (req.hasHeader('Authorization') || this.#exempt?.(source) === true) return undefined
+    let r: [RegisterOutcome, RegisterResponse]
+    try {
+      const a = this.#address(req)
+      r = Array.isArray(a) ? a : ['challenged', this.#challenge(this.#auth.realmFor(a.domain), false, req.header('User-Agent'))]
+    } catch (err) {
+      // A request the parser cannot read this far is the stateful path's to answer (400, or 500 with a log line).
+      if (err instanceof SipParseError) return undefined
+      throw err
+    }
+    this.#o.onOutcome?.(r[0])
+    return r[1]
+  }
+
+  /** §10.3 steps 1 and 5: the domain is ours and the AOR is the To URI; or the refusal. */
+  #address (req: SipRequest): [RegisterOutcome, RegisterResponse] | { aor: string, user: string, domain: string } {
     // §10.3 step 1: the Request-URI names the domain whose bindings are asked for.
     if (!this.#domains.has(req.requestUri.host.toLowerCase())) return ['domain-not-served', reply(403, 'Domain Not Served')]
     // §10.3 step 5: the AOR is the To URI, in the canonical form sip:user@domain.
@@ -201,32 +246,17 @@ export class Registrar {
     const domain = to.host.toLowerCase()
     // The AOR's domain must be ours as well: no bindings for foreign AORs.
     if (!this.#domains.has(domain)) return ['domain-not-served', reply(403, 'Domain Not Served')]
-    const aor = `sip:${to.user}@${domain}`
+    return { aor: `sip:${to.user}@${domain}`, user: to.user, domain }
+  }
 
-    // §10.3 steps 2-3 (RFC 3261 §22.4): authenticate before touching bindings.
-    const realm = this.#auth.realmFor(domain)
-    const creds = pickCredentials(req, realm)
-    // A challenge names the client's User-Agent: some clients get MD5 alone (DigestAuthenticatorOptions.md5OnlyUserAgents).
+  async #handle (req: SipRequest, source: RegisterSource, now: number): Promise<[RegisterOutcome, RegisterResponse]> {
+    const a = this.#address(req)
+    if (Array.isArray(a)) return a
+    const { aor, domain } = a
     const userAgent = req.header('User-Agent')
-    if (creds === undefined) return ['challenged', this.#challenge(realm, false, userAgent)]
-    const user = creds.username ?? ''
-    let verdict
-    // §10.3 step 4: the authenticated user may only change its own AOR. Both
-    // a foreign AOR and an unknown user get the same answer.
-    if (user !== to.user) {
-      verdict = { ok: false as const, reason: 'unknown-user' as const }
-    } else {
-      const sub = await this.#subscribers.lookup(user, domain)
-      verdict = this.#auth.verify({ method: req.method, credentials: creds, realm, ha1: subscriberHa1(sub, realm) })
-    }
-    if (!verdict.ok) {
-      this.#o.onAuthFailure?.(verdict.reason)
-      switch (verdict.reason) {
-        case 'stale': return ['challenged', this.#challenge(realm, true, userAgent)]
-        case 'unknown-user': return ['forbidden', reply(403, 'Forbidden')]
-        case 'bad-request': return ['bad-request', reply(400, 'Bad Authorization')]
-        default: return ['auth-failed', this.#challenge(realm, false, userAgent)]
-      }
+    if (this.#exempt?.(source) !== true) {
+      const refused = await this.#authenticate(req, a.user, domain, userAgent)
+      if (refused !== undefined) return refused
     }
 
     // §10.3 step 6: Contact: * needs Expires: 0 and no other Contact.
@@ -254,6 +284,7 @@ export class Registrar {
       result = { ok: true, bindings: await this.#locations.lookup(aor, now), outcomes: [], removedAll: 0 }
     } else {
       const changes: BindingChange[] = []
+      const flowUri = typeof source.flowUri === 'function' ? source.flowUri() : source.flowUri
       for (const c of contacts) {
         if (c.uri === '*') return ['bad-request', reply(400, 'Invalid Wildcard')]
         try {
@@ -287,7 +318,7 @@ export class Registrar {
         }
         if (this.#nodeId !== undefined) change.node = this.#nodeId
         if (source.flowId !== undefined) change.flowToken = source.flowId
-        if (source.flowUri !== undefined) change.flowUri = source.flowUri
+        if (flowUri !== undefined) change.flowUri = flowUri
         if (userAgent !== undefined) change.userAgent = userAgent
         changes.push(change)
       }
@@ -316,8 +347,34 @@ export class Registrar {
       headers.push(['Require', 'outbound'])
       if (this.#flowTimer !== undefined) headers.push(['Flow-Timer', this.#flowTimer])
     }
-    headers.push(['Date', new Date(now).toUTCString()])
+    headers.push(['Date', this.#dateOf(now)])
     return ['ok', { status: 200, reason: 'OK', headers }]
+  }
+
+  /** §10.3 steps 2-4 (RFC 3261 §22.4): undefined when the credentials are good, else the answer. */
+  async #authenticate (req: SipRequest, toUser: string, domain: string, userAgent: string | undefined): Promise<[RegisterOutcome, RegisterResponse] | undefined> {
+    const realm = this.#auth.realmFor(domain)
+    const creds = pickCredentials(req, realm)
+    // A challenge names the client's User-Agent: some clients get MD5 alone (DigestAuthenticatorOptions.md5OnlyUserAgents).
+    if (creds === undefined) return ['challenged', this.#challenge(realm, false, userAgent)]
+    const user = creds.username ?? ''
+    let verdict
+    // §10.3 step 4: the authenticated user may only change its own AOR. Both
+    // a foreign AOR and an unknown user get the same answer.
+    if (user !== toUser) {
+      verdict = { ok: false as const, reason: 'unknown-user' as const }
+    } else {
+      const sub = await this.#subscribers.lookup(user, domain)
+      verdict = this.#auth.verify({ method: req.method, credentials: creds, realm, ha1: subscriberHa1(sub, realm) })
+    }
+    if (verdict.ok) return undefined
+    this.#o.onAuthFailure?.(verdict.reason)
+    switch (verdict.reason) {
+      case 'stale': return ['challenged', this.#challenge(realm, true, userAgent)]
+      case 'unknown-user': return ['forbidden', reply(403, 'Forbidden')]
+      case 'bad-request': return ['bad-request', reply(400, 'Bad Authorization')]
+      default: return ['auth-failed', this.#challenge(realm, false, userAgent)]
+    }
   }
 
   async #update (aor: string, u: Parameters<LocationStore['update']>[1], now: number): Promise<LocationUpdateResult> {
@@ -327,6 +384,16 @@ export class Registrar {
     } finally {
       this.#o.onStoreLatency?.('update', Number(process.hrtime.bigint() - t0) / 1e9)
     }
+  }
+
+  /** The Date header value for `now` (RFC 3261 §20.17), built once per second. */
+  #dateOf (now: number): string {
+    const second = Math.floor(now / 1000)
+    if (second !== this.#dateSecond) {
+      this.#date = new Date(second * 1000).toUTCString()
+      this.#dateSecond = second
+    }
+    return this.#date
   }
 
   #challenge (realm: string, stale: boolean, userAgent: string | undefined): RegisterResponse {

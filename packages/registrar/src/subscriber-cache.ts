@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from './errors.js'
+import { ownString } from './own-string.js'
 import { subscriberKey, type Subscriber, type SubscriberStore } from './subscriber-store.js'
 
 /** Options of {@link CachedSubscriberStore}. */
@@ -108,6 +109,7 @@ export class CachedSubscriberStore implements SubscriberStore {
       const oldest = this.#entries.keys().next()
       if (oldest.done !== true) this.#entries.delete(oldest.value)
     }
-    this.#entries.set(key, { value, expiresAt: this.#now() + this.#ttlMs })
+    // The key is built from the request's user and domain, slices of its text: a copy keeps only itself.
+    this.#entries.set(ownString(key), { value, expiresAt: this.#now() + this.#ttlMs })
   }
 }

@@ -424,6 +424,77 @@ t.test('invalid options throw at construction', async t => {
   t.throws(() => new Registrar({ ...base, defaultExpires: 99_999 }), { code: 'SIPD_ERR_INVALID_ARGUMENT' })
 })
 
+t.test('answerStateless: a REGISTER without credentials is challenged or refused at once, one with credentials is left to handleRegister', async t => {
+  const r = rig(t)
+  const ch = r.registrar.answerStateless(register({}), SOURCE)
+  t.equal(ch?.status, 401)
+  t.equal(header(ch!, 'WWW-Authenticate').length, 1)
+  t.same(r.outcomes, ['challenged'], 'the outcome is counted')
+  t.same(await r.store.lookup(`sip:alice@${DOMAIN}`, r.clock.now), [], 'nothing stored')
+  // RFC 3261 §8.2.7: the retransmission of the same request is simply challenged again.
+  const again = r.registrar.answerStateless(register({}), SOURCE)
+  t.equal(again?.status, 401)
+  t.not(challengeParam(header(again!, 'WWW-Authenticate')[0]!, 'nonce'), challengeParam(header(ch!, 'WWW-Authenticate')[0]!, 'nonce'), 'a fresh nonce')
+  t.equal(r.registrar.answerStateless(register({ toDomain: 'elsewhere.test' }), SOURCE)?.status, 403, 'a foreign domain is refused statelessly too')
+  // A challenge answered statelessly is verified by the stateful path like any other.
+  const auth = authorization(header(ch!, 'WWW-Authenticate')[0]!, 'alice', 'wonderland')
+  t.equal(r.registrar.answerStateless(register({ auth }), SOURCE), undefined, 'credentials: a transaction is needed (no stateless registrar, §8.2.7)')
+  const ok = await r.registrar.handleRegister(register({ auth, expires: 600 }), SOURCE, r.clock.now)
+  t.equal(ok.status, 200)
+  t.equal((await r.store.lookup(`sip:alice@${DOMAIN}`, r.clock.now)).length, 1)
+})
+
+t.test('a flowUri given as a function is called only when a binding is written', async t => {
+  const r = rig(t)
+  let calls = 0
+  const source = { ...SOURCE, flowUri: () => { calls++; return 'sip:dGNw.abc@127.0.0.140:5060;lr' } }
+  const first = await r.registrar.handleRegister(register({}), source, r.clock.now)
+  t.equal(first.status, 401)
+  t.equal(calls, 0, 'not for the challenge')
+  const ok = await r.registrar.handleRegister(register({ expires: 600, auth: authorization(header(first, 'WWW-Authenticate')[0]!, 'alice', 'wonderland') }), source, r.clock.now)
+  t.equal(ok.status, 200)
+  t.equal(calls, 1)
+  t.equal((await r.store.lookup(`sip:alice@${DOMAIN}`, r.clock.now))[0]?.flowUri, 'sip:dGNw.abc@127.0.0.140:5060;lr')
+})
+
+t.test('authExempt: REGISTERs from exempt sources bind without digest, others are still challenged', async t => {
+  const exemptAddress = '10.1.2.3'
+  const seen: string[] = []
+  const r = rig(t, { authExempt: s => { seen.push(s.address); return s.address === exemptAddress } })
+  const open = { ...SOURCE, address: exemptAddress }
+  t.equal(r.registrar.answerStateless(register({ user: 'zoe' }), open), undefined, 'an exempt REGISTER is never answered statelessly: it binds')
+  const res = await r.registrar.handleRegister(register({ user: 'zoe', contacts: ['<sip:zoe@10.1.2.3:5060>'], expires: 600 }), open, r.clock.now)
+  t.equal(res.status, 200, 'no challenge, and zoe is no subscriber: without digest any user of a served domain binds')
+  t.same(header(res, 'Contact'), ['<sip:zoe@10.1.2.3:5060>;expires=600'])
+  t.equal((await r.store.lookup(`sip:zoe@${DOMAIN}`, r.clock.now))[0]?.received?.address, exemptAddress)
+  t.equal(r.authFailures.length, 0)
+  // The rest of §10.3 still applies to exempt sources.
+  t.equal((await r.registrar.handleRegister(register({ user: 'zoe', toDomain: 'elsewhere.test' }), open, r.clock.now)).status, 403, 'foreign domain')
+  t.equal((await r.registrar.handleRegister(register({ user: 'zoe', expires: 5 }), open, r.clock.now)).status, 423, 'Min-Expires')
+  t.equal((await r.registrar.handleRegister(register({ user: 'zoe', contacts: ['<sip:zoe@10.1.2.3:5060>'], expires: 600, cseq: 1 }), open, r.clock.now)).status, 500, 'same Call-ID, lower CSeq: out of order (§10.3 step 7)')
+  // Everyone else: digest as before.
+  const other = await r.registrar.handleRegister(register({ user: 'zoe' }), SOURCE, r.clock.now)
+  t.equal(other.status, 401)
+  t.ok(seen.includes(SOURCE.address) && seen.includes(exemptAddress), 'the predicate is asked with the source')
+  t.throws(() => new Registrar({ domains: [DOMAIN], locations: r.store, subscribers: new ConfigSubscriberStore([]), authenticator: new DigestAuthenticator({ secret: 'registrar-test-secret-0123456789' }), authExempt: 'all' as unknown as () => boolean }), { code: 'SIPD_ERR_INVALID_ARGUMENT' })
+})
+
+t.test('a refresh writes a new binding with the new CSeq; unchanged fields carry over', async t => {
+  const r = rig(t)
+  const first = await authed(r, { expires: 600, extra: [['User-Agent', 'Phone/1.0']] })
+  t.equal(first.status, 200)
+  const [a] = await r.store.lookup(`sip:alice@${DOMAIN}`, r.clock.now)
+  r.clock.now += 1000
+  const second = await authed(r, { expires: 600, cseq: 1000, extra: [['User-Agent', 'Phone/1.0']] })
+  t.equal(second.status, 200)
+  const [b] = await r.store.lookup(`sip:alice@${DOMAIN}`, r.clock.now)
+  t.not(a, b, 'a new binding')
+  t.equal(b?.contact, a?.contact)
+  t.equal(b?.userAgent, 'Phone/1.0')
+  t.equal(b?.cseq, 1000)
+  t.equal(b?.updatedAt, r.clock.now)
+})
+
 /** A loopback port nothing listens on (bound, noted, released). */
 async function closedPort (): Promise<number> {
   const s = net.createServer()
