@@ -189,19 +189,35 @@ class Hash64 {
   }
 
   hex (): string {
-    // By byte from a table: Number#toString(16) and padStart cost more than the hashing.
+    // One flat string from char codes: Number#toString(16) and padStart cost more than the
+    // hashing, and joined pieces stay a tree of eight strings for as long as the hash is held
+    // (a response context's, 32 s after a 2xx).
     const a = this.a
     const b = this.b
-    return HEX[a >>> 24]! + HEX[(a >>> 16) & 0xff]! + HEX[(a >>> 8) & 0xff]! + HEX[a & 0xff]! +
-      HEX[b >>> 24]! + HEX[(b >>> 16) & 0xff]! + HEX[(b >>> 8) & 0xff]! + HEX[b & 0xff]!
+    return String.fromCharCode(
+      hexDigit(a >>> 28), hexDigit((a >>> 24) & 15), hexDigit((a >>> 20) & 15), hexDigit((a >>> 16) & 15),
+      hexDigit((a >>> 12) & 15), hexDigit((a >>> 8) & 15), hexDigit((a >>> 4) & 15), hexDigit(a & 15),
+      hexDigit(b >>> 28), hexDigit((b >>> 24) & 15), hexDigit((b >>> 20) & 15), hexDigit((b >>> 16) & 15),
+      hexDigit((b >>> 12) & 15), hexDigit((b >>> 8) & 15), hexDigit((b >>> 4) & 15), hexDigit(b & 15))
   }
 }
 
 /** Route edits of a request forwarded as it came (the usual case). */
 const NO_ROUTE_EDITS: { removeHeaders?: string[], pushRoute?: string[] } = Object.freeze({})
 
-/** Two hex digits per byte value. */
-const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+/**
+ * A flat copy of `s` sharing no memory with it (slicing a fresh
+ * concatenation makes V8 flatten it): the parser's header values are slices
+ * of the message's decoded text, and one kept past the message keeps all of it.
+ */
+function ownString (s: string): string {
+  return (' ' + s).slice(1)
+}
+
+/** The char code of a lower-case hex digit for a nibble. */
+function hexDigit (n: number): number {
+  return n < 10 ? 0x30 + n : 0x57 + n
+}
 
 /**
  * The loop-detection hash of a request (RFC 3261 §16.6 step 8): the fields a
@@ -685,9 +701,12 @@ export class ProxyCore {
   #uriInfo (text: string): UriInfo | undefined {
     let info = this.#uris.get(text)
     if (info === undefined) {
+      // Parsed from a copy and keyed by it: the text is a slice of a message's
+      // header block, which the cached entry (its URI's raw text) would keep alive.
+      const own = ownString(text)
       let uri: SipUri
       try {
-        uri = parseUri(text)
+        uri = parseUri(own)
       } catch {
         return undefined
       }
@@ -697,7 +716,7 @@ export class ProxyCore {
       if (this.#listeners().length === 0) return info
       // Bounded: Request-URIs of phones would otherwise grow it without end.
       if (this.#uris.size >= 4096) this.#uris.clear()
-      this.#uris.set(text, info)
+      this.#uris.set(own, info)
     }
     return info
   }
@@ -793,6 +812,11 @@ function isTargetList (t: ForwardTarget | readonly ForwardTarget[]): t is readon
   return Array.isArray(t)
 }
 
+/** What a response context holds of its request's preprocessing once the final response is sent. */
+const RELEASED_PRE: Preprocessed = Object.freeze({ requestUri: '', uriChanged: false, routes: Object.freeze([]) as unknown as NameAddr[], ours: false })
+/** What a response context holds of its forward options once the final response is sent. */
+const RELEASED_OPTIONS: ForwardOptions = Object.freeze({})
+
 /** Where a branch sends before its next hop is known. */
 const NO_SEND: SendTarget = Object.freeze({ transport: 'udp', address: '', port: 0 })
 
@@ -837,8 +861,10 @@ class Branch implements ClientTransactionHandler {
 class ResponseContext implements ServerTransactionHandler {
   readonly core: ProxyCore
   readonly tx: AnyServerTransaction
-  readonly pre: Preprocessed
-  readonly options: ForwardOptions
+  /** Released (see #report) once the final response is sent: no branch is added after it. */
+  pre: Preprocessed
+  /** Released with `pre`: a policy's closures (failover, onFinal) are not held for Timer L/M. */
+  options: ForwardOptions
   readonly hash: string
   readonly branches: Branch[] = []
   readonly invite: boolean
@@ -910,7 +936,13 @@ class ResponseContext implements ServerTransactionHandler {
   #report (status: number, target: ForwardTarget | undefined): void {
     if (this.#reported) return
     this.#reported = true
-    this.options.onFinal?.(status, target)
+    const onFinal = this.options.onFinal
+    // Reported only once the final response is sent, after which no branch is added
+    // (addBranches and failover check #finalSent): what chose the branches can go.
+    // The context lives on for Timer L/M to relay 2xx retransmissions.
+    this.pre = RELEASED_PRE
+    this.options = RELEASED_OPTIONS
+    onFinal?.(status, target)
   }
 
   #armTimerC (b: Branch, ms: number): void {
@@ -1000,6 +1032,7 @@ class ResponseContext implements ServerTransactionHandler {
 
   #end (b: Branch): void {
     b.done = true
+    b.fireTimerC = undefined
     if (b.timerC !== undefined) {
       this.core.wheel.cancel(b.timerC)
       b.timerC = undefined

@@ -161,6 +161,15 @@ export function isFailoverStatus (status: number): boolean {
 }
 
 /** Host part of a SIP URI as written (no brackets), for source matching. */
+/**
+ * A flat copy of `s` sharing no memory with it (slicing a fresh
+ * concatenation makes V8 flatten it): the parser's header values are slices
+ * of the message's text, and one kept for a call's length keeps all of it.
+ */
+function ownString (s: string): string {
+  return (' ' + s).slice(1)
+}
+
 function uriHost (uri: string): string | undefined {
   let i = uri.indexOf(':')
   if (i < 0) return undefined
@@ -437,7 +446,8 @@ export class DefaultRouting {
       this.#core.reply(tx, 503, 'No Media Set')
       return
     }
-    const callId = req.callId
+    // Held by the dispatcher for the whole call: a copy, not a slice that keeps the INVITE's text alive.
+    const callId = ownString(req.callId)
     const fromUser = safeFromUser(req)
     // The nodes tried, as a set only once there is a failover: a call held
     // its set (and this closure) for as long as its transactions (32 s).

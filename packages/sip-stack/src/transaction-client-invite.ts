@@ -14,6 +14,7 @@
 import { createRequest } from '@sipd/sip-parser'
 import type { SipRequest, SipResponse } from '@sipd/sip-parser'
 import { ClientTransaction } from './transaction-client.js'
+import { ownString } from './own-string.js'
 
 /** States of {@link ClientInviteTransaction} (RFC 3261 Figure 5, RFC 6026 Figure 5). */
 export type ClientInviteState = 'calling' | 'proceeding' | 'completed' | 'accepted' | 'terminated'
@@ -188,7 +189,9 @@ export class ClientInviteTransaction extends ClientTransaction {
     this.stopLongTimer()
     this.#state = 'accepted'
     const response = this.#response!
-    this.#acceptedTag = response.to.tag
+    // Kept for Timer M: a copy, not a slice of the 2xx's text.
+    const tag = response.to.tag
+    this.#acceptedTag = tag === undefined ? undefined : ownString(tag)
     this.startLongTimer('timer_m', this.ctx.timers.timeout)
     this.handler.onFinal(response, this)
   }

@@ -22,6 +22,7 @@ import { clientKey } from './transaction-client.js'
 import type { ClientRequestFacts, ClientTransactionHandler } from './transaction-client.js'
 import { InvalidTransactionOptionError, TransactionRequestError } from './transaction-errors.js'
 import { hasMagicCookie } from './transaction-ids.js'
+import { ownString } from './own-string.js'
 import { mergedKey, rfc2543Key, serverKey } from './transaction-keys.js'
 import { ServerInviteTransaction } from './transaction-server-invite.js'
 import { ServerNonInviteTransaction } from './transaction-server-non-invite.js'
@@ -211,11 +212,13 @@ export class TransactionLayer {
     if (!hasMagicCookie(branch)) {
       throw new TransactionRequestError(`${method} needs a top Via branch starting with z9hG4bK (RFC 3261 §8.1.1.7), got ${JSON.stringify(branch ?? null)}`)
     }
-    const key = clientKey(branch, cseqMethod)
+    // Held until Timer M, K or D: one flat string, not a join over the caller's pieces, and the branch a slice of it.
+    const key = ownString(clientKey(branch, cseqMethod))
     if (this.#client.has(key)) throw new TransactionRequestError(`branch ${JSON.stringify(branch)} is already used by a live ${cseqMethod} client transaction`)
+    const ownBranch = key.slice(0, branch.length)
     const tx = method === 'INVITE'
-      ? new ClientInviteTransaction(this.#ctx, key, target, req, method, branch, handler)
-      : new ClientNonInviteTransaction(this.#ctx, key, target, req, method, branch, handler)
+      ? new ClientInviteTransaction(this.#ctx, key, target, req, method, ownBranch, handler)
+      : new ClientNonInviteTransaction(this.#ctx, key, target, req, method, ownBranch, handler)
     this.#client.set(key, tx)
     this.#count(tx)
     tx.start()
@@ -354,10 +357,13 @@ export class TransactionLayer {
       }
     }
     const target = this.responseTarget(req, source)
+    // The key and To tag live as long as the transaction (Timer J, L: 32 s): copied off the request's text.
+    const key = ownString(facts.key)
+    const toTag = facts.toTag === undefined ? undefined : ownString(facts.toTag)
     const tx = req.method === 'INVITE'
-      ? new ServerInviteTransaction(this.#ctx, facts.key, target, req, source, facts.toTag, !facts.cookie)
-      : new ServerNonInviteTransaction(this.#ctx, facts.key, target, req, source, facts.toTag, !facts.cookie)
-    this.#server.set(facts.key, tx)
+      ? new ServerInviteTransaction(this.#ctx, key, target, req, source, toTag, !facts.cookie)
+      : new ServerNonInviteTransaction(this.#ctx, key, target, req, source, toTag, !facts.cookie)
+    this.#server.set(key, tx)
     this.#count(tx)
     if (merged) {
       // §8.2.2.2: answered through its own transaction, so its retransmissions get the 482 too.
@@ -366,6 +372,7 @@ export class TransactionLayer {
       return
     }
     if (mkey !== undefined) {
+      mkey = ownString(mkey)
       tx.mergedKey = mkey
       this.#merged.set(mkey, tx)
     }

@@ -146,6 +146,8 @@ export class ServerInviteTransaction extends ServerTransaction {
         this.stopRetransmitTimer()
         this.stopLongTimer()
         this.#state = 'confirmed'
+        // Confirmed only absorbs ACKs: the final is never sent again.
+        this.#last = undefined
         if (this.reliable) this.#end()
         else this.startLongTimer('timer_i', this.ctx.timers.t4)
         return
@@ -204,10 +206,14 @@ export class ServerInviteTransaction extends ServerTransaction {
     }
   }
 
-  /** Send the TU's response and remember it for retransmission. */
+  /**
+   * Send the TU's response and remember it for retransmission: not in
+   * Accepted, which absorbs INVITE retransmissions without answering them
+   * (RFC 6026 §8.5), so the 2xx bytes are not held for Timer L.
+   */
   #send (): void {
     const bytes = this.#bytes!
-    this.#last = bytes
+    this.#last = this.#state === 'accepted' ? undefined : bytes
     this.#lastStatus = this.#status
     this.#ok = true
     this.transmit(bytes)

@@ -1,0 +1,34 @@
+// What a call leaves in memory while its transactions wait out RFC 6026's
+// Timers L and M and RFC 3261's Timer J (32 s after the final responses):
+// not the text of its messages. The parser's header values are slices of a
+// message's decoded text, so one such value kept by a transaction key, a
+// tag, a policy's closure or a cache keeps the whole header block alive.
+// The calls run in a child process (fixtures/retention-child.mjs, on the
+// built packages) whose heap snapshot is small and quick to search.
+import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'retention-child.mjs')
+
+interface Outcome {
+  calls: number
+  answered: number
+  alive: { transactions: number, contexts: number }
+  /** Per message kind, the calls whose header text the heap still held. */
+  kept: { invite: number[], ok: number[], bye: number[] }
+  after: { transactions: number, contexts: number }
+}
+
+t.test('finished calls keep none of their messages\' text while their transactions wait out Timers L, M and J', async t => {
+  const calls = 20
+  const out = JSON.parse(execFileSync(process.execPath, [child, String(calls)], { encoding: 'utf8', timeout: 60_000 })) as Outcome
+  t.equal(out.answered, 2 * calls, 'each INVITE and BYE was answered 200 upstream')
+  // Accepted (server and client INVITE), Completed (server BYE: Timer J; client BYE: Timer K).
+  t.same(out.alive, { transactions: 4 * calls, contexts: calls }, 'the transactions and INVITE response contexts were alive')
+  t.same(out.kept.invite, [], 'no INVITE header text was kept')
+  t.same(out.kept.ok, [], 'no 200 OK header text was kept')
+  t.same(out.kept.bye, [], 'no BYE header text was kept')
+  t.same(out.after, { transactions: 0, contexts: 0 }, 'all of it ended with the timers')
+})
