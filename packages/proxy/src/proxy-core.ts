@@ -444,13 +444,14 @@ export class ProxyCore {
    * answer it afterwards.
    */
   forward (tx: AnyServerTransaction, targets: readonly ForwardTarget[], options: ForwardOptions = {}): void {
-    const req = tx.request
     // A policy that decided asynchronously (authentication, location) may
     // find the request already answered: CANCELled meanwhile (487), or ended.
+    // Checked before the request is read: an INVITE answered 2xx has let go of it.
     if (tx.terminated || (tx instanceof ServerInviteTransaction && tx.lastStatus >= 200)) {
       options.onFinal?.(tx instanceof ServerInviteTransaction ? tx.lastStatus : 0, undefined)
       return
     }
+    const req = tx.request
     if (this.isLooping(req)) {
       this.#reply(tx, 482, 'Loop Detected')
       options.onFinal?.(482, undefined)

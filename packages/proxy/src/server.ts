@@ -454,7 +454,7 @@ export class Sipd {
   }
 
   #routingFailed (tx: AnyServerTransaction, err: unknown): void {
-    this.logger.error({ err, callId: safeCallId(tx.request) }, 'routing module failed')
+    this.logger.error({ err, callId: safeCallId(tx) }, 'routing module failed')
     this.metrics.routing.labels('error').inc()
     // 500 without the stack: the details are in the log.
     this.#respond(tx, 500, 'Server Internal Error')
@@ -535,9 +535,10 @@ export class Sipd {
   }
 }
 
-function safeCallId (req: SipRequest): string | undefined {
+function safeCallId (tx: AnyServerTransaction): string | undefined {
   try {
-    return req.callId
+    // tx.request too may throw: an INVITE answered 2xx has let go of its request.
+    return tx.request.callId
   } catch {
     return undefined
   }

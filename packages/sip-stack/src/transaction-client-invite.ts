@@ -14,7 +14,7 @@
 import { createRequest } from '@sipd/sip-parser'
 import type { SipRequest, SipResponse } from '@sipd/sip-parser'
 import { ClientTransaction } from './transaction-client.js'
-import { ownString } from './own-string.js'
+import { ownString } from './owned.js'
 
 /** States of {@link ClientInviteTransaction} (RFC 3261 Figure 5, RFC 6026 Figure 5). */
 export type ClientInviteState = 'calling' | 'proceeding' | 'completed' | 'accepted' | 'terminated'
@@ -194,6 +194,8 @@ export class ClientInviteTransaction extends ClientTransaction {
     this.#acceptedTag = tag === undefined ? undefined : ownString(tag)
     this.startLongTimer('timer_m', this.ctx.timers.timeout)
     this.handler.onFinal(response, this)
+    // After the TU's onFinal: a TU may still read the request there.
+    this.releaseRequest()
   }
 
   /** 300-699 in Calling or Proceeding: to the TU, ACK hop by hop (§17.1.1.3), Timer D. */

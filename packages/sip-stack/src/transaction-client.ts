@@ -6,7 +6,10 @@ import { parseMessage } from '@sipd/sip-parser'
 import type { SipRequest, SipResponse } from '@sipd/sip-parser'
 import { Transaction } from './transaction-base.js'
 import type { TransactionContext } from './transaction-base.js'
+import { TransactionError } from './transaction-errors.js'
 import type { SendTarget } from './transport-types.js'
+
+const EMPTY = Buffer.alloc(0)
 
 /**
  * The transaction user's side of a client transaction (STYLE.md §16): one
@@ -55,9 +58,10 @@ export abstract class ClientTransaction extends Transaction {
   readonly branch: string
   /** @internal */
   protected readonly handler: ClientTransactionHandler
-  /** @internal the request's bytes, sent and retransmitted as they are */
-  protected readonly bytes: Buffer
+  /** @internal the request's bytes, sent and retransmitted as they are (empty once released) */
+  protected bytes: Buffer
   #request: SipRequest | undefined
+  #released = false
 
   /** @internal created by TransactionLayer.createClient */
   constructor (ctx: TransactionContext, key: string, target: SendTarget, request: SipRequest | Buffer, method: string, branch: string, handler: ClientTransactionHandler) {
@@ -81,7 +85,20 @@ export abstract class ClientTransaction extends Transaction {
    * Timer M or K holds its bytes alone.
    */
   get request (): SipRequest {
+    if (this.#released) throw new TransactionError(`the ${this.method} of client transaction ${JSON.stringify(this.key)} was released when a 2xx accepted it`, 'SIP_ERR_TX_RELEASED')
     return this.#request ??= parseMessage(this.bytes) as SipRequest
+  }
+
+  /**
+   * @internal Let go of the request (both forms): an INVITE accepted by a
+   * 2xx sends nothing more for Timer M's 32 s (RFC 6026 §7.2), and the bytes
+   * of a forwarded request are a slice of Node's shared allocation pool that
+   * would keep its whole chunk alive. {@link request} throws after this.
+   */
+  protected releaseRequest (): void {
+    this.#released = true
+    this.#request = undefined
+    this.bytes = EMPTY
   }
 
   /** @internal Send the request and start the timers of the initial state. */

@@ -15,6 +15,7 @@
  * cancels, found by the same matching rules.
  */
 import type { SipRequest } from '@sipd/sip-parser'
+import { ownBytes } from './owned.js'
 import { ServerTransaction } from './transaction-server.js'
 import type { ServerInviteTransaction } from './transaction-server-invite.js'
 
@@ -153,7 +154,8 @@ export class ServerNonInviteTransaction extends ServerTransaction {
 
   #send (): void {
     const bytes = this.#bytes!
-    this.#last = bytes
+    // A final kept for Timer J is held 32 s: in its own memory, not pinning a shared pool chunk.
+    this.#last = this.#state === 'completed' && !this.reliable ? ownBytes(bytes) : bytes
     this.#lastStatus = this.#status
     this.#ok = true
     this.transmit(bytes)

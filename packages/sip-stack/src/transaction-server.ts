@@ -7,6 +7,7 @@ import { createResponse, parseMessage } from '@sipd/sip-parser'
 import type { SipRequest, TopViaParams } from '@sipd/sip-parser'
 import { Transaction } from './transaction-base.js'
 import type { TransactionContext } from './transaction-base.js'
+import { TransactionError } from './transaction-errors.js'
 import { newTag } from './transaction-ids.js'
 import type { SendTarget, Source } from './transport-types.js'
 import { viaReceivedParams } from './transport-via.js'
@@ -70,6 +71,8 @@ export abstract class ServerTransaction extends Transaction {
   /** The To tag of the last final response, for RFC 2543 ACK matching (§17.2.3). */
   #responseToTag: string | undefined = undefined
   #viaParams: TopViaParams | null | undefined = undefined
+  /** True while respond() sends: its 2xx does not release the request (see sendResponse). */
+  #responding = false
 
   /** @internal created by the TransactionLayer */
   constructor (ctx: TransactionContext, key: string, target: SendTarget, request: SipRequest, source: Source, requestToTag: string | undefined, rfc2543: boolean) {
@@ -86,12 +89,19 @@ export abstract class ServerTransaction extends Transaction {
    * the transaction lets go of the parsed message (it waits out Timer J, L or
    * I holding only the bytes it resends: with a parsed INVITE and BYE per
    * call held for 32 s, the parsed copies were most of a busy proxy's heap);
-   * a read after that parses the kept bytes again, into a new object.
+   * a read after that parses the kept bytes again, into a new object. An
+   * INVITE whose 2xx the TU relayed through {@link sendResponse} (a proxy)
+   * lets go of the bytes too (in Accepted nothing is answered from them,
+   * RFC 6026 §7.1): a read then throws. A 2xx sent with {@link respond}
+   * keeps them, so that the UAS can send it again.
+   * @throws TransactionError (`SIP_ERR_TX_RELEASED`) after a relayed 2xx to an INVITE
    */
   get request (): SipRequest {
     let req = this.#request
     if (req === undefined) {
-      req = parseMessage(this.#raw!, { maxHeaders: Number.MAX_SAFE_INTEGER }) as SipRequest
+      const raw = this.#raw
+      if (raw === undefined) throw new TransactionError(`the ${this.method} of server transaction ${JSON.stringify(this.key)} was released when a 2xx was relayed`, 'SIP_ERR_TX_RELEASED')
+      req = parseMessage(raw, { maxHeaders: Number.MAX_SAFE_INTEGER }) as SipRequest
       this.#request = req
     }
     return req
@@ -133,7 +143,13 @@ export abstract class ServerTransaction extends Transaction {
       copyRecordRoute: opts.copyRecordRoute,
       topViaParams: this.#viaParams ?? undefined
     })
-    return this.sendResponse(bytes, status, toTag)
+    // A UAS answering 2xx may send it again through respond(), which needs the request: kept.
+    this.#responding = true
+    try {
+      return this.sendResponse(bytes, status, toTag)
+    } finally {
+      this.#responding = false
+    }
   }
 
   /**
@@ -150,7 +166,15 @@ export abstract class ServerTransaction extends Transaction {
     const sent = this.onResponse(bytes, status)
     if (sent && status >= 200) {
       this.#responseToTag = toTag
-      this.#release()
+      if (status < 300 && this.method === 'INVITE' && !this.#responding) {
+        // A 2xx relayed (a proxy's): Accepted (RFC 6026 §7.1) absorbs INVITE retransmissions
+        // without answering and the TU relays 2xx retransmissions as bytes, so neither form
+        // of the request is needed for Timer L's 32 s.
+        this.#request = undefined
+        this.#raw = undefined
+      } else {
+        this.#release()
+      }
     }
     return sent
   }

@@ -261,3 +261,18 @@ t.test('the CANCEL runs as its own non-INVITE client transaction on the same bra
   t.same(rec.events.slice(-1), ['final 487'], 'the 487 goes to the INVITE transaction')
   t.equal(tx.state, 'completed')
 })
+
+t.test('Accepted lets go of the request (nothing is sent for Timer M); every 2xx still reaches the TU', async t => {
+  const { h, rec, tx } = start()
+  t.equal(tx.request.method, 'INVITE')
+  const sent = h.sent[0]!.msg as SipRequest
+  h.layer.receive(responseTo(sent, 200, { toTag: 'uas-1' }), source())
+  t.equal(tx.state, 'accepted')
+  t.throws(() => tx.request, { name: 'TransactionError', code: 'SIP_ERR_TX_RELEASED' })
+  h.layer.receive(responseTo(sent, 200, { toTag: 'uas-1' }), source())
+  h.layer.receive(responseTo(sent, 200, { toTag: 'uas-2' }), source())
+  t.same(rec.events.filter(e => e.startsWith('final')).length, 3, 'the first 2xx, its retransmission and another fork\'s 2xx')
+  t.equal(h.layer.counters.retransmissionsReceived, 1)
+  h.clock.advance(32_000)
+  t.equal(tx.state, 'terminated', 'Timer M')
+})

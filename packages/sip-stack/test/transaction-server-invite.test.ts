@@ -262,3 +262,36 @@ t.test('responses carry received/rport per RFC 3581 and go where §18.2.2 says',
   t.equal((h.sent[1]!.msg as SipResponse).topVia!.received, undefined, 'no received when sent-by is the source')
   t.equal(h.sent[1]!.target.port, 5070)
 })
+
+t.test('a relayed 2xx lets go of the request for Timer L; respond() keeps it so the UAS can send its 2xx again', async t => {
+  const { h, tx } = setup()
+  t.equal(tx.request.method, 'INVITE')
+  // A proxy relays the downstream 2xx as bytes.
+  const ok = Buffer.from(requestText(INVITE).replace(/^INVITE [^\r]*/, 'SIP/2.0 200 OK'), 'latin1')
+  t.equal(tx.sendResponse(ok, 200), true)
+  t.equal(tx.state, 'accepted')
+  t.throws(() => tx.request, { name: 'TransactionError', code: 'SIP_ERR_TX_RELEASED' }, 'the request is gone (nothing in Accepted answers from it)')
+  h.layer.receive(request(INVITE), source())
+  t.equal(h.sent.length, 2, 'a retransmitted INVITE is still absorbed, not answered')
+  t.equal(tx.sendResponse(ok, 200), true, 'a relayed 2xx retransmission still passes through')
+  h.layer.receive(request({ ...INVITE, method: 'ACK', toTag: 'x' }), source())
+  t.equal(h.strayAcks.length, 1, 'the ACK still goes to the TU')
+  t.equal(h.strayAcks[0]!.tx, tx)
+
+  const other = setup()
+  t.equal(other.tx.respond(200), true)
+  t.equal(other.tx.request.method, 'INVITE', 'after respond(2xx) the request is kept')
+  t.equal(other.tx.respond(200), true)
+  t.same(other.h.sentStatuses(), [100, 200, 200])
+})
+
+t.test('Confirmed and Accepted hold no response bytes: nothing is resent from them', async t => {
+  const { h, tx } = setup()
+  t.equal(tx.respond(486), true)
+  h.layer.receive(request(INVITE), source())
+  t.same(h.sentStatuses(), [100, 486, 486], 'Completed resends the final for a retransmitted INVITE')
+  h.layer.receive(ackFor(h.sent[1]!.msg as SipResponse), source())
+  t.equal(tx.state, 'confirmed')
+  h.layer.receive(request(INVITE), source())
+  t.same(h.sentStatuses(), [100, 486, 486], 'Confirmed absorbs it')
+})

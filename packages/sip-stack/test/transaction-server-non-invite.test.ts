@@ -121,3 +121,21 @@ t.test('terminate() abandons the transaction', async t => {
   t.equal(h.clock.pending, 0)
   t.equal(tx.respond(200), false)
 })
+
+t.test('Completed keeps its final in memory of its own (Timer J is 32 s), sent again unchanged', async t => {
+  const { h, tx } = setup()
+  // The final as a slice of a larger buffer, as messages cut from Node's allocation pool are.
+  const text = 'SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-reg-1\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:alice@example.com>;tag=b\r\nCall-ID: call-1@example.com\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n'
+  const pool = Buffer.alloc(8192)
+  const n = pool.write(text, 100, 'latin1')
+  const ok = pool.subarray(100, 100 + n)
+  t.equal(tx.sendResponse(ok, 200), true)
+  t.equal(tx.state, 'completed')
+  h.layer.receive(request(REGISTER), source())
+  const again = h.sent[h.sent.length - 1]!.bytes
+  t.ok(again.equals(ok), 'the same bytes are sent again')
+  t.equal(again.buffer.byteLength, again.length, 'from a buffer of their own, not the larger one')
+  pool.fill(0)
+  h.layer.receive(request(REGISTER), source())
+  t.ok(h.sent[h.sent.length - 1]!.bytes.equals(Buffer.from(text, 'latin1')), 'unaffected by later writes to the larger buffer')
+})
