@@ -8,9 +8,9 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { parseMessage } from '@sipd/sip-parser'
+import { parseMessage, validateResponse } from '@sipd/sip-parser'
 import { FakeClock, TransactionLayer } from '@sipd/sip-stack'
-import { buildConfig, createLogger, DefaultRouting, ProxyCore } from '@sipd/proxy'
+import { buildConfig, checkRequest, createLogger, DefaultRouting, ProxyCore } from '@sipd/proxy'
 import { stats } from '../lib/sample.mjs'
 import { cpuSeconds, rssBytes } from '../lib/machine.mjs'
 import { REPO_ROOT, freePort, startSipd } from '../lib/sipd.mjs'
@@ -67,7 +67,21 @@ function harness () {
     media: { sets: [{ id: 1, algorithm: 'round-robin', nodes: [{ uri: 'sip:127.0.0.3:5080' }, { uri: 'sip:127.0.0.4:5080' }] }] }
   })
   holder.policy = new DefaultRouting({ config, core: holder.core, transactions: tl, logger: createLogger('silent'), servedHosts: new Set(['127.0.0.1']), probe: false })
-  return { tl, clock, out, policy: holder.policy }
+  return { tl, clock, out, policy: holder.policy, deliver: (msg, source) => { deliver(tl, msg, source) } }
+}
+
+/**
+ * A parsed message into the proxy as the server's message handler hands it
+ * on (packages/proxy/src/server.ts): a response after validateResponse, a
+ * request after the sanity checks (checkRequest: RFC 3261 §8.2, §16.3). Not
+ * here: its metrics counters and its CR/LF check of copied From/To of responses.
+ */
+function deliver (tl, msg, source) {
+  if (!msg.isRequest) {
+    if (validateResponse(msg) === undefined) tl.receive(msg, source)
+    return
+  }
+  if (checkRequest(msg, false) === undefined) tl.receive(msg, source)
 }
 
 /**
@@ -140,20 +154,20 @@ export function phasedWorkloads () {
     invite: {
       h: inv,
       phases: [
-        { build: (i) => invite(i), run: (m, i, k) => { inv.tl.receive(parseMessage(m), TRUNK); fwdInvite[k] = inv.out.last } },
-        { build: (i, k) => okFor(fwdInvite[k], 'INVITE', i), run: (m, i) => { inv.tl.receive(parseMessage(m), NODE); endCall(inv, i) } }
+        { build: (i) => invite(i), run: (m, i, k) => { inv.deliver(parseMessage(m), TRUNK); fwdInvite[k] = inv.out.last } },
+        { build: (i, k) => okFor(fwdInvite[k], 'INVITE', i), run: (m, i) => { inv.deliver(parseMessage(m), NODE); endCall(inv, i) } }
       ]
     },
     bye: {
       h: byeH,
       phases: [
-        { build: (i) => bye(i), run: (m, i, k) => { byeH.tl.receive(parseMessage(m), TRUNK); fwdBye[k] = byeH.out.last } },
-        { build: (i, k) => okFor(fwdBye[k], 'BYE', i), run: (m) => { byeH.tl.receive(parseMessage(m), NODE) } }
+        { build: (i) => bye(i), run: (m, i, k) => { byeH.deliver(parseMessage(m), TRUNK); fwdBye[k] = byeH.out.last } },
+        { build: (i, k) => okFor(fwdBye[k], 'BYE', i), run: (m) => { byeH.deliver(parseMessage(m), NODE) } }
       ]
     },
     ack: {
       h: ackH,
-      phases: [{ build: (i) => ack(i), run: (m) => { ackH.tl.receive(parseMessage(m), TRUNK) } }]
+      phases: [{ build: (i) => ack(i), run: (m) => { ackH.deliver(parseMessage(m), TRUNK) } }]
     }
   }
 }
@@ -164,9 +178,9 @@ export function workloads () {
   const byeH = harness()
   const ackH = harness()
   return {
-    invite: { h: inv, step: (i) => { inv.tl.receive(parseMessage(invite(i)), TRUNK); inv.tl.receive(parseMessage(okFor(inv.out.last, 'INVITE', i)), NODE); endCall(inv, i) } },
-    bye: { h: byeH, step: (i) => { byeH.tl.receive(parseMessage(bye(i)), TRUNK); byeH.tl.receive(parseMessage(okFor(byeH.out.last, 'BYE', i)), NODE) } },
-    ack: { h: ackH, step: (i) => { ackH.tl.receive(parseMessage(ack(i)), TRUNK) } }
+    invite: { h: inv, step: (i) => { inv.deliver(parseMessage(invite(i)), TRUNK); inv.deliver(parseMessage(okFor(inv.out.last, 'INVITE', i)), NODE); endCall(inv, i) } },
+    bye: { h: byeH, step: (i) => { byeH.deliver(parseMessage(bye(i)), TRUNK); byeH.deliver(parseMessage(okFor(byeH.out.last, 'BYE', i)), NODE) } },
+    ack: { h: ackH, step: (i) => { ackH.deliver(parseMessage(ack(i)), TRUNK) } }
   }
 }
 
@@ -259,7 +273,7 @@ export async function run (ctx) {
     name: 'route',
     rows,
     notes: [
-      'in process: real parser, transaction layer (fake clock), proxy core and default policy; send() only keeps the bytes, no sockets; rates are per second of the suite\'s own CPU time (one core) spent handing sipd\'s pieces the messages: each batch of 200 input messages is formatted first, untimed (a socket would hand over a Buffer per datagram; that allocation and the system calls are not in these figures)',
+      'in process: real parser, the server\'s sanity checks (checkRequest, validateResponse; not its metrics), transaction layer (fake clock), proxy core and default policy; send() only keeps the bytes, no sockets; rates are per second of the suite\'s own CPU time (one core) spent handing sipd\'s pieces the messages: each batch of 200 input messages is formatted first, untimed (a socket would hand over a Buffer per datagram; that allocation and the system calls are not in these figures)',
       'msgsPerSec: messages in per CPU second, each of them forwarded (INVITE down, 200 up; BYE and its 200; the ACK); the INVITE row also sends sipd\'s own 100 Trying',
       'a call in the in-process INVITE row is the INVITE from the trunk plus the media node\'s 200 (100 Trying, forwarded INVITE and relayed 200 out)',
       'end to end: CPU seconds are sipd\'s own (utime + stime from /proc/PID/stat); sipp (uac 127.0.0.44, uas 127.0.0.43) runs on the same cores'

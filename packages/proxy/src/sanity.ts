@@ -66,12 +66,13 @@ export function checkRequest (req: SipRequest, toUs: boolean): SanityVerdict {
       return { status: 483, reason: 'Too Many Hops' }
     }
     // RFC 3261 §16.3 step 5 (Proxy-Require) and §8.2.2.3 (Require, when we are the UAS).
-    const unsupported: string[] = []
-    for (const tag of req.proxyRequire) if (!SUPPORTED_EXTENSIONS.includes(tag.toLowerCase())) unsupported.push(tag)
+    // Made only when a tag is unsupported: every request passes here.
+    let unsupported: string[] | undefined
+    for (const tag of req.proxyRequire) if (!SUPPORTED_EXTENSIONS.includes(tag.toLowerCase())) (unsupported ??= []).push(tag)
     if (toUs && req.method !== 'ACK' && req.method !== 'CANCEL') {
-      for (const tag of req.require) if (!SUPPORTED_EXTENSIONS.includes(tag.toLowerCase())) unsupported.push(tag)
+      for (const tag of req.require) if (!SUPPORTED_EXTENSIONS.includes(tag.toLowerCase())) (unsupported ??= []).push(tag)
     }
-    if (unsupported.length > 0) return { status: 420, reason: 'Bad Extension', headers: [['Unsupported', unsupported.join(', ')]] }
+    if (unsupported !== undefined) return { status: 420, reason: 'Bad Extension', headers: [['Unsupported', unsupported.join(', ')]] }
   } catch (err) {
     if (err instanceof SipParseError) return { status: 400, reason: reasonFrom(err.message) }
     throw err
