@@ -152,6 +152,8 @@ export interface Refusal {
 
 /** A parsed URI with what the core asks of it (see ProxyCore#uriInfo). */
 interface UriInfo {
+  /** The text it was parsed from (a copy, also its key in the cache). */
+  readonly key: string
   readonly uri: SipUri
   /** isOurUri(uri) */
   readonly ours: boolean
@@ -276,6 +278,9 @@ export class ProxyCore {
   readonly #sentBys = new Set<string>()
   /** URIs by text, parsed once (see #uriInfo). */
   readonly #uris = new Map<string, UriInfo>()
+  /** The text #uriInfo answered last (a key of #uris) and its entry. */
+  #lastUriText: string | undefined = undefined
+  #lastUriInfo: UriInfo | undefined = undefined
   /** Via text up to the branch value, by transport, listener and local address. */
   readonly #viaPrefixes = new Map<string, string>()
   /** Record-Route entries without flow token, by transport, address and port. */
@@ -700,6 +705,10 @@ export class ProxyCore {
    * it does not parse. Entries are shared: never mutate them.
    */
   #uriInfo (text: string): UriInfo | undefined {
+    // The same next hop comes again and again (our Record-Route in every
+    // in-dialog request, a media node): comparing with the last text is
+    // cheaper than hashing a new string for the map.
+    if (text === this.#lastUriText) return this.#lastUriInfo
     let info = this.#uris.get(text)
     if (info === undefined) {
       // Parsed from a copy and keyed by it: the text is a slice of a message's
@@ -712,13 +721,16 @@ export class ProxyCore {
         return undefined
       }
       const target = this.#sendTarget(uri)
-      info = { uri, ours: this.isOurUri(uri), target: target === undefined ? undefined : Object.freeze(target) }
+      info = { key: own, uri, ours: this.isOurUri(uri), target: target === undefined ? undefined : Object.freeze(target) }
       // Whether a URI is ours is known once the listeners are bound.
       if (this.#listeners().length === 0) return info
       // Bounded: Request-URIs of phones would otherwise grow it without end.
       if (this.#uris.size >= 4096) this.#uris.clear()
       this.#uris.set(own, info)
     }
+    // Remembered by the entry's own copy of the text, not the message's slice.
+    this.#lastUriText = info.key
+    this.#lastUriInfo = info
     return info
   }
 
