@@ -312,14 +312,16 @@ export class TransactionLayer {
       const toTag = req.to.tag
       let key: string
       if (cookie) {
-        key = serverKey(via, method)
+        // One flat copy, made before the map hashes it: a new transaction keeps it as is,
+        // and the join over the message's slices is not hashed (flattened) and copied again.
+        key = ownString(serverKey(via, method))
         // Read now what the new transaction and the merged check use later.
         void req.cseq
         void req.callId
         void req.from
       } else {
         // §17.2.3: an ACK is matched under the INVITE's To tag, none for an initial INVITE.
-        key = rfc2543Key(req, via, method, req.method === 'ACK' ? undefined : toTag)
+        key = ownString(rfc2543Key(req, via, method, req.method === 'ACK' ? undefined : toTag))
       }
       return { via, cookie, toTag, key }
     } catch {
@@ -352,13 +354,15 @@ export class TransactionLayer {
     if (this.#detectMerged) {
       mkey = mergedKey(req)
       if (mkey !== undefined) {
+        // Copied before the map hashes it; kept as the entry's key for the transaction's life.
+        mkey = ownString(mkey)
         const other = this.#merged.get(mkey)
         merged = other !== undefined && !other.terminated
       }
     }
     const target = this.responseTarget(req, source)
-    // The key and To tag live as long as the transaction (Timer J, L: 32 s): copied off the request's text.
-    const key = ownString(facts.key)
+    // The key (see #requestFacts) and To tag live as long as the transaction (Timer J, L: 32 s): copies, not slices of the request's text.
+    const key = facts.key
     const toTag = facts.toTag === undefined ? undefined : ownString(facts.toTag)
     const tx = req.method === 'INVITE'
       ? new ServerInviteTransaction(this.#ctx, key, target, req, source, toTag, !facts.cookie)
@@ -372,7 +376,6 @@ export class TransactionLayer {
       return
     }
     if (mkey !== undefined) {
-      mkey = ownString(mkey)
       tx.mergedKey = mkey
       this.#merged.set(mkey, tx)
     }
