@@ -12,10 +12,16 @@
 import { decodeText } from './bytes.js'
 import { SipParseError, quote } from './errors.js'
 import {
-  IS_IPV6, IS_TOKEN, ParsedContact, ParsedNameAddr, ParsedVia, TAG_FROM_LIST, TAG_NONE, contactParams, parseUint, readQuoted, transportName
+  IS_IPV6 as SHARED_IS_IPV6, IS_TOKEN as SHARED_IS_TOKEN, ParsedContact, ParsedNameAddr, ParsedVia, TAG_FROM_LIST, TAG_NONE, contactParams, parseUint, readQuoted, transportName
 } from './grammar.js'
 import { hostTypeOf } from './uri.js'
 import type { FlatParams } from './grammar.js'
+
+// The tables as this module's own consts: V8 embeds a module's own const in
+// optimised code, while an imported binding is loaded through its module
+// cell (measured ~25% more per byte in a token scan).
+const IS_TOKEN = SHARED_IS_TOKEN
+const IS_IPV6 = SHARED_IS_IPV6
 
 const SP = 0x20
 const HT = 0x09
