@@ -12,10 +12,16 @@
 import { decodeText } from './bytes.js'
 import { SipParseError, quote } from './errors.js'
 import {
-  IS_IPV6, IS_TOKEN, ParsedContact, ParsedNameAddr, ParsedVia, contactParams, readQuoted, transportName
+  IS_IPV6 as SHARED_IS_IPV6, IS_TOKEN as SHARED_IS_TOKEN, ParsedContact, ParsedNameAddr, ParsedVia, TAG_FROM_LIST, TAG_NONE, contactParams, parseUint, readQuoted, transportName
 } from './grammar.js'
 import { hostTypeOf } from './uri.js'
 import type { FlatParams } from './grammar.js'
+
+// The tables as this module's own consts: V8 embeds a module's own const in
+// optimised code, while an imported binding is loaded through its module
+// cell (measured ~25% more per byte in a token scan).
+const IS_TOKEN = SHARED_IS_TOKEN
+const IS_IPV6 = SHARED_IS_IPV6
 
 const SP = 0x20
 const HT = 0x09
@@ -230,11 +236,43 @@ function takeParams (n: number): FlatParams {
 }
 
 /**
+ * Where a scan without `out` (see parseParamsBytes) found the values of the
+ * parameters the views read at once: [tag, branch, received, rport] as
+ * start/end byte pairs. A start of T_ABSENT: not present; T_FLAG: present
+ * without a value; T_QUOTED: a quoted value (the view then takes the list).
+ * Only the first of each name counts, as flatParam() finds it.
+ */
+export const tracked = new Int32Array(8)
+export const T_TAG = 0
+export const T_BRANCH = 2
+export const T_RECEIVED = 4
+export const T_RPORT = 6
+export const T_ABSENT = -1
+export const T_FLAG = -2
+export const T_QUOTED = -3
+
+function track (name: string | undefined, vs: number, ve: number): void {
+  let k: number
+  if (name === 'tag') k = T_TAG
+  else if (name === 'branch') k = T_BRANCH
+  else if (name === 'received') k = T_RECEIVED
+  else if (name === 'rport') k = T_RPORT
+  else return
+  if (tracked[k] === T_ABSENT) {
+    tracked[k] = vs
+    tracked[k + 1] = ve
+  }
+}
+
+/**
  * `;name[=value]` parameters in buf[i..end) into `out` from `scratchLen`; returns where parsing
  * stopped: `end`, or with `stopAtComma` the offset of a comma after a
- * parameter (the end of a list element, RFC 3261 §7.3.1).
+ * parameter (the end of a list element, RFC 3261 §7.3.1). With `out` null
+ * the parameters are checked, not collected: no string is made, and the
+ * values views read at once are left in `tracked`.
  */
-export function parseParamsBytes (buf: Buffer, head: string, base: number, s: number, i: number, end: number, out: FlatParams, what: string, stopAtComma = false): number {
+export function parseParamsBytes (buf: Buffer, head: string, base: number, s: number, i: number, end: number, out: FlatParams | null, what: string, stopAtComma = false): number {
+  if (out === null) tracked[T_TAG] = tracked[T_BRANCH] = tracked[T_RECEIVED] = tracked[T_RPORT] = T_ABSENT
   for (;;) {
     i = skipWs(buf, i, end)
     if (i >= end) return i
@@ -246,7 +284,9 @@ export function parseParamsBytes (buf: Buffer, head: string, base: number, s: nu
     const nameStart = i
     while (i < end && IS_TOKEN[buf[i]!] === 1) i++
     if (i === nameStart) throw new SipParseError(`empty parameter name in ${what}`, i - s, 'SIP_ERR_BAD_PARAM')
-    const name = lowerName(buf, head, base, nameStart, i)
+    const nameEnd = i
+    // Without `out`, only the names views read are needed (others are named in errors only).
+    const name = out !== null ? lowerName(buf, head, base, nameStart, i) : knownParamName(buf, nameStart, i)
     i = skipWs(buf, i, end)
     if (i < end && buf[i] === EQUAL) {
       i = skipWs(buf, i + 1, end)
@@ -261,16 +301,24 @@ export function parseParamsBytes (buf: Buffer, head: string, base: number, s: nu
         }
         if (j < end && buf[j] === DQUOTE) {
           // RFC 3261 §25.1: qdtext includes UTF8-NONASCII.
-          const v = head.substring(i + 1 - base, j - base)
-          out[scratchLen++] = name
-          out[scratchLen++] = high < 0x80 ? v : decodeText(v)
+          if (out === null) {
+            track(name, T_QUOTED, 0)
+          } else {
+            const v = head.substring(i + 1 - base, j - base)
+            out[scratchLen++] = name!
+            out[scratchLen++] = high < 0x80 ? v : decodeText(v)
+          }
           i = j + 1
         } else {
           const text = head.substring(0, end - base)
           try {
             const [v, after] = readQuoted(text, i - base, end - base, what)
-            out[scratchLen++] = name
-            out[scratchLen++] = decodeText(v)
+            if (out === null) {
+              track(name, T_QUOTED, 0)
+            } else {
+              out[scratchLen++] = name!
+              out[scratchLen++] = decodeText(v)
+            }
             i = after + base
           } catch (err) {
             if (err instanceof SipParseError) throw new SipParseError(err.message, i - s, err.code)
@@ -284,18 +332,24 @@ export function parseParamsBytes (buf: Buffer, head: string, base: number, s: nu
           if (t === 1) { i++; continue }
           if (t === 2) {
             const close = ipv6RefEndBytes(buf, head, base, i, end)
-            if (close < 0) throw new SipParseError(`invalid IPv6 reference in ${what} parameter ${name}`, i - s, 'SIP_ERR_BAD_PARAM')
+            if (close < 0) throw new SipParseError(`invalid IPv6 reference in ${what} parameter ${lowerName(buf, head, base, nameStart, nameEnd)}`, i - s, 'SIP_ERR_BAD_PARAM')
             i = close
             continue
           }
           break
         }
-        if (i === vStart) throw new SipParseError(`empty value for parameter ${name} in ${what}`, i - s, 'SIP_ERR_BAD_PARAM')
-        out[scratchLen++] = name
-        out[scratchLen++] = head.substring(vStart - base, i - base)
+        if (i === vStart) throw new SipParseError(`empty value for parameter ${lowerName(buf, head, base, nameStart, nameEnd)} in ${what}`, i - s, 'SIP_ERR_BAD_PARAM')
+        if (out === null) {
+          track(name, vStart, i)
+        } else {
+          out[scratchLen++] = name!
+          out[scratchLen++] = head.substring(vStart - base, i - base)
+        }
       }
+    } else if (out === null) {
+      track(name, T_FLAG, 0)
     } else {
-      out[scratchLen++] = name
+      out[scratchLen++] = name!
       out[scratchLen++] = null
     }
   }
@@ -307,10 +361,14 @@ export function parseParamsBytes (buf: Buffer, head: string, base: number, s: nu
  * element's parameters (see elementStop); a comma anywhere else is an error.
  */
 export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: number, e: number, what: string, contact: boolean, stopAtComma = false): ParsedNameAddr {
-  let end = trimEnd(buf, s, e)
+  const end = trimEnd(buf, s, e)
   let i = skipWs(buf, s, end)
   const rawStart = i
+  // The display name: given (an escaped quoted string), or cut on read from [dnStart, dnEnd).
   let displayName: string | undefined
+  let dnStart = -1
+  let dnEnd = 0
+  let dnDecode = false
   if (i >= end) throw new SipParseError(`empty ${what}`, i - s, 'SIP_ERR_BAD_ADDRESS')
   const first = buf[i]!
   if (first === DQUOTE) {
@@ -323,8 +381,9 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
     }
     let after: number
     if (j < end && buf[j] === DQUOTE) {
-      const dn = head.substring(i + 1 - base, j - base)
-      displayName = high < 0x80 ? dn : decodeText(dn)
+      dnStart = i + 1 - base
+      dnEnd = j - base
+      dnDecode = high >= 0x80
       after = j + 1
     } else {
       const text = head.substring(0, end - base)
@@ -349,19 +408,20 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
       lt++
     }
     if (lt < end && buf[lt] === LAQUOT) {
-      const dnEnd = trimEnd(buf, i, lt)
+      const dnStop = trimEnd(buf, i, lt)
       // *(token LWS), plus UTF-8 letters (see grammar.ts).
       let high = 0
-      for (let j = i; j < dnEnd; j++) {
+      for (let j = i; j < dnStop; j++) {
         const c = buf[j]!
         if (!(IS_TOKEN[c] === 1 || c === SP || c === HT || c >= 0x80)) {
           throw new SipParseError(`invalid character ${quote(head[j - base]!)} in display name of ${what}`, j - s, 'SIP_ERR_BAD_DISPLAY_NAME')
         }
         high |= c
       }
-      if (dnEnd > i) {
-        const dn = head.substring(i - base, dnEnd - base)
-        displayName = high < 0x80 ? dn : decodeText(dn)
+      if (dnStop > i) {
+        dnStart = i - base
+        dnEnd = dnStop - base
+        dnDecode = high >= 0x80
       }
       i = lt
     } else {
@@ -382,14 +442,8 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
         j++
       }
       const uriEnd = trimEnd(buf, i, j)
-      const uri = head.substring(i - base, uriEnd - base)
-      if (colon <= i || colon >= uriEnd) throw new SipParseError(`missing URI scheme in ${what}: ${quote(uri)}`, i - s, 'SIP_ERR_BAD_ADDRESS')
-      scratchLen = 0
-      const stop = parseParamsBytes(buf, head, base, s, j, end, scratch, what, stopAtComma)
-      const flat = takeParams(scratchLen)
-      elementStop = stop
-      if (stop < end) end = trimEnd(buf, rawStart, stop)
-      return contact ? new ParsedContact(undefined, uri, head, flat, rawStart - base, end - base) : new ParsedNameAddr(undefined, uri, head, flat, rawStart - base, end - base)
+      if (colon <= i || colon >= uriEnd) throw new SipParseError(`missing URI scheme in ${what}: ${quote(head.substring(i - base, uriEnd - base))}`, i - s, 'SIP_ERR_BAD_ADDRESS')
+      return nameAddrView(buf, head, base, s, end, rawStart, undefined, -1, 0, false, i, uriEnd, j, what, contact, stopAtComma)
     }
   }
   // Here buf[i] is '<'. One table read per URI byte, and no bound check:
@@ -411,14 +465,41 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
   }
   if (gt >= end) throw new SipParseError(`missing ">" in ${what}`, i - s, 'SIP_ERR_BAD_ADDRESS')
   if (t !== 1) throw new SipParseError(`invalid character ${quote(String.fromCharCode(buf[gt]!))} inside <> in ${what}`, gt - s, 'SIP_ERR_BAD_ADDRESS')
-  const uri = head.substring(i + 1 - base, gt - base)
-  if (colon <= i + 1) throw new SipParseError(`missing URI scheme in ${what}: ${quote(uri)}`, i + 1 - s, 'SIP_ERR_BAD_ADDRESS')
-  scratchLen = 0
-  const stop = parseParamsBytes(buf, head, base, s, gt + 1, end, scratch, what, stopAtComma)
-  const flat = takeParams(scratchLen)
+  if (colon <= i + 1) throw new SipParseError(`missing URI scheme in ${what}: ${quote(head.substring(i + 1 - base, gt - base))}`, i + 1 - s, 'SIP_ERR_BAD_ADDRESS')
+  return nameAddrView(buf, head, base, s, end, rawStart, displayName, dnStart, dnEnd, dnDecode, i + 1, gt, gt + 1, what, contact, stopAtComma)
+}
+
+/**
+ * The view of a name-addr whose URI is buf[uriStart..uriEnd) and whose
+ * parameters start at `paramsFrom`: they are checked here, and collected
+ * only for a Contact (its expires and q are read at once).
+ */
+function nameAddrView (buf: Buffer, head: string, base: number, s: number, end: number, rawStart: number,
+  displayName: string | undefined, dnStart: number, dnEnd: number, dnDecode: boolean,
+  uriStart: number, uriEnd: number, paramsFrom: number, what: string, contact: boolean, stopAtComma: boolean): ParsedNameAddr {
+  if (contact) {
+    scratchLen = 0
+    const stop = parseParamsBytes(buf, head, base, s, paramsFrom, end, scratch, what, stopAtComma)
+    const flat = takeParams(scratchLen)
+    elementStop = stop
+    const rawEnd = stop < end ? trimEnd(buf, rawStart, stop) : end
+    return ParsedContact.lazy(head, rawStart - base, rawEnd - base, displayName, dnStart, dnEnd, dnDecode, uriStart - base, uriEnd - base,
+      flat, 0, 0, TAG_FROM_LIST, 0, what)
+  }
+  const stop = parseParamsBytes(buf, head, base, s, paramsFrom, end, null, what, stopAtComma)
   elementStop = stop
-  if (stop < end) end = trimEnd(buf, rawStart, stop)
-  return contact ? new ParsedContact(displayName, uri, head, flat, rawStart - base, end - base) : new ParsedNameAddr(displayName, uri, head, flat, rawStart - base, end - base)
+  const rawEnd = stop < end ? trimEnd(buf, rawStart, stop) : end
+  let tagStart = tracked[T_TAG]!
+  let tagEnd = 0
+  if (tagStart >= 0) {
+    tagStart -= base
+    tagEnd = tracked[T_TAG + 1]! - base
+  } else {
+    // A quoted tag value (not a token, but taken) is read from the parameter list.
+    tagStart = tagStart === T_QUOTED ? TAG_FROM_LIST : TAG_NONE
+  }
+  return ParsedNameAddr.lazy(head, rawStart - base, rawEnd - base, displayName, dnStart, dnEnd, dnDecode, uriStart - base, uriEnd - base,
+    undefined, paramsFrom - base, stop - base, tagStart, tagEnd, what)
 }
 
 /** One Contact element in buf[s..e) (not `*`). */
@@ -480,12 +561,12 @@ export function parseViaBytes (buf: Buffer, head: string, base: number, s: numbe
   i = skipWs(buf, i, end)
   if (i === afterProto) throw new SipParseError(`missing space before sent-by in Via ${quote(head.substring(s - base, e - base))}`, i - s, 'SIP_ERR_BAD_VIA')
   const hStart = i
-  let host: string
+  // The host is cut on read; IPv6 references and names with upper-case letters lower-cased then.
+  let hostLower = true
   if (buf[i] === LBRACKET) {
     const close = ipv6RefEndBytes(buf, head, base, i, end)
     if (close < 0) throw new SipParseError(`invalid IPv6 reference in Via ${quote(head.substring(s - base, e - base))}`, i - s, 'SIP_ERR_BAD_VIA')
     i = close
-    host = head.substring(hStart - base, i - base).toLowerCase()
   } else {
     let kinds = 0
     while (i < end) {
@@ -494,11 +575,10 @@ export function parseViaBytes (buf: Buffer, head: string, base: number, s: numbe
       kinds |= t
       i++
     }
-    const upper = (kinds & 2) !== 0
+    hostLower = (kinds & 2) !== 0
     if (i === hStart) throw new SipParseError(`missing sent-by host in Via ${quote(head.substring(s - base, e - base))}`, i - s, 'SIP_ERR_BAD_VIA')
-    host = head.substring(hStart - base, i - base)
-    if (upper) host = host.toLowerCase()
   }
+  const hEnd = i
   let port: number | undefined
   let j = skipWs(buf, i, end)
   if (j < end && buf[j] === COLON) {
@@ -515,10 +595,32 @@ export function parseViaBytes (buf: Buffer, head: string, base: number, s: numbe
     port = p
     i = j
   }
-  scratchLen = 0
-  const stop = parseParamsBytes(buf, head, base, s, i, end, scratch, 'Via', stopAtComma)
-  const flat = takeParams(scratchLen)
+  const stop = parseParamsBytes(buf, head, base, s, i, end, null, 'Via', stopAtComma)
   elementStop = stop
   if (stop < end) end = trimEnd(buf, start, stop)
-  return new ParsedVia(protocol, transport, host, port, flat, head, start - base, end - base)
+  const b0 = tracked[T_BRANCH]!
+  const r0 = tracked[T_RECEIVED]!
+  const p0 = tracked[T_RPORT]!
+  if (b0 === T_QUOTED || r0 === T_QUOTED || p0 === T_QUOTED) {
+    // A quoted branch, received or rport (not tokens, but taken): the view from the parameter list.
+    scratchLen = 0
+    parseParamsBytes(buf, head, base, s, i, stop, scratch, 'Via')
+    const host = head.substring(hStart - base, hEnd - base)
+    return new ParsedVia(protocol, transport, hostLower ? host.toLowerCase() : host, port, takeParams(scratchLen), head, start - base, end - base)
+  }
+  let rport: number | null | undefined
+  if (p0 === T_FLAG) {
+    rport = null
+  } else if (p0 >= 0) {
+    const p1 = tracked[T_RPORT + 1]!
+    rport = 0
+    for (let k = p0; k < p1 && rport <= 65535; k++) {
+      const d = buf[k]! - 0x30
+      rport = d >= 0 && d <= 9 ? rport * 10 + d : 65536
+    }
+    // Not a port: parseUint names the defect.
+    if (rport > 65535) rport = parseUint(head.substring(p0 - base, p1 - base), 'Via rport', 65535)
+  }
+  return ParsedVia.lazy(protocol, transport, head, hStart - base, hEnd - base, hostLower, port, i - base, stop - base,
+    b0 >= 0 ? b0 - base : b0, tracked[T_BRANCH + 1]! - base, r0 >= 0 ? r0 - base : r0, tracked[T_RECEIVED + 1]! - base, rport, start - base, end - base)
 }

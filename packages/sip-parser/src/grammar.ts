@@ -217,27 +217,109 @@ export function parseParams (s: string, i: number, end: number, out: FlatParams,
   }
 }
 
+/** Tag state of a name-addr view read from the bytes: taken from the parameter list, absent, or cut (cached). */
+export const TAG_FROM_LIST = -1
+export const TAG_NONE = -2
+const TAG_CUT = -3
+
 /**
  * A parsed name-addr; `params` is built on first read, and so is `raw` when
  * it is given as a range of a larger text (`rawStart` >= 0): few readers
  * want it, and a substring per element is an allocation per element.
+ * A view from the bytes grammar (ParsedNameAddr.lazy) has been checked whole
+ * but cuts its display name, URI, tag and parameter list from the text only
+ * when they are read: a proxy reads the tag and little else.
  */
 export class ParsedNameAddr implements NameAddr {
-  displayName: string | undefined
-  uri: string
-  /** @internal */
-  readonly flat: FlatParams
+  #displayName: string | undefined
+  #uri: string | undefined
+  #flat: FlatParams | undefined
   #params?: Params
   #raw: string
   #rawStart: number
   #rawEnd: number
-  constructor (displayName: string | undefined, uri: string, raw: string, flat: FlatParams, rawStart = -1, rawEnd = 0) {
-    this.displayName = displayName
-    this.uri = uri
-    this.flat = flat
+  // Lazy parts: offsets into #text (the message head), pending while >= 0.
+  #text = ''
+  #dnStart = -1
+  #dnEnd = 0
+  #dnDecode = false
+  #uriStart = 0
+  #uriEnd = 0
+  #pStart = -1
+  #pEnd = 0
+  #what = ''
+  #tagStart = TAG_FROM_LIST
+  #tagEnd = 0
+  #tag: string | undefined = undefined
+
+  constructor (displayName: string | undefined, uri: string | undefined, raw: string, flat: FlatParams | undefined, rawStart = -1, rawEnd = 0) {
+    this.#displayName = displayName
+    this.#uri = uri
+    this.#flat = flat
     this.#raw = raw
     this.#rawStart = rawStart
     this.#rawEnd = rawEnd
+  }
+
+  /**
+   * @internal A view over `text` (offsets in it): the URI in [uriStart, uriEnd),
+   * the display name in [dnStart, dnEnd) (none when dnStart < 0; UTF-8 decoded
+   * when `dnDecode`) unless given as `displayName`, the parameters in
+   * [pStart, pEnd) (already checked: parseParams re-reads them on demand)
+   * unless `flat` is given, the tag at [tagStart, tagEnd) or TAG_NONE /
+   * TAG_FROM_LIST.
+   */
+  static lazy<T extends ParsedNameAddr> (this: new (displayName: string | undefined, uri: string | undefined, raw: string, flat: FlatParams | undefined, rawStart?: number, rawEnd?: number) => T,
+    text: string, rawStart: number, rawEnd: number, displayName: string | undefined, dnStart: number, dnEnd: number, dnDecode: boolean,
+    uriStart: number, uriEnd: number, flat: FlatParams | undefined, pStart: number, pEnd: number, tagStart: number, tagEnd: number, what: string): T {
+    const n = new this(displayName, undefined, text, flat, rawStart, rawEnd)
+    n.#text = text
+    n.#dnStart = dnStart
+    n.#dnEnd = dnEnd
+    n.#dnDecode = dnDecode
+    n.#uriStart = uriStart
+    n.#uriEnd = uriEnd
+    n.#pStart = pStart
+    n.#pEnd = pEnd
+    n.#what = what
+    n.#tagStart = tagStart
+    n.#tagEnd = tagEnd
+    return n
+  }
+
+  get displayName (): string | undefined {
+    if (this.#dnStart >= 0) {
+      const dn = this.#text.substring(this.#dnStart, this.#dnEnd)
+      this.#displayName = this.#dnDecode ? decodeText(dn) : dn
+      this.#dnStart = -1
+    }
+    return this.#displayName
+  }
+
+  set displayName (v: string | undefined) {
+    this.#displayName = v
+    this.#dnStart = -1
+  }
+
+  get uri (): string {
+    let u = this.#uri
+    if (u === undefined) u = this.#uri = this.#text.substring(this.#uriStart, this.#uriEnd)
+    return u
+  }
+
+  set uri (v: string) {
+    this.#uri = v
+  }
+
+  /** @internal The parameters as a flat list (see FlatParams). */
+  get flat (): FlatParams {
+    let f = this.#flat
+    if (f === undefined) {
+      f = []
+      parseParams(this.#text, this.#pStart, this.#pEnd, f, this.#what, true)
+      this.#flat = f
+    }
+    return f
   }
 
   /** The whole element as received (trimmed). */
@@ -255,6 +337,14 @@ export class ParsedNameAddr implements NameAddr {
   }
 
   get tag (): string | undefined {
+    const s = this.#tagStart
+    if (s >= 0) {
+      this.#tag = this.#text.substring(s, this.#tagEnd)
+      this.#tagStart = TAG_CUT
+      return this.#tag
+    }
+    if (s === TAG_CUT) return this.#tag
+    if (s === TAG_NONE) return undefined
     const t = flatParam(this.flat, 'tag')
     return t === null ? undefined : t
   }
@@ -489,40 +579,138 @@ export function internMethod (s: string, start: number, end: number): string {
   return s.slice(start, end)
 }
 
-/** A parsed Via element; `params` is built on first read. */
+/**
+ * A parsed Via element; `params` is built on first read. A view from the
+ * bytes grammar (ParsedVia.lazy) has been checked whole, rport included, but
+ * cuts its host, branch, received and parameter list from the text only
+ * when they are read.
+ */
 export class ParsedVia implements Via {
   protocol: string
   transport: string
-  host: string
   port: number | undefined
-  branch: string | undefined
-  received: string | undefined
   rport: number | null | undefined
-  readonly #flat: FlatParams
+  #host: string | undefined
+  #branch: string | undefined
+  #received: string | undefined
+  #flat: FlatParams | undefined
   #params?: Params
   #raw: string
   #rawStart: number
   #rawEnd: number
+  // Lazy parts: offsets into #text (the message head), pending while >= 0.
+  #text = ''
+  #hostStart = -1
+  #hostEnd = 0
+  #hostLower = false
+  #branchStart = -1
+  #branchEnd = 0
+  #receivedStart = -1
+  #receivedEnd = 0
+  #pStart = 0
+  #pEnd = 0
+
   /** `raw`, or with `rawStart` >= 0 the text whose [rawStart, rawEnd) is the element (sliced on first read). */
-  constructor (protocol: string, transport: string, host: string, port: number | undefined, flat: FlatParams, raw: string, rawStart = -1, rawEnd = 0) {
+  constructor (protocol: string, transport: string, host: string | undefined, port: number | undefined, flat: FlatParams | undefined, raw: string, rawStart = -1, rawEnd = 0) {
     this.protocol = protocol
     this.transport = transport
-    this.host = host
+    this.#host = host
     this.port = port
     this.#raw = raw
     this.#rawStart = rawStart
     this.#rawEnd = rawEnd
     this.#flat = flat
-    const branch = flatParam(flat, 'branch')
-    this.branch = branch === null ? '' : branch
-    const received = flatParam(flat, 'received')
-    this.received = received === null ? undefined : received
-    const rp = flatParam(flat, 'rport')
-    this.rport = rp === null ? null : rp === undefined ? undefined : parseUint(rp, 'Via rport', 65535)
+    if (flat === undefined) {
+      this.#branch = this.#received = undefined
+      this.rport = undefined
+    } else {
+      const branch = flatParam(flat, 'branch')
+      this.#branch = branch === null ? '' : branch
+      const received = flatParam(flat, 'received')
+      this.#received = received === null ? undefined : received
+      const rp = flatParam(flat, 'rport')
+      this.rport = rp === null ? null : rp === undefined ? undefined : parseUint(rp, 'Via rport', 65535)
+    }
+  }
+
+  /**
+   * @internal A view over `text` (offsets in it): the host at [hostStart,
+   * hostEnd) (lower-cased when `hostLower`), the parameters in [pStart, pEnd)
+   * (already checked: parseParams re-reads them on demand), branch and
+   * received at their offsets (start -1: absent; branch -2: a flag, '').
+   */
+  static lazy (protocol: string, transport: string, text: string, hostStart: number, hostEnd: number, hostLower: boolean, port: number | undefined,
+    pStart: number, pEnd: number, branchStart: number, branchEnd: number, receivedStart: number, receivedEnd: number, rport: number | null | undefined,
+    rawStart: number, rawEnd: number): ParsedVia {
+    const v = new ParsedVia(protocol, transport, undefined, port, undefined, text, rawStart, rawEnd)
+    v.rport = rport
+    v.#text = text
+    v.#hostStart = hostStart
+    v.#hostEnd = hostEnd
+    v.#hostLower = hostLower
+    v.#pStart = pStart
+    v.#pEnd = pEnd
+    if (branchStart === -2) v.#branch = ''
+    v.#branchStart = branchStart
+    v.#branchEnd = branchEnd
+    v.#receivedStart = receivedStart
+    v.#receivedEnd = receivedEnd
+    return v
+  }
+
+  get host (): string {
+    if (this.#hostStart >= 0) {
+      const h = this.#text.substring(this.#hostStart, this.#hostEnd)
+      this.#host = this.#hostLower ? h.toLowerCase() : h
+      this.#hostStart = -1
+    }
+    return this.#host!
+  }
+
+  set host (v: string) {
+    this.#host = v
+    this.#hostStart = -1
+  }
+
+  get branch (): string | undefined {
+    if (this.#branchStart >= 0) {
+      this.#branch = this.#text.substring(this.#branchStart, this.#branchEnd)
+      this.#branchStart = -1
+    }
+    return this.#branch
+  }
+
+  set branch (v: string | undefined) {
+    this.#branch = v
+    this.#branchStart = -1
+  }
+
+  get received (): string | undefined {
+    if (this.#receivedStart >= 0) {
+      this.#received = this.#text.substring(this.#receivedStart, this.#receivedEnd)
+      this.#receivedStart = -1
+    }
+    return this.#received
+  }
+
+  set received (v: string | undefined) {
+    this.#received = v
+    this.#receivedStart = -1
+  }
+
+  /** @internal The parameters as a flat list (see FlatParams). */
+  get flat (): FlatParams {
+    let f = this.#flat
+    if (f === undefined) {
+      f = []
+      parseParams(this.#text, this.#pStart, this.#pEnd, f, 'Via', true)
+      this.#flat = f
+    }
+    return f
   }
 
   get params (): Params {
-    if (this.#params === undefined) this.#params = paramsToMap(this.#flat)
+    if (this.#params === undefined) this.#params = paramsToMap(this.flat)
     return this.#params
   }
 

@@ -13,13 +13,16 @@ import {
   H_VIA, IS_LIST_HEADER, headerId, lookupHeaderBytes, matchCommonName
 } from './header-names.js'
 import {
-  IS_TOKEN, parseAddressHeader, parseContact, parseCredentials, parseCSeq, parseNameAddr, parseUint,
+  IS_TOKEN as SHARED_IS_TOKEN, parseAddressHeader, parseContact, parseCredentials, parseCSeq, parseNameAddr, parseUint,
   parseVia, splitList, splitListRanges
 } from './grammar.js'
 import { parseSipUriBytes, parseUri } from './uri.js'
 import { elementStop, firstElement, firstElementStart, parseContactBytes, parseNameAddrBytes, parseViaBytes, splitListBytes } from './grammar-bytes.js'
 import type { ParsedNameAddr } from './grammar.js'
 import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, SipUri, Via } from './types.js'
+
+// A module's own const is embedded in optimised code; an import is loaded through its cell (see grammar-bytes.ts).
+const IS_TOKEN = SHARED_IS_TOKEN
 
 const CR = 0x0d
 const LF = 0x0a
@@ -498,11 +501,20 @@ export abstract class SipMessage {
       const ve = this.index[o + F_VALUE_END]!
       if (ve === vs) throw new SipParseError('empty Call-ID header', vs, 'SIP_ERR_BAD_CALL_ID')
       const buf = this.buf
-      let ascii = true
+      // One sign test per byte: negative when any byte is outside 0x21..0x7e;
+      // only then the precise loop (a defect, or non-ASCII).
+      let out = 0
       for (let i = vs; i < ve; i++) {
         const c = buf[i]!
-        if (c <= SP || c === 0x7f) throw new SipParseError(`invalid Call-ID ${quote(this.valueAt(k))}`, i, 'SIP_ERR_BAD_CALL_ID')
-        if (c > 0x7f) ascii = false
+        out |= (c - 0x21) | (0x7e - c)
+      }
+      let ascii = true
+      if (out < 0) {
+        for (let i = vs; i < ve; i++) {
+          const c = buf[i]!
+          if (c <= SP || c === 0x7f) throw new SipParseError(`invalid Call-ID ${quote(this.valueAt(k))}`, i, 'SIP_ERR_BAD_CALL_ID')
+          if (c > 0x7f) ascii = false
+        }
       }
       // Non-ASCII octets (outside RFC 3261 word, but seen) read as UTF-8, as header('Call-ID') does.
       this.#callId = ascii ? this.rawAt(k) : utf8(buf, vs, ve)
