@@ -63,6 +63,8 @@ const LADDER = {
   }
 }
 const STEP_S = { full: 5, quick: 2 }
+// Warm-up before a server's first counted step (s).
+const WARM_S = { full: 10, quick: 5 }
 // Repeats of the common-rate step for the headline profiles (the ratio the
 // issue asks for); the climb continues after them.
 const REPEATS = { full: 3, quick: 1 }
@@ -224,10 +226,16 @@ async function quiet (srv, maxMs = 10000) {
  * halfway between the last clean and the first failed rate (full run).
  */
 async function climb (ctx, env, { ladder, common, repeats, stepS, deadline, label }) {
-  // Warm-up (not counted): the server's code paths compiled, sipp's sockets open.
+  // Warm-up (not counted): the server's code paths compiled, sipp's sockets
+  // open. Long enough for a JIT-compiled server to reach its steady state
+  // (sipd's optimising compiler was still using ~0.2 ms per call on its
+  // background thread in the second 2 s at 300/s), then wait until the
+  // server is idle, so that no compilation or clean-up is charged to the
+  // first counted step. Both servers get the same warm-up.
   const warm = Math.min(common, 300)
-  ctx.progress(`${label}: warm-up, ${warm}/s for 2 s`)
-  await step(ctx, env, warm, 2)
+  ctx.progress(`${label}: warm-up, ${warm}/s for ${WARM_S[ctx.quick ? 'quick' : 'full']} s`)
+  await step(ctx, env, warm, WARM_S[ctx.quick ? 'quick' : 'full'])
+  await quiet(env.srv, 5000)
   const steps = []
   let memoryAtPeak
   const rates = [...Array(repeats).fill(common), ...ladder.filter(r => r > common)]
