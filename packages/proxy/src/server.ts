@@ -120,7 +120,13 @@ export class Sipd {
       onRequest: tx => { this.#onRequest(tx) },
       onStrayAck: (ack, source) => { this.#onAck(ack, source) },
       onStrayResponse: resp => { this.proxy.relayStray(resp) },
-      timers: { t1: config.timers.t1, t2: config.timers.t2, t4: config.timers.t4, timerD: config.timers.timerD }
+      timers: { t1: config.timers.t1, t2: config.timers.t2, t4: config.timers.t4, timerD: config.timers.timerD },
+      // A proxy tells loops from spirals by the §16.3 branch hash (ProxyCore):
+      // §8.2.2.2 merged-request detection is a UAS rule, and in a proxy it
+      // would answer 482 to a legal spiral (the same request back through
+      // sipd with a new Request-URI), besides costing four map operations
+      // per initial request.
+      detectMergedRequests: false
     })
     this.proxy = new ProxyCore({
       transactions: this.transactions,
