@@ -1,7 +1,17 @@
-import pg from 'pg'
+import { createRequire } from 'node:module'
+import type pg from 'pg'
 import type { AdminState, MediaNodeConfig, MediaSetConfig, SelectionAlgorithm } from './dispatcher.js'
 import { SELECTION_ALGORITHMS } from './dispatcher.js'
 import { InvalidArgumentError, MediaBridgeError, quote } from './errors.js'
+
+// pg on first use: a node whose media sets come from the config file never
+// needs it, and importing it cost about 9 MiB of resident memory.
+const requireDep = createRequire(import.meta.url)
+let pgModule: typeof pg | undefined
+function loadPg (): typeof pg {
+  pgModule ??= requireDep('pg') as typeof pg
+  return pgModule
+}
 
 /**
  * One schema change of the media tables, in the shape the registrar's
@@ -101,7 +111,7 @@ export class PgMediaSetStore {
     for (const k of ['connectTimeoutMs', 'queryTimeoutMs'] as const) {
       if (!(Number.isInteger(o[k]) && o[k] > 0)) throw new InvalidArgumentError(k, `must be a positive integer, got ${quote(o[k])}`)
     }
-    this.#pool = new pg.Pool({ connectionString: o.connectionString, max: 2, connectionTimeoutMillis: o.connectTimeoutMs, query_timeout: o.queryTimeoutMs })
+    this.#pool = new (loadPg().Pool)({ connectionString: o.connectionString, max: 2, connectionTimeoutMillis: o.connectTimeoutMs, query_timeout: o.queryTimeoutMs })
     // An idle client losing its connection emits 'error' on the pool; the next query reconnects.
     this.#pool.on('error', () => {})
     this.#ownsPool = true

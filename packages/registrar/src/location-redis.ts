@@ -1,4 +1,5 @@
-import { Redis, type Cluster, type RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import { ioredis } from './lazy-deps.js'
 import { InvalidArgumentError, StoreUnavailableError } from './errors.js'
 import { INDEX_SCRIPT, PRUNE_SCRIPT, REMOVE_SCRIPT, UPDATE_SCRIPT, type LuaScript } from './location-redis-scripts.js'
 import {
@@ -104,7 +105,7 @@ export class RedisLocationStore implements LocationStore {
     const r = options.redis
     if (typeof r === 'string') {
       if (r.length === 0) throw new InvalidArgumentError('RedisLocationStore: option "redis" is an empty URL')
-      this.#redis = new Redis(r, { ...DEFAULT_REDIS_CLIENT_OPTIONS })
+      this.#redis = new (ioredis().Redis)(r, { ...DEFAULT_REDIS_CLIENT_OPTIONS })
       this.#owns = true
       // Without a listener ioredis prints every connection error to stderr.
       this.#redis.on('error', options.onError ?? (() => {}))

@@ -259,30 +259,46 @@ export function checkUpdate (aor: string, u: LocationUpdate, now: number): numbe
   if (u.removeAll === true && u.changes.length > 0) throw new InvalidArgumentError('location update: removeAll (Contact: *) comes with no other change (RFC 3261 §10.3 step 6)')
   const limit = u.maxContacts ?? DEFAULT_MAX_CONTACTS
   if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgumentError(`location update: maxContacts must be a positive integer, got ${String(limit)}`)
-  u.changes.forEach((c, i) => {
-    const where = `location update: changes[${i}]`
-    if (c === null || typeof c !== 'object') throw new InvalidArgumentError(`${where} must be an object`)
-    if (typeof c.contact !== 'string' || c.contact.length === 0) throw new InvalidArgumentError(`${where}.contact must be a non-empty string`)
-    if (!Number.isInteger(c.expires) || c.expires < 0 || c.expires > MAX_EXPIRES) throw new InvalidArgumentError(`${where}.expires must be an integer number of seconds >= 0, got ${String(c.expires)}`)
-    if (c.q !== undefined && (typeof c.q !== 'number' || !(c.q >= 0 && c.q <= 1))) throw new InvalidArgumentError(`${where}.q must be from 0 to 1, got ${String(c.q)}`)
-    if (c.instanceId !== undefined && (typeof c.instanceId !== 'string' || c.instanceId.length === 0)) throw new InvalidArgumentError(`${where}.instanceId must be a non-empty string`)
-    if (c.regId !== undefined && (!Number.isInteger(c.regId) || c.regId < 1)) throw new InvalidArgumentError(`${where}.regId must be a positive integer, got ${String(c.regId)}`)
-    if (c.regId !== undefined && c.instanceId === undefined) throw new InvalidArgumentError(`${where}: regId without instanceId (RFC 5626 §6 ignores such a reg-id; drop it first)`)
-    if (c.path !== undefined && (!Array.isArray(c.path) || !(c.path as unknown[]).every(p => typeof p === 'string'))) throw new InvalidArgumentError(`${where}.path must be an array of strings`)
-    if (hasControl(c.contact) || (c.instanceId !== undefined && hasControl(c.instanceId)) || (c.path !== undefined && c.path.some(hasControl))) {
-      throw new InvalidArgumentError(`${where}: contact, instanceId and path must not contain CR or LF`)
-    }
-    if (c.received !== undefined) {
-      const r = c.received
-      if (r === null || typeof r !== 'object' || typeof r.transport !== 'string' || typeof r.address !== 'string' || !Number.isInteger(r.port) || r.port < 0 || r.port > 65535) {
-        throw new InvalidArgumentError(`${where}.received must be {transport, address, port}`)
-      }
-    }
-    for (const k of ['node', 'flowToken', 'flowUri', 'userAgent'] as const) {
-      if (c[k] !== undefined && typeof c[k] !== 'string') throw new InvalidArgumentError(`${where}.${k} must be a string`)
-    }
-  })
+  for (let i = 0; i < u.changes.length; i++) checkChange(u.changes[i], i)
   return limit
+}
+
+const STRING_FIELDS = ['node', 'flowToken', 'flowUri', 'userAgent'] as const
+
+/** Throws InvalidArgumentError for a malformed change of an update (`i`: its index, for the message). */
+function checkChange (c: BindingChange | undefined, i: number): void {
+  if (c === null || typeof c !== 'object') throw new InvalidArgumentError(`${where(i)} must be an object`)
+  if (typeof c.contact !== 'string' || c.contact.length === 0) throw new InvalidArgumentError(`${where(i)}.contact must be a non-empty string`)
+  if (!Number.isInteger(c.expires) || c.expires < 0 || c.expires > MAX_EXPIRES) throw new InvalidArgumentError(`${where(i)}.expires must be an integer number of seconds >= 0, got ${String(c.expires)}`)
+  if (c.q !== undefined && (typeof c.q !== 'number' || !(c.q >= 0 && c.q <= 1))) throw new InvalidArgumentError(`${where(i)}.q must be from 0 to 1, got ${String(c.q)}`)
+  if (c.instanceId !== undefined && (typeof c.instanceId !== 'string' || c.instanceId.length === 0)) throw new InvalidArgumentError(`${where(i)}.instanceId must be a non-empty string`)
+  if (c.regId !== undefined && (!Number.isInteger(c.regId) || c.regId < 1)) throw new InvalidArgumentError(`${where(i)}.regId must be a positive integer, got ${String(c.regId)}`)
+  if (c.regId !== undefined && c.instanceId === undefined) throw new InvalidArgumentError(`${where(i)}: regId without instanceId (RFC 5626 §6 ignores such a reg-id; drop it first)`)
+  let pathControl = false
+  if (c.path !== undefined) {
+    if (!Array.isArray(c.path)) throw new InvalidArgumentError(`${where(i)}.path must be an array of strings`)
+    for (const p of c.path as unknown[]) {
+      if (typeof p !== 'string') throw new InvalidArgumentError(`${where(i)}.path must be an array of strings`)
+      if (hasControl(p)) pathControl = true
+    }
+  }
+  if (pathControl || hasControl(c.contact) || (c.instanceId !== undefined && hasControl(c.instanceId))) {
+    throw new InvalidArgumentError(`${where(i)}: contact, instanceId and path must not contain CR or LF`)
+  }
+  if (c.received !== undefined) {
+    const r = c.received
+    if (r === null || typeof r !== 'object' || typeof r.transport !== 'string' || typeof r.address !== 'string' || !Number.isInteger(r.port) || r.port < 0 || r.port > 65535) {
+      throw new InvalidArgumentError(`${where(i)}.received must be {transport, address, port}`)
+    }
+  }
+  for (const k of STRING_FIELDS) {
+    if (c[k] !== undefined && typeof c[k] !== 'string') throw new InvalidArgumentError(`${where(i)}.${k} must be a string`)
+  }
+}
+
+/** A change's name in a message, built only for one. */
+function where (i: number): string {
+  return `location update: changes[${i}]`
 }
 
 /** @internal */

@@ -3,7 +3,8 @@
  * standalone (`url`), Sentinel (`sentinels` + `sentinelName`) or Cluster
  * (`cluster` seed nodes), all failing fast while disconnected.
  */
-import { Cluster, Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
+import { ioredis } from './lazy-deps.js'
 import { InvalidArgumentError } from './errors.js'
 import { DEFAULT_REDIS_CLIENT_OPTIONS } from './location-redis.js'
 
@@ -32,7 +33,7 @@ export function createRedisClient (o: RedisConnectionOptions): Redis | Cluster {
   const sentinels = o.sentinels ?? []
   let client: Redis | Cluster
   if (cluster.length > 0) {
-    client = new Cluster(cluster.map(s => hostPort(s, 'cluster')), {
+    client = new (ioredis().Cluster)(cluster.map(s => hostPort(s, 'cluster')), {
       enableOfflineQueue: false,
       // Per-node settings; the Cluster itself owns the offline queue and the retries.
       redisOptions: { connectTimeout: DEFAULT_REDIS_CLIENT_OPTIONS.connectTimeout, commandTimeout: DEFAULT_REDIS_CLIENT_OPTIONS.commandTimeout, maxRetriesPerRequest: DEFAULT_REDIS_CLIENT_OPTIONS.maxRetriesPerRequest },
@@ -40,9 +41,9 @@ export function createRedisClient (o: RedisConnectionOptions): Redis | Cluster {
     })
   } else if (sentinels.length > 0) {
     if (o.sentinelName === undefined || o.sentinelName === '') throw new InvalidArgumentError('createRedisClient: "sentinels" needs "sentinelName" (redis.sentinel_name), the monitored master')
-    client = new Redis({ ...DEFAULT_REDIS_CLIENT_OPTIONS, sentinels: sentinels.map(s => hostPort(s, 'sentinels')), name: o.sentinelName })
+    client = new (ioredis().Redis)({ ...DEFAULT_REDIS_CLIENT_OPTIONS, sentinels: sentinels.map(s => hostPort(s, 'sentinels')), name: o.sentinelName })
   } else if (o.url !== undefined && o.url !== '') {
-    client = new Redis(o.url, { ...DEFAULT_REDIS_CLIENT_OPTIONS })
+    client = new (ioredis().Redis)(o.url, { ...DEFAULT_REDIS_CLIENT_OPTIONS })
   } else {
     throw new InvalidArgumentError('createRedisClient: give "url", "sentinels" or "cluster"')
   }

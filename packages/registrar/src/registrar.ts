@@ -263,15 +263,15 @@ export class Registrar {
     const contacts = req.contact
     const expiresHeader = req.expires
     const path = req.headers('Path')
-    const echoPath = path.length > 0 && req.supported.some(s => s.toLowerCase() === 'path')
+    const echoPath = path.length > 0 && supports(req, 'path')
     // RFC 5626 §6: outbound applies when this registrar is the phone's first
     // hop (one Via, no Path) or the first Path URI carries `ob`; then a
     // binding with reg-id gets `Require: outbound`, which is what makes the
     // phone keep its flow alive (CRLF over TCP, STUN over UDP) and
     // re-register on flow failure. Only for a UA that listed `outbound` in
     // Supported (RFC 3261 §8.2.2.3: no Require of an extension it did not offer).
-    const outboundApplies = req.supported.some(s => s.toLowerCase() === 'outbound') &&
-      (path.length === 0 ? req.via.length === 1 : firstPathHasOb(path[0] as string))
+    // Decided on the first contact with a reg-id: most REGISTERs have none.
+    let outboundApplies: boolean | undefined
     let requireOutbound = false
     const callId = req.callId
     const cseq = req.cseq.seq
@@ -313,6 +313,7 @@ export class Registrar {
           const n = typeof regId === 'string' ? Number(regId) : NaN
           if (Number.isInteger(n) && n >= 1) {
             change.regId = n
+            outboundApplies ??= supports(req, 'outbound') && (path.length === 0 ? req.via.length === 1 : firstPathHasOb(path[0] as string))
             if (outboundApplies) requireOutbound = true
           }
         }
@@ -378,11 +379,14 @@ export class Registrar {
   }
 
   async #update (aor: string, u: Parameters<LocationStore['update']>[1], now: number): Promise<LocationUpdateResult> {
-    const t0 = process.hrtime.bigint()
+    const onLatency = this.#o.onStoreLatency
+    if (onLatency === undefined) return await this.#locations.update(aor, u, now)
+    // performance.now(): a double, where hrtime.bigint() allocated two BigInts per REGISTER.
+    const t0 = performance.now()
     try {
       return await this.#locations.update(aor, u, now)
     } finally {
-      this.#o.onStoreLatency?.('update', Number(process.hrtime.bigint() - t0) / 1e9)
+      onLatency('update', (performance.now() - t0) / 1000)
     }
   }
 
@@ -413,6 +417,12 @@ function pickCredentials (req: SipRequest, realm: string): DigestCredentials | u
   if (all.length === 0) return undefined
   for (const c of all) if (c.realm === realm) return c
   return all[0]
+}
+
+/** Whether the request lists `option` in Supported (option-tags compare case-insensitively, RFC 3261 §19.2). */
+function supports (req: SipRequest, option: string): boolean {
+  for (const s of req.supported) if (s.toLowerCase() === option) return true
+  return false
 }
 
 /** Whether a Path value's URI has the `ob` parameter (RFC 5626 §5.1: that edge proxy does outbound). */

@@ -1,4 +1,5 @@
-import pg from 'pg'
+import type pg from 'pg'
+import { pg as loadPg } from './lazy-deps.js'
 import { ha1 } from './digest.js'
 import { InvalidArgumentError, StoreUnavailableError, SubscriberExistsError } from './errors.js'
 import { definedOnly } from './options.js'
@@ -83,7 +84,7 @@ export class PgSubscriberStore implements SubscriberStore {
       this.#ownsPool = false
     } else {
       if (typeof o.connectionString !== 'string' || o.connectionString.length === 0) throw new InvalidArgumentError('PgSubscriberStore: option "connectionString" must be a non-empty string')
-      this.#pool = new pg.Pool({
+      this.#pool = new (loadPg().Pool)({
         connectionString: o.connectionString,
         max: o.maxConnections,
         connectionTimeoutMillis: o.connectTimeoutMs,

@@ -215,6 +215,27 @@ t.test('verify: the nonce-count table is bounded and never lets a replay through
   t.same(v(later, '00000001'), { ok: true, algorithm: 'MD5' })
 })
 
+t.test('verify: the bounded tables keep their order through many evictions (ring wrap-around)', async t => {
+  // 3 nonce counts and 4,096 recent nonces, pushed round many times: the
+  // newest three are remembered (replay caught), the one before is forgotten.
+  const c = clock()
+  const a = new DigestAuthenticator({ secret: SECRET, maxNonceCounts: 3, now: c.now })
+  const v = (nonce: string, nc: string) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  const used: string[] = []
+  let failures = 0
+  for (let i = 0; i < 10_000; i++) {
+    const nonce = param(a.challenge('example.test')[0], 'nonce') ?? ''
+    if (v(nonce, '00000001').ok !== true) failures++
+    used.push(nonce)
+    c.advance(1)
+  }
+  t.equal(failures, 0, 'every fresh nonce verifies once')
+  const n = used.length
+  for (const k of [1, 2, 3]) t.same(v(used[n - k] as string, '00000001'), { ok: false, reason: 'replay' }, `the ${k}th newest is remembered`)
+  t.same(v(used[n - 1] as string, '00000002'), { ok: true, algorithm: 'MD5' }, 'and its count advances')
+  t.same(v(used[n - 4] as string, '00000002'), { ok: false, reason: 'stale' }, 'an older one is forgotten, never replayed')
+})
+
 t.test('verify: malformed or foreign credentials', async t => {
   const a = new DigestAuthenticator({ secret: SECRET })
   const h = ha1Of('alice', 'example.test')

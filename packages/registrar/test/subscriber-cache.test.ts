@@ -61,6 +61,19 @@ t.test('bounded size: the oldest answer is dropped', async t => {
   t.equal(counting.calls, 4, 'alice was dropped')
 })
 
+t.test('bounded size: a full cache drops its oldest sixteenth at once and keeps the newest', async t => {
+  const { cache, counting } = setup({ maxEntries: 32 })
+  for (let i = 0; i < 32; i++) await cache.lookup(`u${i}`, 'example.test')
+  t.equal(cache.size, 32)
+  await cache.lookup('u32', 'example.test')
+  t.equal(cache.size, 31, 'u0 and u1 dropped, u32 added')
+  const calls = counting.calls
+  for (let i = 2; i <= 32; i++) await cache.lookup(`u${i}`, 'example.test')
+  t.equal(counting.calls, calls, 'u2 to u32 still cached')
+  await cache.lookup('u0', 'example.test')
+  t.equal(counting.calls, calls + 1, 'u0 was dropped')
+})
+
 t.test('invalidate and clear', async t => {
   const { cache, counting } = setup()
   await cache.lookup('alice', 'example.test')
