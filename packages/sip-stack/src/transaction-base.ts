@@ -6,6 +6,7 @@
  * transport-error reporting.
  */
 import type { Clock, TimerHandle } from './clock.js'
+import type { Expirable, ExpiryQueue } from './expiry-queue.js'
 import type { TimerWheel, WheelTimer } from './timer-wheel.js'
 import type { ResolvedTimers } from './transaction-timers.js'
 import type { SendResult, SendTarget } from './transport-types.js'
@@ -70,6 +71,8 @@ export interface TransactionContext {
   readonly timers: ResolvedTimers
   readonly counters: TransactionCounters
   readonly send: SendFunction
+  /** Timer J of the non-INVITE server transactions over UDP (64·T1 for all): one FIFO, no wheel entry each. */
+  readonly timerJ: ExpiryQueue<Expirable>
   /** Called once when a transaction reaches Terminated: remove it from the maps. */
   terminated(tx: Transaction): void
 }
@@ -153,7 +156,7 @@ export abstract class Transaction {
     }
   }
 
-  /** Start the long timer (B, D, F, H, I, J, K, L, M) on the wheel, replacing a running one; `input` goes to {@link timerFired}. */
+  /** Start the long timer (B, D, F, H, I, K, L, M; J has the layer's FIFO) on the wheel, replacing a running one; `input` goes to {@link timerFired}. */
   protected startLongTimer (input: string, ms: number): void {
     if (this.#long !== undefined) this.ctx.wheel.cancel(this.#long)
     this.#longInput = input

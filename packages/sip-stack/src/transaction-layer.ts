@@ -13,6 +13,7 @@ import { createResponse, parseMessage } from '@sipd/sip-parser'
 import type { SipRequest, SipResponse, Via } from '@sipd/sip-parser'
 import { SYSTEM_CLOCK } from './clock.js'
 import type { Clock } from './clock.js'
+import { ExpiryQueue } from './expiry-queue.js'
 import { TimerWheel } from './timer-wheel.js'
 import { newTransactionCounters } from './transaction-base.js'
 import type { SendFunction, SendOutcome, Transaction, TransactionContext, TransactionCounters } from './transaction-base.js'
@@ -72,7 +73,7 @@ export interface TransactionLayerOptions {
    */
   clock?: Clock
   /**
-   * The shared wheel for the long timers (B, D, F, H, I, J, K, L, M); pass
+   * The shared wheel for the long timers (B, D, F, H, I, K, L, M; Timer J runs on a FIFO of its own); pass
    * one to share it with other users (registration expiry, Timer C).
    * @default a new TimerWheel on `clock` with its default tick
    */
@@ -158,6 +159,7 @@ export class TransactionLayer {
       timers: this.timers,
       counters: this.counters,
       send: this.#send,
+      timerJ: new ExpiryQueue(this.clock, this.timers.timeout),
       terminated: tx => { this.#forget(tx as AnyClientTransaction | AnyServerTransaction) }
     }
   }
@@ -282,6 +284,7 @@ export class TransactionLayer {
   close (): void {
     for (const tx of [...this.#client.values()]) tx.terminate()
     for (const tx of [...this.#server.values()]) tx.terminate()
+    this.#ctx.timerJ.clear()
   }
 
   #receiveRequest (req: SipRequest, source: Source): void {

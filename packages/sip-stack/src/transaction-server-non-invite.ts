@@ -56,6 +56,13 @@ export class ServerNonInviteTransaction extends ServerTransaction {
     this.#end()
   }
 
+  /** @internal Timer J fired (the layer's FIFO of Completed transactions); ignored once terminated. */
+  expire (): boolean {
+    if (this.#state !== 'completed') return false
+    this.#input('timer_j')
+    return true
+  }
+
   /** @internal A retransmitted request. */
   receiveRequest (_request: SipRequest): void {
     this.ctx.counters.retransmissionsReceived++
@@ -125,7 +132,7 @@ export class ServerNonInviteTransaction extends ServerTransaction {
       case 'tu_200-699':
         this.#state = 'completed'
         // §17.2.2: Timer J absorbs request retransmissions: 64·T1 unreliable, zero reliable.
-        if (!this.reliable) this.startLongTimer('timer_j', this.ctx.timers.timeout)
+        if (!this.reliable) this.ctx.timerJ.push(this)
         this.#send()
         if (this.reliable && this.#state === 'completed') this.#end()
         return
@@ -142,7 +149,7 @@ export class ServerNonInviteTransaction extends ServerTransaction {
         this.retransmit(this.#last!)
         return
       case 'timer_j':
-        this.#end()
+        this.#end(undefined, true)
         return
       case 'transport_error':
         return this.#transportError()
@@ -168,7 +175,9 @@ export class ServerNonInviteTransaction extends ServerTransaction {
   }
 
   /** Enter Terminated; on the first time, report the cause (if any), then onTerminated. */
-  #end (report?: () => void): void {
+  #end (report?: () => void, expired = false): void {
+    // Ended before Timer J: the layer's FIFO stops its timer once only such transactions wait.
+    if (this.#state === 'completed' && !this.reliable && !expired) this.ctx.timerJ.forget()
     this.#state = 'terminated'
     if (!this.finish()) return
     report?.()

@@ -88,19 +88,21 @@ export abstract class ServerTransaction extends Transaction {
    * The request that created the transaction. Once a final response is sent
    * the transaction lets go of the parsed message (it waits out Timer J, L or
    * I holding only the bytes it resends: with a parsed INVITE and BYE per
-   * call held for 32 s, the parsed copies were most of a busy proxy's heap);
-   * a read after that parses the kept bytes again, into a new object. An
-   * INVITE whose 2xx the TU relayed through {@link sendResponse} (a proxy)
-   * lets go of the bytes too (in Accepted nothing is answered from them,
-   * RFC 6026 §7.1): a read then throws. A 2xx sent with {@link respond}
-   * keeps them, so that the UAS can send it again.
-   * @throws TransactionError (`SIP_ERR_TX_RELEASED`) after a relayed 2xx to an INVITE
+   * call held for 32 s, the parsed copies were most of a busy proxy's heap).
+   * A non-INVITE lets go of the request's bytes too (in Completed it only
+   * resends its final, RFC 3261 §17.2.2, and admits no other response), and
+   * so does an INVITE whose 2xx the TU relayed through {@link sendResponse}
+   * (a proxy; in Accepted nothing is answered from them, RFC 6026 §7.1): a
+   * read then throws. An INVITE answered otherwise keeps the bytes and a read
+   * parses them again, into a new object: a 2xx sent with {@link respond} so
+   * that the UAS can send it again, a non-2xx for its ACK matching.
+   * @throws TransactionError (`SIP_ERR_TX_RELEASED`) after a final to a non-INVITE or a relayed 2xx to an INVITE
    */
   get request (): SipRequest {
     let req = this.#request
     if (req === undefined) {
       const raw = this.#raw
-      if (raw === undefined) throw new TransactionError(`the ${this.method} of server transaction ${JSON.stringify(this.key)} was released when a 2xx was relayed`, 'SIP_ERR_TX_RELEASED')
+      if (raw === undefined) throw new TransactionError(`the ${this.method} of server transaction ${JSON.stringify(this.key)} was released with its final response`, 'SIP_ERR_TX_RELEASED')
       req = parseMessage(raw, { maxHeaders: Number.MAX_SAFE_INTEGER }) as SipRequest
       this.#request = req
     }
@@ -130,7 +132,8 @@ export abstract class ServerTransaction extends Transaction {
    */
   respond (status: number, reason?: string, opts: RespondOptions = {}): boolean {
     checkStatus(status)
-    if (this.terminated) return false
+    // A released non-INVITE has sent its final: its state machine refuses any further response.
+    if (this.terminated || (this.#request === undefined && this.#raw === undefined && this.method !== 'INVITE')) return false
     let toTag: string | undefined
     const request = this.request
     if (status > 100) toTag = this.#requestToTag ?? opts.toTag ?? this.toTag
@@ -166,12 +169,14 @@ export abstract class ServerTransaction extends Transaction {
     const sent = this.onResponse(bytes, status)
     if (sent && status >= 200) {
       this.#responseToTag = toTag
-      if (status < 300 && this.method === 'INVITE' && !this.#responding) {
-        // A 2xx relayed (a proxy's): Accepted (RFC 6026 §7.1) absorbs INVITE retransmissions
-        // without answering and the TU relays 2xx retransmissions as bytes, so neither form
-        // of the request is needed for Timer L's 32 s.
+      if (this.method !== 'INVITE' || (status < 300 && !this.#responding)) {
+        // Neither form of the request is needed for Timer J's or L's 32 s. A non-INVITE in
+        // Completed only resends its final (§17.2.2). A 2xx relayed (a proxy's): Accepted
+        // (RFC 6026 §7.1) absorbs INVITE retransmissions without answering and the TU relays
+        // 2xx retransmissions as bytes.
         this.#request = undefined
         this.#raw = undefined
+        this.#viaParams = undefined
       } else {
         this.#release()
       }

@@ -139,3 +139,79 @@ t.test('Completed keeps its final in memory of its own (Timer J is 32 s), sent a
   h.layer.receive(request(REGISTER), source())
   t.ok(h.sent[h.sent.length - 1]!.bytes.equals(Buffer.from(text, 'latin1')), 'unaffected by later writes to the larger buffer')
 })
+
+t.test('Completed holds no request: a read throws SIP_ERR_TX_RELEASED, retransmissions still get the same final bytes', async t => {
+  const { h, tx } = setup()
+  t.equal(tx.request.method, 'REGISTER', 'the TU reads the request before answering')
+  t.equal(tx.respond(401, 'Unauthorized', { headers: [['WWW-Authenticate', 'Digest realm="example.com", nonce="n1"']] }), true)
+  t.throws(() => tx.request, { name: 'TransactionError', code: 'SIP_ERR_TX_RELEASED' }, 'the request is gone with the final')
+  t.equal(tx.respond(200), false, 'a later respond() is refused, not thrown')
+  t.equal(tx.sendResponse(Buffer.from('SIP/2.0 200 OK\r\n\r\n'), 200), false, 'so is a later sendResponse()')
+  const first = h.sent[0]!.bytes
+  for (let i = 0; i < 3; i++) h.layer.receive(request(REGISTER), source())
+  t.equal(h.sent.length, 4)
+  for (let i = 1; i < 4; i++) t.ok(h.sent[i]!.bytes.equals(first), `retransmission ${i} answered with the same final bytes`)
+  t.equal(h.layer.counters.retransmissionsSent, 3)
+})
+
+t.test('Timer J of many transactions: each ends 64*T1 after its final, in order, none early; then gone', async t => {
+  const h = new Harness()
+  h.onRequest = tx => { tx.respond(200) }
+  const branches: string[] = []
+  // Finals 1 s apart, so that each Timer J falls on its own instant.
+  for (let i = 0; i < 5; i++) {
+    branches.push(`z9hG4bK-j-${i}`)
+    h.layer.receive(request({ ...REGISTER, branch: branches[i], callId: branches[i] }), source())
+    h.clock.advance(1000)
+  }
+  const txs = h.serverTxs.slice()
+  t.equal(h.layer.size, 5)
+  // Now = 5 s; the first final went at 0 s, so its Timer J is due at 32 s.
+  h.clock.advance(32_000 - 5000 - 1)
+  t.same(txs.map(tx => tx.state), ['completed', 'completed', 'completed', 'completed', 'completed'], 'none early')
+  h.layer.receive(request({ ...REGISTER, branch: branches[0], callId: branches[0] }), source())
+  t.equal(h.sent.length, 6, 'the first still answers its retransmission')
+  t.ok(h.sent[5]!.bytes.equals(h.sent[0]!.bytes), 'with its final')
+  h.clock.advance(1)
+  t.same(txs.map(tx => tx.state), ['terminated', 'completed', 'completed', 'completed', 'completed'])
+  // One batch may be up to 100 ms late; never more.
+  h.clock.advance(1100)
+  t.same(txs.map(tx => tx.state), ['terminated', 'terminated', 'completed', 'completed', 'completed'])
+  h.clock.advance(3000)
+  t.same(txs.map(tx => tx.state), ['terminated', 'terminated', 'terminated', 'terminated', 'terminated'])
+  t.equal(h.layer.size, 0)
+  t.equal(h.layer.counters.active['server-non-invite'], 0)
+  t.equal(h.clock.pending, 0, 'no timer left')
+  h.layer.receive(request({ ...REGISTER, branch: branches[0], callId: branches[0] }), source())
+  t.equal(h.serverTxs.length, 6, 'a retransmission after Timer J is a new request')
+})
+
+t.test('Timer J: transactions ended early leave no timer behind; the rest still expire', async t => {
+  const h = new Harness()
+  const events: string[] = []
+  h.onRequest = tx => {
+    const n = h.serverTxs.length - 1
+    tx.handler = { onTerminated: () => events.push(`terminated ${n}`) }
+    tx.respond(404)
+  }
+  for (let i = 0; i < 3; i++) h.layer.receive(request({ ...REGISTER, branch: `z9hG4bK-e${i}`, callId: `e${i}` }), source())
+  const [a, b, c] = h.serverTxs
+  a!.terminate()
+  b!.terminate()
+  t.equal(h.clock.pending, 1, 'one transaction still waits')
+  h.clock.advance(32_000)
+  t.equal(c!.state, 'terminated')
+  t.same(events, ['terminated 0', 'terminated 1', 'terminated 2'], 'each reported once')
+  t.equal(h.clock.pending, 0)
+  // A transport error in Completed ends it early too.
+  h.layer.receive(request({ ...REGISTER, branch: 'z9hG4bK-e3', callId: 'e3' }), source())
+  h.mode = { kind: 'fail' }
+  h.layer.receive(request({ ...REGISTER, branch: 'z9hG4bK-e3', callId: 'e3' }), source())
+  t.equal(h.serverTxs[3]!.state, 'terminated')
+  t.equal(h.clock.pending, 0, 'no timer left after the transport error')
+  h.mode = { kind: 'ok' }
+  h.layer.receive(request({ ...REGISTER, branch: 'z9hG4bK-e4', callId: 'e4' }), source())
+  h.layer.close()
+  t.equal(h.clock.pending, 0, 'close() stops the timer')
+  t.equal(h.layer.size, 0)
+})
