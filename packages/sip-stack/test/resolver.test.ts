@@ -233,3 +233,26 @@ t.test('bad input rejects with a coded ResolverError; bad options throw at const
   t.throws(() => new Resolver({ dns: {} as unknown as DnsClient }), /resolve4/)
   t.ok(Object.isFrozen(DEFAULT_RESOLVER_OPTIONS))
 })
+
+t.test('a full cache evicts the least recently used in batches of 1/16 and keeps what was used since', async t => {
+  const a: Record<string, Array<{ address: string, ttl: number }>> = {}
+  for (let i = 0; i < 100; i++) a[`h${i}.example`] = [{ address: `192.0.2.${i + 1}`, ttl: 600 }]
+  const dns = fakeDns({ a })
+  const r = new Resolver({ dns, ipv6: false, maxCacheEntries: 32 })
+  for (let i = 0; i < 32; i++) await r.resolve(`sip:h${i}.example:5060`)
+  t.equal(r.cacheSize, 32)
+  await r.resolve('sip:h0.example:5060')
+  t.equal(dns.log.filter(q => q === 'A h0.example').length, 1, 'a hit, and h0 is now the most recently used')
+  await r.resolve('sip:h32.example:5060')
+  t.equal(r.cacheSize, 30, 'one over the bound: that one and 32 >>> 4 = 2 more least recently used went at once')
+  for (const i of [0, 4, 31, 32]) {
+    await r.resolve(`sip:h${i}.example:5060`)
+    t.equal(dns.log.filter(q => q === `A h${i}.example`).length, 1, `h${i} still cached`)
+  }
+  for (const i of [1, 2, 3]) {
+    await r.resolve(`sip:h${i}.example:5060`)
+    t.equal(dns.log.filter(q => q === `A h${i}.example`).length, 2, `h${i} was evicted`)
+  }
+  for (let i = 33; i < 100; i++) await r.resolve(`sip:h${i}.example:5060`)
+  t.ok(r.cacheSize <= 32 && r.cacheSize >= 30, `bounded (${r.cacheSize})`)
+})
