@@ -47,3 +47,43 @@ export function ownBytes (bytes: Buffer): Buffer {
   arenaUsed += (n + 7) & ~7
   return copy
 }
+
+/** The buffer the last {@link keepBytes} copied into: an arena, or a buffer of the bytes' own. */
+let kept: Buffer | undefined
+
+/**
+ * {@link ownBytes} without a Buffer object for the copy: the bytes go to an
+ * arena (or, when large or already alone in their memory, stay a buffer of
+ * their own); the return value says where, and {@link keptBytes} gives the
+ * buffer. A transaction waiting out Timer J keeps the two and makes a Buffer
+ * over the arena only when it resends (a Buffer object held for 32 s was
+ * 96 B of heap per transaction). The position is `-1` for a whole buffer,
+ * else the offset / 8 (arena copies are 8-byte aligned and an arena is
+ * 64 KiB: 13 bits) times 16,384 plus the length (at most 8 KiB: 14 bits), a
+ * small integer.
+ */
+export function keepBytes (bytes: Buffer): number {
+  const n = bytes.length
+  if ((bytes.byteOffset === 0 && bytes.buffer.byteLength === n) || n > ARENA_SIZE >>> 3) {
+    kept = ownBytes(bytes)
+    return -1
+  }
+  const copy = ownBytes(bytes)
+  kept = arena
+  return (copy.byteOffset - arena!.byteOffset) / 8 * 16384 + n
+}
+
+/** The buffer of the last {@link keepBytes}. */
+export function keptBytes (): Buffer {
+  return kept!
+}
+
+/** The offset in its arena of bytes placed by {@link keepBytes} at `at` (>= 0). */
+export function keptOffset (at: number): number {
+  return (at >>> 14) * 8
+}
+
+/** The length of bytes placed by {@link keepBytes} at `at` (>= 0). */
+export function keptLength (at: number): number {
+  return at & 16383
+}

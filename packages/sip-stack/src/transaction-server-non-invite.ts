@@ -15,7 +15,7 @@
  * cancels, found by the same matching rules.
  */
 import type { SipRequest } from '@sipd/sip-parser'
-import { ownBytes } from './owned.js'
+import { keepBytes, keptBytes, keptLength, keptOffset } from './owned.js'
 import { ServerTransaction } from './transaction-server.js'
 import type { ServerInviteTransaction } from './transaction-server-invite.js'
 
@@ -27,7 +27,6 @@ type Input = 'request' | 'tu_1xx' | 'tu_200-699' | 'timer_j' | 'transport_error'
 
 /** The non-INVITE server transaction. Created by the TransactionLayer and handed to `onRequest`. */
 export class ServerNonInviteTransaction extends ServerTransaction {
-  readonly kind = 'server-non-invite' as const
   /**
    * For a CANCEL: the INVITE server transaction it matches (RFC 3261 §9.2),
    * if any is alive. The TU answers the CANCEL 200 and the INVITE 487 (a
@@ -36,12 +35,20 @@ export class ServerNonInviteTransaction extends ServerTransaction {
    */
   cancelTarget: ServerInviteTransaction | undefined = undefined
   #state: ServerNonInviteState = 'trying'
+  /**
+   * The last response sent, to resend. A final kept for Timer J is the arena
+   * it was copied into, with {@link #lastAt} saying where: tens of thousands
+   * wait out Timer J, and a Buffer object per final was 96 B of each.
+   */
   #last: Buffer | undefined = undefined
+  /** Where in {@link #last} the response is (see `keepBytes`); -1: all of it. */
+  #lastAt = -1
   #lastStatus = 0
-  #bytes: Buffer | undefined = undefined
-  #status = 0
-  #ok = false
-  #error: Error | undefined = undefined
+
+  // A getter, not a field: one field less on every transaction.
+  get kind (): 'server-non-invite' {
+    return 'server-non-invite'
+  }
 
   get state (): ServerNonInviteState {
     return this.#state
@@ -70,15 +77,7 @@ export class ServerNonInviteTransaction extends ServerTransaction {
   }
 
   protected onResponse (bytes: Buffer, status: number): boolean {
-    this.#bytes = bytes
-    this.#status = status
-    this.#ok = false
-    try {
-      this.#input(status < 200 ? 'tu_1xx' : 'tu_200-699')
-    } finally {
-      this.#bytes = undefined
-    }
-    return this.#ok
+    return this.#input(status < 200 ? 'tu_1xx' : 'tu_200-699', bytes, status)
   }
 
   protected timerFired (input: string): void {
@@ -86,91 +85,106 @@ export class ServerNonInviteTransaction extends ServerTransaction {
   }
 
   protected onSendFailure (error: Error): void {
-    this.#error = error
-    this.#input('transport_error')
+    this.#input('transport_error', undefined, 0, error)
   }
 
-  #input (input: Input): void {
+  /**
+   * One input; a response from the TU comes with its bytes and status, a
+   * transport error with the error (arguments, not fields: they are needed
+   * only during the call). Returns true when a response from the TU was sent.
+   */
+  #input (input: Input, bytes?: Buffer, status = 0, error?: Error): boolean {
     switch (this.#state) {
-      case 'trying': return this.#trying(input)
-      case 'proceeding': return this.#proceeding(input)
-      case 'completed': return this.#completed(input)
-      case 'terminated': return undefined
+      case 'trying': return this.#trying(input, bytes, status, error)
+      case 'proceeding': return this.#proceeding(input, bytes, status, error)
+      case 'completed': return this.#completed(input, error)
+      case 'terminated': return false
     }
   }
 
-  #trying (input: Input): void {
+  #trying (input: Input, bytes: Buffer | undefined, status: number, error: Error | undefined): boolean {
     switch (input) {
       case 'request':
         // §17.2.2: retransmissions in Trying are absorbed; there is nothing to resend.
-        return undefined
+        return false
       case 'tu_1xx':
         this.#state = 'proceeding'
-        this.#send()
-        return
+        this.#send(bytes!, status)
+        return true
       default:
-        return this.#common(input)
+        return this.#common(input, bytes, status, error)
     }
   }
 
-  #proceeding (input: Input): void {
+  #proceeding (input: Input, bytes: Buffer | undefined, status: number, error: Error | undefined): boolean {
     switch (input) {
       case 'request':
-        this.retransmit(this.#last!)
-        return
+        this.#resend()
+        return false
       case 'tu_1xx':
-        this.#send()
-        return
+        this.#send(bytes!, status)
+        return true
       default:
-        return this.#common(input)
+        return this.#common(input, bytes, status, error)
     }
   }
 
   /** The transitions Trying and Proceeding share. */
-  #common (input: Input): void {
+  #common (input: Input, bytes: Buffer | undefined, status: number, error: Error | undefined): boolean {
     switch (input) {
       case 'tu_200-699':
         this.#state = 'completed'
         // §17.2.2: Timer J absorbs request retransmissions: 64·T1 unreliable, zero reliable.
         if (!this.reliable) this.ctx.timerJ.push(this)
-        this.#send()
+        this.#send(bytes!, status)
         if (this.reliable && this.#state === 'completed') this.#end()
-        return
+        return true
       case 'transport_error':
-        return this.#transportError()
+        this.#transportError(error!)
+        return false
       default:
-        return undefined
+        return false
     }
   }
 
-  #completed (input: Input): void {
+  #completed (input: Input, error: Error | undefined): boolean {
     switch (input) {
       case 'request':
-        this.retransmit(this.#last!)
-        return
+        this.#resend()
+        return false
       case 'timer_j':
         this.#end(undefined, true)
-        return
+        return false
       case 'transport_error':
-        return this.#transportError()
+        this.#transportError(error!)
+        return false
       default:
         // A response from the TU after the final is refused (onResponse returns false).
-        return undefined
+        return false
     }
   }
 
-  #send (): void {
-    const bytes = this.#bytes!
-    // A final kept for Timer J is held 32 s: in its own memory, not pinning a shared pool chunk.
-    this.#last = this.#state === 'completed' && !this.reliable ? ownBytes(bytes) : bytes
-    this.#lastStatus = this.#status
-    this.#ok = true
+  #send (bytes: Buffer, status: number): void {
+    if (this.#state === 'completed' && !this.reliable) {
+      // A final kept for Timer J is held 32 s: in an arena of finals, not pinning a shared pool chunk.
+      this.#lastAt = keepBytes(bytes)
+      this.#last = keptBytes()
+    } else {
+      this.#last = bytes
+      this.#lastAt = -1
+    }
+    this.#lastStatus = status
     this.transmit(bytes)
   }
 
-  #transportError (): void {
-    const error = this.#error!
-    this.#error = undefined
+  /** Send the last response again: a Buffer over the arena is made only now, for the rare retransmission. */
+  #resend (): void {
+    const at = this.#lastAt
+    const last = this.#last!
+    this.retransmit(at < 0 ? last : last.subarray(keptOffset(at), keptOffset(at) + keptLength(at)))
+  }
+
+  #transportError (error: Error): void {
     this.#end(() => { this.handler?.onTransportError?.(error, this) })
   }
 

@@ -215,3 +215,22 @@ t.test('Timer J: transactions ended early leave no timer behind; the rest still 
   t.equal(h.clock.pending, 0, 'close() stops the timer')
   t.equal(h.layer.size, 0)
 })
+
+t.test('finals kept for Timer J across arenas, and one too large for an arena, are resent byte for byte', async t => {
+  const h = new Harness()
+  let i = 0
+  // Bodies of varied length put the finals at every alignment; 400 of ~700 B fill several 64 KiB arenas.
+  h.onRequest = tx => { tx.respond(200, 'OK', { body: 'x'.repeat(i % 9 === 0 ? 9000 : 300 + (i * 37) % 500), contentType: 'text/plain' }) }
+  const firsts: Buffer[] = []
+  for (; i < 400; i++) {
+    h.layer.receive(request({ ...REGISTER, branch: `z9hG4bK-a${i}`, callId: `a${i}` }), source())
+    firsts.push(Buffer.from(h.sent[h.sent.length - 1]!.bytes))
+  }
+  let same = 0
+  for (let k = 0; k < 400; k++) {
+    h.layer.receive(request({ ...REGISTER, branch: `z9hG4bK-a${k}`, callId: `a${k}` }), source())
+    if (h.sent[h.sent.length - 1]!.bytes.equals(firsts[k]!)) same++
+  }
+  t.equal(same, 400, 'every retransmission got its own final, unchanged')
+  t.equal(h.sent.length, 800)
+})
