@@ -96,7 +96,8 @@ export abstract class Transaction {
   readonly reliable: boolean
   /** @internal */
   protected readonly ctx: TransactionContext
-  #target: SendTarget
+  /** Undefined when it is where the request came from: see {@link sourceTarget}. */
+  #target: SendTarget | undefined
   #short: TimerHandle | undefined = undefined
   #long: WheelTimer | undefined = undefined
   #shortInput = ''
@@ -106,16 +107,26 @@ export abstract class Transaction {
   #terminated = false
 
   /** @internal */
-  constructor (ctx: TransactionContext, key: string, target: SendTarget) {
+  constructor (ctx: TransactionContext, key: string, target: SendTarget | undefined, reliable: boolean) {
     this.ctx = ctx
     this.key = key
     this.#target = target
-    this.reliable = target.transport !== 'udp'
+    this.reliable = reliable
   }
 
   /** Where this transaction sends: the next hop (client) or the response destination (server). */
   get target (): Readonly<SendTarget> {
-    return this.#target
+    return this.#target ?? this.sourceTarget()
+  }
+
+  /**
+   * @internal The target when none was given: a server transaction answering
+   * where the request came from (the usual UDP request with rport) makes it
+   * from its source when it sends, rather than hold a copy of the source for
+   * Timer J's 32 s.
+   */
+  protected sourceTarget (): SendTarget {
+    throw new TypeError('a transaction without a target')
   }
 
   /** True once the transaction reached Terminated. */
@@ -183,7 +194,7 @@ export abstract class Transaction {
   protected transmit (bytes: Buffer): void {
     let outcome: SendOutcome
     try {
-      outcome = this.ctx.send(bytes, this.#target)
+      outcome = this.ctx.send(bytes, this.#target ?? this.sourceTarget())
     } catch (error) {
       this.#failed(error)
       return
@@ -205,7 +216,7 @@ export abstract class Transaction {
   #sent (result: SendResult): void {
     if (!result.ok) {
       this.#failed(result.error)
-    } else if (this.#target.flowId === undefined && this.reliable) {
+    } else if (this.#target !== undefined && this.#target.flowId === undefined && this.reliable) {
       this.#target = { ...this.#target, flowId: result.flowId }
     }
   }

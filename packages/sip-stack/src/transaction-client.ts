@@ -65,7 +65,7 @@ export abstract class ClientTransaction extends Transaction {
 
   /** @internal created by TransactionLayer.createClient */
   constructor (ctx: TransactionContext, key: string, target: SendTarget, request: SipRequest | Buffer, method: string, branch: string, handler: ClientTransactionHandler) {
-    super(ctx, key, target)
+    super(ctx, key, target, target.transport !== 'udp')
     if (Buffer.isBuffer(request)) {
       this.bytes = request
       this.#request = undefined

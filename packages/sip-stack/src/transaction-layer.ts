@@ -363,7 +363,10 @@ export class TransactionLayer {
         merged = other !== undefined && !other.terminated
       }
     }
-    const target = this.responseTarget(req, source)
+    let target: SendTarget | undefined = this.responseTarget(req, source)
+    // The usual UDP request answered where it came from (RFC 3581 rport): no target object of its
+    // own, the transaction sends to its source (held for Timer J: one such object, not two).
+    if (target.port === source.port && target.address === source.address && target.transport === source.transport && target.flowId === source.flowId) target = undefined
     // The key (see #requestFacts) and To tag live as long as the transaction (Timer J, L: 32 s): copies, not slices of the request's text.
     const key = facts.key
     const toTag = facts.toTag === undefined ? undefined : ownString(facts.toTag)

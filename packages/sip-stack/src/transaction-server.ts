@@ -74,14 +74,19 @@ export abstract class ServerTransaction extends Transaction {
   /** True while respond() sends: its 2xx does not release the request (see sendResponse). */
   #responding = false
 
-  /** @internal created by the TransactionLayer */
-  constructor (ctx: TransactionContext, key: string, target: SendTarget, request: SipRequest, source: Source, requestToTag: string | undefined, rfc2543: boolean) {
-    super(ctx, key, target)
+  /** @internal created by the TransactionLayer; `target` undefined: the source's address, port and flow */
+  constructor (ctx: TransactionContext, key: string, target: SendTarget | undefined, request: SipRequest, source: Source, requestToTag: string | undefined, rfc2543: boolean) {
+    super(ctx, key, target, (target ?? source).transport !== 'udp')
     this.#request = request
     this.method = request.method
     this.source = source
     this.#requestToTag = requestToTag
     this.rfc2543 = rfc2543
+  }
+
+  protected override sourceTarget (): SendTarget {
+    const s = this.source
+    return { transport: s.transport, address: s.address, port: s.port, flowId: s.flowId }
   }
 
   /**
