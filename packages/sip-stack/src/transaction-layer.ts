@@ -315,16 +315,17 @@ export class TransactionLayer {
       const toTag = req.to.tag
       let key: string
       if (cookie) {
-        // One flat copy, made before the map hashes it: a new transaction keeps it as is,
-        // and the join over the message's slices is not hashed (flattened) and copied again.
-        key = ownString(serverKey(via, method))
+        // Flat before the map hashes it (serverKey flattens the join in place: a new string that
+        // shares nothing with the message), so a new transaction keeps it as is. Not copied
+        // again with ownString: that made it a 32 B slice of the copy, for 32 s.
+        key = serverKey(via, method)
         // Read now what the new transaction and the merged check use later.
         void req.cseq
         void req.callId
         void req.from
       } else {
         // §17.2.3: an ACK is matched under the INVITE's To tag, none for an initial INVITE.
-        key = ownString(rfc2543Key(req, via, method, req.method === 'ACK' ? undefined : toTag))
+        key = rfc2543Key(req, via, method, req.method === 'ACK' ? undefined : toTag)
       }
       return { via, cookie, toTag, key }
     } catch {
