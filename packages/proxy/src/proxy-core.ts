@@ -11,7 +11,7 @@
  */
 import { forwardRequest, parseUri, reasonPhrase, stripTopVia } from '@sipd/sip-parser'
 import type { NameAddr, SipRequest, SipResponse, SipUri, Via } from '@sipd/sip-parser'
-import { buildCancel, ClientInviteTransaction, newTag, ServerInviteTransaction, viaReceivedParams } from '@sipd/sip-stack'
+import { buildCancel, ClientInviteTransaction, newTag, ownString, ServerInviteTransaction, viaReceivedParams } from '@sipd/sip-stack'
 import type { AnyServerTransaction, ClientTransaction, ClientTransactionHandler, ListenerInfo, SendResult, SendTarget, ServerTransactionHandler, Source, TimerWheel, TransactionLayer, TransportName, WheelTimer } from '@sipd/sip-stack'
 
 /** The prefix of branches sipd writes: the magic cookie and `sd` (RFC 3261 §16.6 step 8). */
@@ -206,15 +206,6 @@ class Hash64 {
 
 /** Route edits of a request forwarded as it came (the usual case). */
 const NO_ROUTE_EDITS: { removeHeaders?: string[], pushRoute?: string[] } = Object.freeze({})
-
-/**
- * A flat copy of `s` sharing no memory with it (slicing a fresh
- * concatenation makes V8 flatten it): the parser's header values are slices
- * of the message's decoded text, and one kept past the message keeps all of it.
- */
-function ownString (s: string): string {
-  return (' ' + s).slice(1)
-}
 
 /** The char code of a lower-case hex digit for a nibble. */
 function hexDigit (n: number): number {

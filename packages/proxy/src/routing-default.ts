@@ -9,7 +9,7 @@ import { createRequest, parseUri } from '@sipd/sip-parser'
 import type { SipRequest } from '@sipd/sip-parser'
 import { Dispatcher, MediaConfigError, Prober } from '@sipd/media-bridge'
 import type { MediaSetConfig as DispatcherSetConfig, OptionsOutcome } from '@sipd/media-bridge'
-import { newBranch, newTag } from '@sipd/sip-stack'
+import { newBranch, newTag, ownString } from '@sipd/sip-stack'
 import type { AnyServerTransaction, TransactionLayer } from '@sipd/sip-stack'
 import type { Binding, SubscriberStore } from '@sipd/registrar'
 import type { Logger } from 'pino'
@@ -161,14 +161,6 @@ export function isFailoverStatus (status: number): boolean {
 }
 
 /** Host part of a SIP URI as written (no brackets), for source matching. */
-/**
- * A flat copy of `s` sharing no memory with it (slicing a fresh
- * concatenation makes V8 flatten it): the parser's header values are slices
- * of the message's text, and one kept for a call's length keeps all of it.
- */
-function ownString (s: string): string {
-  return (' ' + s).slice(1)
-}
 
 function uriHost (uri: string): string | undefined {
   let i = uri.indexOf(':')

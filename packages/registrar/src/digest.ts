@@ -5,6 +5,7 @@
  */
 import * as crypto from 'node:crypto'
 import { createHash, createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto'
+import { ownString } from '@sipd/sip-stack'
 import { InvalidArgumentError } from './errors.js'
 import { definedOnly } from './options.js'
 
@@ -412,7 +413,7 @@ export class DigestAuthenticator {
   #realmInfo (realm: string): RealmInfo {
     let v = this.#realms.get(realm)
     if (v === undefined) {
-      const name = Buffer.from(realm, 'utf8').toString('utf8')
+      const name = ownString(realm)
       v = {
         name,
         quoted: quote(name),

@@ -4,7 +4,7 @@ import {
   type Binding, type LocationPage, type LocationStore, type LocationUpdate, type LocationUpdateResult
 } from './location-store.js'
 import { definedOnly } from './options.js'
-import { ownString } from './own-string.js'
+import { ownString } from '@sipd/sip-stack'
 
 /** Options of {@link MemoryLocationStore}. */
 export interface MemoryLocationStoreOptions {

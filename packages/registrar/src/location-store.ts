@@ -4,7 +4,7 @@
  * the rules of one REGISTER's update shared by them.
  */
 import { InvalidArgumentError, truncate } from './errors.js'
-import { ownString } from './own-string.js'
+import { ownString } from '@sipd/sip-stack'
 
 /** Where a REGISTER came from: the flow a request to the phone must reuse (RFC 5626 §5.3). */
 export interface FlowAddress {

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from './errors.js'
-import { ownString } from './own-string.js'
+import { ownString } from '@sipd/sip-stack'
 import { subscriberKey, type Subscriber, type SubscriberStore } from './subscriber-store.js'
 
 /** Options of {@link CachedSubscriberStore}. */

@@ -358,8 +358,6 @@ export class TransactionLayer {
     if (this.#detectMerged) {
       mkey = mergedKey(req)
       if (mkey !== undefined) {
-        // Copied before the map hashes it; kept as the entry's key for the transaction's life.
-        mkey = ownString(mkey)
         const other = this.#merged.get(mkey)
         merged = other !== undefined && !other.terminated
       }
