@@ -350,7 +350,7 @@ export class Sipd {
    * Timer J instead of two. False when it must go through a transaction.
    */
   #registerStateless (req: SipRequest, source: Source): boolean {
-    if (this.#routing !== undefined && !this.locationService.servesRegister(req)) return false
+    if (!this.#registrarTakes(req)) return false
     const r = this.locationService.registrar.answerStateless(req, source)
     if (r === undefined) return false
     this.transactions.replyStateless(req, source, r.status, r.reason, { headers: r.headers })
@@ -373,11 +373,16 @@ export class Sipd {
     }
   }
 
+  /** Whether the registrar answers this REGISTER: every one without a routing module, else those for a served domain. */
+  #registrarTakes (req: SipRequest): boolean {
+    return this.#routing === undefined || this.locationService.servesRegister(req)
+  }
+
   #onRequest (tx: AnyServerTransaction): void {
     const req = tx.request
     // REGISTER for a served domain: the registrar (RFC 3261 §10.3); without a
     // routing module it answers every REGISTER (403 for foreign domains).
-    if (req.method === 'REGISTER' && (this.#routing === undefined || this.locationService.servesRegister(req))) {
+    if (req.method === 'REGISTER' && this.#registrarTakes(req)) {
       this.#register(tx)
       return
     }
