@@ -172,18 +172,6 @@ export function phasedWorkloads () {
   }
 }
 
-/** The in-process workloads by name: one step each, on its own harness. */
-export function workloads () {
-  const inv = harness()
-  const byeH = harness()
-  const ackH = harness()
-  return {
-    invite: { h: inv, step: (i) => { inv.deliver(parseMessage(invite(i)), TRUNK); inv.deliver(parseMessage(okFor(inv.out.last, 'INVITE', i)), NODE); endCall(inv, i) } },
-    bye: { h: byeH, step: (i) => { byeH.deliver(parseMessage(bye(i)), TRUNK); byeH.deliver(parseMessage(okFor(byeH.out.last, 'BYE', i)), NODE) } },
-    ack: { h: ackH, step: (i) => { ackH.deliver(parseMessage(ack(i)), TRUNK) } }
-  }
-}
-
 export const profileTargets = {
   invite: 'trunk INVITE → media node and its 200, in process',
   bye: 'in-dialog BYE by Route and its 200, in process',
@@ -193,12 +181,18 @@ export const defaultProfileTarget = 'invite'
 
 /** Runs one in-process workload for `seconds` (the harness runs this under node --cpu-prof). */
 export async function profile ({ target, seconds, progress }) {
-  const w = workloads()[target]
+  const w = phasedWorkloads()[target]
   progress(`profiling ${profileTargets[target]} for ${seconds} s`)
   const until = performance.now() + seconds * 1000
+  const inputs = new Array(BATCH)
   let i = 0
   while (performance.now() < until) {
-    for (let k = 0; k < 200; k++) w.step(i++)
+    // The same phases as measure(); the profile also shows the input building (the bench's own work).
+    for (const phase of w.phases) {
+      for (let k = 0; k < BATCH; k++) inputs[k] = phase.build(i + k, k)
+      for (let k = 0; k < BATCH; k++) phase.run(inputs[k], i + k, k)
+    }
+    i += BATCH
     w.h.clock.advance(40_000)
   }
   return { messages: i }
