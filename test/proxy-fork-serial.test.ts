@@ -16,8 +16,7 @@ import { delay } from './helpers/process.js'
 import { describeSipp, runSipp, startSippUas } from './helpers/sipp.js'
 import type { SippUasHandle } from './helpers/sipp.js'
 import { freePort } from './helpers/servers.js'
-import { spawnSipd } from './helpers/spawn-sipd.js'
-import type { SipdHandle } from './helpers/spawn-sipd.js'
+import { metricValue, spawnSipd } from './helpers/spawn-sipd.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const scenario = (name: string): string => path.join(here, 'sipp', name)
@@ -29,14 +28,6 @@ const TCP_PHONE = '127.0.0.153'
 const SIPD = '127.0.0.159'
 /** TCP port 9 (discard) on the phone's address: nothing listens there. */
 const DEAD_PORT = 9
-
-async function metric (sipd: SipdHandle, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${sipd.httpUrl}/metrics`)).text()
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{${labels}} `)) return Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return 0
-}
 
 t.test('contacts of one AOR: q=1.0 in parallel, then q=0.5 over its TCP flow', async t => {
   const port = await freePort(SIPD, 'both')
@@ -94,7 +85,7 @@ media:
   }
   t.same(bindings.map(b => b.q), [1, 1, 0.5], 'three bindings, best q first')
 
-  const connectedBefore = await metric(sipd, 'sipd_tcp_connection_events_total', 'event="connected"')
+  const connectedBefore = await metricValue(sipd, 'sipd_tcp_connection_events_total{event="connected"}')
   const r = await runSipp({ scenario: scenario('proxy-uac-aor.xml'), remote: `${SIPD}:${port}`, localIp: MEDIA, localPort: mediaPort, calls: 1, timeoutSec: 30, extraArgs: ['-s', 'alice', '-key', 'domain', DOMAIN] })
   t.equal(r.code, 0, describeSipp(r))
   t.equal(r.stats?.successful, 1, 'the call was answered (by the q=0.5 phone), ACKed and hung up')
@@ -110,5 +101,5 @@ media:
   t.equal(received('INVITE'), 1, 'the q=0.5 phone got the INVITE')
   t.equal(received('ACK'), 1, 'and the ACK')
   t.equal(received('BYE'), 1, 'and the BYE')
-  t.equal(await metric(sipd, 'sipd_tcp_connection_events_total', 'event="connected"'), connectedBefore, 'sipd opened no TCP connection: the phone\'s own carried the call')
+  t.equal(await metricValue(sipd, 'sipd_tcp_connection_events_total{event="connected"}'), connectedBefore, 'sipd opened no TCP connection: the phone\'s own carried the call')
 })

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describeSipp, runSipp } from './helpers/sipp.js'
 import { freePort } from './helpers/servers.js'
-import { spawnSipd } from './helpers/spawn-sipd.js'
+import { metricValue, spawnSipd } from './helpers/spawn-sipd.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const NOAUTH = path.join(here, 'sipp', 'register-noauth.xml')
@@ -66,11 +66,7 @@ t.test('registrar.auth_exempt over sipp, and stateless challenges', async t => {
     ].join('\n') + '\n'
   })
   t.teardown(async () => { await sipd.stop() })
-  const metric = async (prefix: string): Promise<number> => {
-    const text = await (await fetch(`${sipd.httpUrl}/metrics`)).text()
-    const line = text.split('\n').find(l => l.startsWith(prefix))
-    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
+  const metric = async (series: string): Promise<number> => await metricValue(sipd, series)
   const serverTx = 'sipd_transactions_active{kind="server-non-invite"}'
 
   await t.test('a REGISTER without credentials from elsewhere gets 401 and holds no transaction', async t => {

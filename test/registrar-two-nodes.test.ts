@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { delay } from './helpers/process.js'
 import { describeSipp, runSipp } from './helpers/sipp.js'
 import { freePort } from './helpers/servers.js'
-import { spawnSipd } from './helpers/spawn-sipd.js'
+import { metricValue, spawnSipd } from './helpers/spawn-sipd.js'
 import type { SipdHandle } from './helpers/spawn-sipd.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -32,14 +32,6 @@ interface ApiBinding { contact: string, received?: { transport: string, address:
 
 const redisUrl = process.env.SIPD_TEST_REDIS_URL
 if (redisUrl === undefined || redisUrl === '') throw new Error('SIPD_TEST_REDIS_URL is not set: run through scripts/run-tests.mjs')
-
-async function metric (sipd: SipdHandle, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${sipd.httpUrl}/metrics`)).text()
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{${labels}} `)) return Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return 0
-}
 
 t.test('a phone registered over TCP at node A is called through node B', async t => {
   const prefix = `sipd-test:two-nodes:${randomBytes(4).toString('hex')}:`
@@ -121,7 +113,7 @@ t.test('a phone registered over TCP at node A is called through node B', async t
     t.same(binding.path, [], 'no Path: the phone registered directly')
   })
 
-  const acceptedBefore = await metric(nodeA, 'sipd_tcp_connection_events_total', 'event="accepted"')
+  const acceptedBefore = await metricValue(nodeA, 'sipd_tcp_connection_events_total{event="accepted"}')
   await t.test('the media node\'s call to node B reaches the phone over its TCP connection at A', async t => {
     const r = await runSipp({
       scenario: scenario('proxy-uac-aor.xml'),
@@ -143,8 +135,8 @@ t.test('a phone registered over TCP at node A is called through node B', async t
   t.equal(received('INVITE'), 1, 'the phone got the INVITE')
   t.equal(received('ACK'), 1, 'and the ACK for its 200')
   t.equal(received('BYE'), 1, 'and the BYE')
-  t.equal(await metric(nodeA, 'sipd_tcp_connection_events_total', 'event="connected"'), 0, 'node A opened no TCP connection (to the phone or anyone)')
-  t.equal(await metric(nodeA, 'sipd_tcp_connection_events_total', 'event="accepted"'), acceptedBefore + 1, 'node A accepted one connection during the call: node B\'s')
+  t.equal(await metricValue(nodeA, 'sipd_tcp_connection_events_total{event="connected"}'), 0, 'node A opened no TCP connection (to the phone or anyone)')
+  t.equal(await metricValue(nodeA, 'sipd_tcp_connection_events_total{event="accepted"}'), acceptedBefore + 1, 'node A accepted one connection during the call: node B\'s')
   t.ok(acceptedBefore >= 1, 'the phone\'s own connection was accepted before the call')
-  t.equal(await metric(nodeB, 'sipd_tcp_connection_events_total', 'event="connected"'), 1, 'node B opened one TCP connection: to node A, not to the phone')
+  t.equal(await metricValue(nodeB, 'sipd_tcp_connection_events_total{event="connected"}'), 1, 'node B opened one TCP connection: to node A, not to the phone')
 })

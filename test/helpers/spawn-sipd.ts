@@ -46,6 +46,15 @@ export interface SipdHandle {
   logs (): string
 }
 
+/** The value of one series of sipd's /metrics, `name{labels}` as sipd writes it; 0 when sipd has not written it. */
+export async function metricValue (sipd: SipdHandle, series: string): Promise<number> {
+  const text = await (await fetch(`${sipd.httpUrl}/metrics`)).text()
+  for (const line of text.split('\n')) {
+    if (line.startsWith(series + ' ')) return Number(line.slice(series.length + 1))
+  }
+  return 0
+}
+
 /** Parses `host:port` or `[v6]:port`. */
 function parseHostPort (text: string, where: string): { host: string, port: number } {
   const colon = text.lastIndexOf(':')
