@@ -130,13 +130,16 @@ export abstract class ServerTransaction extends Transaction {
    * `rport` per §18.2.1 and RFC 3581, From, To with our tag, Call-ID, CSeq)
    * and send it through the transaction.
    * @returns false when the state admits no such response (a final after a
-   *   final, anything after Terminated), true when sent
+   *   final, anything after Terminated, anything once the request was
+   *   released), true when sent
    * @throws RangeError for a status outside 100–699
    */
   respond (status: number, reason?: string, opts: RespondOptions = {}): boolean {
     checkStatus(status)
-    // A released non-INVITE has sent its final: its state machine refuses any further response.
-    if (this.terminated || (this.#request === undefined && this.method !== 'INVITE')) return false
+    // Released with a final: a non-INVITE's state machine refuses any further response, and an
+    // INVITE whose 2xx was relayed (Accepted) has no request left to answer from; the TU relays
+    // 2xx retransmissions as bytes through sendResponse.
+    if (this.terminated || this.#request === undefined) return false
     let toTag: string | undefined
     const request = this.request
     if (status > 100) toTag = this.#requestToTag ?? opts.toTag ?? this.toTag

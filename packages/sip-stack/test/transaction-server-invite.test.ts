@@ -274,6 +274,7 @@ t.test('a relayed 2xx lets go of the request for Timer L; respond() keeps it so 
   h.layer.receive(request(INVITE), source())
   t.equal(h.sent.length, 2, 'a retransmitted INVITE is still absorbed, not answered')
   t.equal(tx.sendResponse(ok, 200), true, 'a relayed 2xx retransmission still passes through')
+  t.equal(tx.respond(200), false, 'a response of its own cannot be built any more: refused, not thrown (the fuzzer found a proxy answering a 2xx without upstream Vias)')
   h.layer.receive(request({ ...INVITE, method: 'ACK', toTag: 'x' }), source())
   t.equal(h.strayAcks.length, 1, 'the ACK still goes to the TU')
   t.equal(h.strayAcks[0]!.tx, tx)
