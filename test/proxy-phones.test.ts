@@ -4,54 +4,17 @@
 // first to answer wins and the other gets CANCEL (200 + 487). A subscriber
 // without contacts gets 480, an unknown number without a trunk route 404.
 import t from 'tap'
-import dgram from 'node:dgram'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseMessage } from '@sipd/sip-parser'
 import { describeSipp, runSipp, startSippUas } from './helpers/sipp.js'
 import type { SippUasHandle } from './helpers/sipp.js'
 import { freePort } from './helpers/servers.js'
 import { spawnSipd } from './helpers/spawn-sipd.js'
+import { inviteStatuses } from './helpers/invite.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const scenario = (name: string): string => path.join(here, 'sipp', name)
 const MEDIA = '127.0.0.3'
-
-async function finalStatus (localIp: string, port: number, uri: string): Promise<number[]> {
-  const sock = dgram.createSocket('udp4')
-  await new Promise<void>(resolve => sock.bind(0, localIp, resolve))
-  const lp = sock.address().port
-  const tag = Math.random().toString(16).slice(2)
-  const msg = [
-    `INVITE ${uri} SIP/2.0`,
-    `Via: SIP/2.0/UDP ${localIp}:${lp};branch=z9hG4bK${tag}`,
-    'Max-Forwards: 70',
-    `From: <sip:media@${localIp}>;tag=${tag}`,
-    `To: <${uri}>`,
-    `Call-ID: ${tag}@${localIp}`,
-    'CSeq: 1 INVITE',
-    'Content-Length: 0',
-    '', ''
-  ].join('\r\n')
-  const got: number[] = []
-  try {
-    return await new Promise<number[]>(resolve => {
-      const timer = setTimeout(() => resolve(got), 5000)
-      sock.on('message', data => {
-        const m = parseMessage(data)
-        if (m.isRequest || m.status === 100) return
-        got.push(m.status)
-        if (m.status >= 200) {
-          clearTimeout(timer)
-          resolve(got)
-        }
-      })
-      sock.send(Buffer.from(msg), port, '127.0.0.1')
-    })
-  } finally {
-    sock.close()
-  }
-}
 
 t.test('media node → sipd → registered phones (parallel fork)', async t => {
   const port = await freePort('127.0.0.1', 'udp')
@@ -98,11 +61,11 @@ media:
   })
 
   await t.test('a subscriber without contacts gets 480', async t => {
-    t.same(await finalStatus(MEDIA, port, 'sip:bob@example.test'), [480])
+    t.same((await inviteStatuses(MEDIA, port, 'sip:bob@example.test')).filter(s => s !== 100), [480])
   })
 
   await t.test('a number that is neither a subscriber nor on a trunk route gets 404', async t => {
-    t.same(await finalStatus(MEDIA, port, 'sip:4420@example.test'), [404])
+    t.same((await inviteStatuses(MEDIA, port, 'sip:4420@example.test')).filter(s => s !== 100), [404])
   })
 
   // Each phone exits by itself after its one call (-m 1), once its scenario has run to the end.

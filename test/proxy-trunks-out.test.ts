@@ -4,55 +4,17 @@
 // call and carrier-a is skipped for down_for_ms. A number without a route
 // gets 404.
 import t from 'tap'
-import dgram from 'node:dgram'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseMessage } from '@sipd/sip-parser'
 import { describeSipp, runSipp, startSippUas } from './helpers/sipp.js'
 import type { SippUasHandle } from './helpers/sipp.js'
 import { freePort } from './helpers/servers.js'
 import { spawnSipd } from './helpers/spawn-sipd.js'
+import { inviteStatuses } from './helpers/invite.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const scenario = (name: string): string => path.join(here, 'sipp', name)
 const MEDIA = '127.0.0.3'
-
-/** One INVITE from `localIp`; the statuses of the responses until a final one (bounded). */
-async function statuses (localIp: string, port: number, uri: string): Promise<number[]> {
-  const sock = dgram.createSocket('udp4')
-  await new Promise<void>(resolve => sock.bind(0, localIp, resolve))
-  const lp = sock.address().port
-  const tag = Math.random().toString(16).slice(2)
-  const msg = [
-    `INVITE ${uri} SIP/2.0`,
-    `Via: SIP/2.0/UDP ${localIp}:${lp};branch=z9hG4bK${tag}`,
-    'Max-Forwards: 70',
-    `From: <sip:media@${localIp}>;tag=${tag}`,
-    `To: <${uri}>`,
-    `Call-ID: ${tag}@${localIp}`,
-    'CSeq: 1 INVITE',
-    'Content-Length: 0',
-    '', ''
-  ].join('\r\n')
-  const got: number[] = []
-  try {
-    return await new Promise<number[]>(resolve => {
-      const timer = setTimeout(() => resolve(got), 5000)
-      sock.on('message', data => {
-        const m = parseMessage(data)
-        if (m.isRequest) return
-        got.push(m.status)
-        if (m.status >= 200) {
-          clearTimeout(timer)
-          resolve(got)
-        }
-      })
-      sock.send(Buffer.from(msg), port, '127.0.0.1')
-    })
-  } finally {
-    sock.close()
-  }
-}
 
 t.test('media node → sipd → carriers by longest prefix with failover', async t => {
   const port = await freePort('127.0.0.1', 'udp')
@@ -96,7 +58,7 @@ trunks:
   })
 
   await t.test('a number without a trunk route gets 404', async t => {
-    t.same((await statuses(MEDIA, port, 'sip:2000@127.0.0.1')).filter(s => s !== 100), [404])
+    t.same((await inviteStatuses(MEDIA, port, 'sip:2000@127.0.0.1')).filter(s => s !== 100), [404])
   })
 
   const a = (await carrierA.stop()).stats?.incoming
