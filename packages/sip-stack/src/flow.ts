@@ -39,6 +39,17 @@ export class TcpFlow {
   #reason: CloseReason | undefined
   #source: Source | undefined
   #graceTimer: NodeJS.Timeout | undefined
+  // Where a message that fails to parse begins, so that its bytes can go to
+  // the parse-error handler (which may still answer 400, RFC 3261 §8.2):
+  // stream offsets of the parser's buffer and of the last message's end, and
+  // the chunks holding the parser's unfinished bytes (references, kept only
+  // while a message spans chunks).
+  #pushed = 0
+  #bufBase = 0
+  #lastEnd = 0
+  #held: Buffer[] = []
+  #heldLen = 0
+  #chunk: Buffer | undefined
 
   constructor (
     id: string,
@@ -61,6 +72,7 @@ export class TcpFlow {
     this.#onClosed = onClosed
     this.#parser = new StreamParser({
       onMessage: msg => {
+        this.#lastEnd = this.#bufBase + msg.end
         this.#counters.messagesIn.tcp++
         this.#sink.deliver(msg, this.#source as Source)
       },
@@ -87,7 +99,13 @@ export class TcpFlow {
     }
     socket.on('data', (chunk: Buffer) => {
       this.#counters.bytesIn.tcp += chunk.length
-      this.#parser.push(chunk)
+      const parser = this.#parser
+      this.#chunk = chunk
+      this.#bufBase = this.#pushed - parser.bufferedBytes
+      parser.push(chunk)
+      this.#pushed += chunk.length
+      if (parser.bufferedBytes > 0) this.#hold(chunk, parser.bufferedBytes)
+      else if (this.#heldLen > 0) { this.#held.length = 0; this.#heldLen = 0 }
     })
     socket.on('timeout', () => { this.close(this.#state === 'connecting' ? 'connect-failed' : 'idle') })
     socket.on('end', () => { this.#reason ??= 'peer' })
@@ -183,9 +201,32 @@ export class TcpFlow {
     }
   }
 
+  /** Keep the chunks that hold the last `buffered` bytes of the stream. */
+  #hold (chunk: Buffer, buffered: number): void {
+    const held = this.#held
+    held.push(chunk)
+    this.#heldLen += chunk.length
+    let drop = 0
+    while (this.#heldLen - held[drop]!.length >= buffered) this.#heldLen -= held[drop++]!.length
+    if (drop > 0) held.splice(0, drop)
+  }
+
+  /** The bytes of the stream from the start of the message being parsed to the end of the current chunk. */
+  #failedBytes (): Buffer | undefined {
+    const chunk = this.#chunk
+    if (chunk === undefined) return undefined
+    const start = Math.max(this.#bufBase, this.#lastEnd)
+    const heldStart = this.#pushed - this.#heldLen
+    if (start < heldStart) return undefined
+    const bytes = this.#heldLen === 0 ? chunk : Buffer.concat([...this.#held, chunk])
+    return bytes.subarray(start - heldStart)
+  }
+
   #onParseError (err: SipParseError): void {
     countParseError(this.#counters, err.code)
-    this.#sink.parseError(err, this.#source as Source, undefined)
+    this.#sink.parseError(err, this.#source as Source, this.#failedBytes())
+    this.#held.length = 0
+    this.#heldLen = 0
     // Framing is lost (RFC 3261 §18.3): the parser ignores the rest of the
     // stream and the connection closes. A later tick, so that a 400/513 the
     // handler sends (even after an await) is still written first.

@@ -162,6 +162,33 @@ t.test('a framing error can be answered (400) before the connection closes', asy
   t.equal((c.messages[0] as SipResponse | undefined)?.status, 400)
 })
 
+t.test('a message whose headers do not index reaches onParseError as bytes, from its own start, however it was cut into segments', async t => {
+  const bad = 'INVITE sip:b@example.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKraw\r\nFrom: <sip:a@example.test>;tag=1\r\n' +
+    'To: <sip:b@example.test>\r\nCall-ID: raw1\r\nCSeq: 1 INVITE\r\nNoColonHere\r\nContent-Length: 0\r\n\r\n'
+  const good = 'OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKok\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\n' +
+    'Call-ID: ok1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 5\r\n\r\nhello'
+  const cases: Array<[string, string[]]> = [
+    ['whole', [bad]],
+    ['after two pipelined messages and keep-alives in the same segment', ['\r\n\r\n' + good + '\r\n' + good + bad]],
+    // The bad message starts in the first segment and is completed over two more.
+    ['split across three segments after a message', [good + bad.slice(0, 40), bad.slice(40, 90), bad.slice(90)]],
+    ['byte by byte', [...bad]]
+  ]
+  for (const [name, segments] of cases) {
+    const r = await tcpLayer(t)
+    const c = await tcpClient(t, r.port('tcp'))
+    for (const seg of segments) {
+      c.sock.write(seg)
+      // Separate segments: wait until the previous bytes were read.
+      if (segments.length > 1 && segments.length < 10) await new Promise(resolve => setTimeout(resolve, 30))
+    }
+    await until(() => r.parseErrors.length === 1 && c.closed(), `${name}: the parse error`)
+    const raw = r.parseErrors[0]!.raw
+    t.equal(r.parseErrors[0]!.err.code, 'SIP_ERR_BAD_HEADER', name)
+    t.equal(raw?.toString('latin1').replace(/^(\r\n)+/, ''), bad, `${name}: the failed message's bytes, nothing of the messages before it`)
+  }
+})
+
 t.test('max connections per source address: extra connections are destroyed at once and counted', async t => {
   const r = await tcpLayer(t, { maxTcpConnectionsPerAddress: 3, maxTcpConnections: 5 })
   answerAll(r)
