@@ -223,7 +223,7 @@ export class Sipd {
       onError: err => { this.logger.error({ err }, 'http handler failed') }
     })
     this.#status = 'running'
-    this.logger.info({ listen: this.#listeners.map(l => `${l.transport}:${l.address}:${l.port}`), http: `${this.config.http.slice(0, c)}:${this.httpPort}` }, 'sipd listening')
+    this.logger.info({ listen: this.#listeners.map(l => `${l.transport}:${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`), http: `${this.config.http.slice(0, c)}:${this.httpPort}` }, 'sipd listening')
   }
 
   /**
