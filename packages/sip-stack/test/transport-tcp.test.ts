@@ -189,6 +189,23 @@ t.test('a message whose headers do not index reaches onParseError as bytes, from
   }
 })
 
+t.test('bytes no SIP message starts with (a TLS ClientHello, binary) close the connection at once', async t => {
+  for (const [name, bytes] of [
+    ['TLS ClientHello', Buffer.from('16030100a5010000a10303', 'hex')],
+    ['a NUL after a keep-alive and a message', Buffer.concat([Buffer.from('\r\n\r\n' + optionsRequest(1, '127.0.0.1:5060', 'TCP')), Buffer.from([0, 1, 2])])],
+    ['a space', Buffer.from(' INVITE')]
+  ] as const) {
+    const r = await tcpLayer(t, { tcpIdleTimeout: 60_000 })
+    answerAll(r)
+    const c = await tcpClient(t, r.port('tcp'))
+    c.sock.write(bytes)
+    await until(() => c.closed(), `${name}: closed`, 1000)
+    t.equal(r.parseErrors[0]?.err.code, 'SIP_ERR_BAD_START_LINE', `${name}: counted as a bad start line`)
+    t.equal(r.layer.counters.tcp.closed['parse-error'], 1, `${name}: closed for a parse error`)
+    if (name.startsWith('a NUL')) t.equal(c.messages.length, 1, 'the message before it was answered')
+  }
+})
+
 t.test('max connections per source address: extra connections are destroyed at once and counted', async t => {
   const r = await tcpLayer(t, { maxTcpConnectionsPerAddress: 3, maxTcpConnections: 5 })
   answerAll(r)
