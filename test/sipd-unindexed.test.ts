@@ -47,7 +47,7 @@ function answers (bytes: string): Array<{ status: number, reason: string, callId
 t.test('requests that do not index get a 400 when one can be built, over UDP and TCP', async t => {
   const port = await freePort('127.0.0.1', 'both')
   const http = await freePort('127.0.0.1', 'tcp')
-  const sipd = await spawnSipd({ configYaml: `listen: ["udp:127.0.0.1:${port}", "tcp:127.0.0.1:${port}"]\nhttp: "127.0.0.1:${http}"\n` })
+  const sipd = await spawnSipd({ configYaml: `listen: ["udp:127.0.0.1:${port}", "tcp:127.0.0.1:${port}"]\nhttp: "127.0.0.1:${http}"\nlimits: { max_message_size: 4096 }\n` })
   t.teardown(async () => { await sipd.stop() })
 
   t.test('UDP', async t => {
@@ -108,6 +108,23 @@ t.test('requests that do not index get a 400 when one can be built, over UDP and
       const a = answers(got)
       t.same(a.map(x => [x.status, x.callId]), [...(split ? [[200, 'unindexed-o@test']] : []), [400, `unindexed-${n}@test`]], split ? 'split: OPTIONS 200, then 400' : 'whole: 400')
     }
+  })
+
+  t.test('TCP: a message over limits.max_message_size gets 513 before the connection closes (RFC 3261 §21.4.11)', async t => {
+    const sock = net.connect({ host: '127.0.0.1', port, localAddress: PEER, noDelay: true })
+    let got = ''
+    let closed = false
+    sock.on('data', d => { got += d.toString('latin1') })
+    sock.on('close', () => { closed = true })
+    sock.on('error', () => {})
+    await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject) })
+    t.teardown(() => { sock.destroy() })
+    const big = request('TCP', 5060, 30, l => [...l.slice(0, -1), 'Content-Type: text/plain', 'Content-Length: 5000'])
+    sock.write(Buffer.concat([big, Buffer.alloc(5000, 0x78)]))
+    const end = Date.now() + 3000
+    while (!closed && Date.now() < end) await delay(10)
+    t.ok(closed, 'closed')
+    t.same(answers(got).map(x => [x.status, x.reason, x.callId]), [[513, 'Message Too Large', 'unindexed-30@test']])
   })
 
   t.test('sipd still serves', async t => {

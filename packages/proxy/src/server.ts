@@ -289,8 +289,7 @@ export class Sipd {
         // Enough parsed to answer: RFC 3261 §16.3 / RFC 4475 — a clear 400 naming the defect.
         try {
           if (partial.topVia !== undefined) {
-            // RFC 3261 §21.4.11 513 for a message over our size limit, §21.5.6 505 for another version.
-            const status = err.code === 'SIP_ERR_MESSAGE_TOO_LARGE' ? 513 : err.code === 'SIP_ERR_BAD_VERSION' ? 505 : 400
+            const status = parseErrorStatus(err)
             this.transactions.replyStateless(partial, source, status, status === 513 ? 'Message Too Large' : reasonFrom(err.message))
             this.metrics.sanity.labels(String(status)).inc()
             this.metrics.responseOut(status)
@@ -311,16 +310,18 @@ export class Sipd {
   #answerSalvaged (err: SipParseError, source: Source, raw: Buffer): boolean {
     const synthetic = salvageRequest(raw)
     if (synthetic === undefined) return false
+    let status: number
     try {
       const req = parseMessage(synthetic)
       if (!req.isRequest || req.topVia === undefined || req.cseq.method === 'ACK' || !copiedFieldsClean(req)) return false
       void req.callId // throws for a Call-ID the grammar refuses (§25.1): nothing to copy then
-      this.transactions.replyStateless(req, source, 400, reasonFrom(err.message))
+      status = parseErrorStatus(err)
+      this.transactions.replyStateless(req, source, status, status === 513 ? 'Message Too Large' : reasonFrom(err.message))
     } catch {
       return false
     }
-    this.metrics.sanity.labels('400').inc()
-    this.metrics.responseOut(400)
+    this.metrics.sanity.labels(String(status)).inc()
+    this.metrics.responseOut(status)
     return true
   }
 
@@ -588,6 +589,11 @@ export class Sipd {
       // A malformed ACK has nothing to stop.
     }
   }
+}
+
+/** RFC 3261 §21.4.11 513 for a message over our size limit, §21.5.6 505 for another version, else 400. */
+function parseErrorStatus (err: SipParseError): number {
+  return err.code === 'SIP_ERR_MESSAGE_TOO_LARGE' ? 513 : err.code === 'SIP_ERR_BAD_VERSION' ? 505 : 400
 }
 
 function safeCallId (tx: AnyServerTransaction): string | undefined {
