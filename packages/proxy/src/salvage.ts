@@ -73,15 +73,21 @@ export function salvageRequest (raw: Buffer): Buffer | undefined {
       if (current !== undefined) value += ' ' + raw.toString('latin1', pos, le)
     } else {
       if (!flush()) return undefined
-      const colon = raw.indexOf(COLON, pos)
-      if (colon >= 0 && colon < le) {
-        let ne = colon
-        while (ne > pos && (raw[ne - 1] === SP || raw[ne - 1] === HT)) ne--
-        const name = COPIED[raw.toString('latin1', pos, ne).toLowerCase()]
+      // name = the token up to WS or ':'; a header line has (WS) ':' after it.
+      let ne = pos
+      while (ne < le && raw[ne] !== COLON && raw[ne] !== SP && raw[ne] !== HT) ne++
+      let colon = ne
+      while (colon < le && (raw[colon] === SP || raw[colon] === HT)) colon++
+      const name = COPIED[raw.toString('latin1', pos, ne).toLowerCase()]
+      if (colon < le && raw[colon] === COLON) {
         if (name !== undefined) {
           current = name
           value = raw.toString('latin1', colon + 1, le)
         }
+      } else if (name !== undefined) {
+        // A broken line that names one of the copied fields (`Via SIP/2.0/UDP …`):
+        // answering without it would send the response past a hop, or copy the wrong value.
+        return undefined
       }
     }
     pos = nextLine(raw, le, end)

@@ -52,6 +52,9 @@ t.test('nothing to answer', async t => {
   t.equal(salvage(LINES.map(l => l.startsWith('CSeq') ? 'CSeq: 7 ACK' : l)), undefined, 'an ACK (by CSeq)')
   t.equal(salvage(['ACK sip:bob@example.test SIP/2.0', ...LINES.slice(1)]), undefined, 'an ACK (by start line)')
   t.equal(salvage(LINES.map(l => l.startsWith('CSeq') ? 'CSeq: 7' : l)), undefined, 'a CSeq without a method')
+  // The broken line is one of the fields a response copies: without it the answer would skip a hop.
+  t.equal(salvage(LINES.map(l => l.startsWith('Via:') ? l.replace('Via:', 'Via') : l)), undefined, 'a Via line without its colon')
+  t.equal(salvage(LINES.map(l => l.startsWith('i:') ? 'i salvage@192.0.2.1' : l)), undefined, 'a compact Call-ID line without its colon')
   t.equal(salvage(['SIP/2.0 200 OK', ...LINES.slice(1)]), undefined, 'a response')
   t.equal(salvageRequest(Buffer.from('\r\n\r\n')), undefined, 'only CRLFs')
   // A header after the empty line is body, not header.
