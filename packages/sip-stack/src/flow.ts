@@ -13,6 +13,8 @@ import type { ResolvedTransportOptions } from './transport-options.js'
 import type { CloseReason, InboundSink, SendResult, SocketAddr, Source } from './transport-types.js'
 
 const CRLF = Buffer.from('\r\n')
+/** Most chunks kept for the bytes of an unfinished message (see #hold). */
+const MAX_HELD_CHUNKS = 32
 const NO_LOCAL: Readonly<SocketAddr> = Object.freeze({ address: '', port: 0 })
 
 /** Lifecycle of a flow. */
@@ -227,6 +229,10 @@ export class TcpFlow {
     this.#heldLen += chunk.length
     let drop = 0
     while (this.#heldLen - held[drop]!.length >= buffered) this.#heldLen -= held[drop++]!.length
+    // Bounded: a peer trickling a message in tiny segments must not make us
+    // hold an object per byte. Past the bound the message's start is let go
+    // (its parse error then comes without bytes, and is not answered).
+    while (held.length - drop > MAX_HELD_CHUNKS) this.#heldLen -= held[drop++]!.length
     if (drop > 0) held.splice(0, drop)
   }
 
