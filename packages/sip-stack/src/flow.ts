@@ -122,7 +122,7 @@ export class TcpFlow {
         const c = chunk[chunk.length - buffered]!
         if (!mayStartMessage(c)) {
           this.#notSip = true
-          this.#onParseError(new SipParseError(`not a SIP message: starts with byte 0x${c.toString(16).padStart(2, '0')}`, this.#pushed - buffered, 'SIP_ERR_BAD_START_LINE'))
+          this.#onParseError(new SipParseError(`not a SIP message: starts with byte 0x${c.toString(16).padStart(2, '0')}`, this.#pushed - buffered, 'SIP_ERR_BAD_START_LINE'), false)
           return
         }
       }
@@ -247,9 +247,10 @@ export class TcpFlow {
     return bytes.subarray(start - heldStart)
   }
 
-  #onParseError (err: SipParseError): void {
+  /** `withBytes`: the error came from the parser, during a push (the offsets #failedBytes reads are those of that push). */
+  #onParseError (err: SipParseError, withBytes = true): void {
     countParseError(this.#counters, err.code)
-    this.#sink.parseError(err, this.#source as Source, this.#failedBytes())
+    this.#sink.parseError(err, this.#source as Source, withBytes ? this.#failedBytes() : undefined)
     this.#held.length = 0
     this.#heldLen = 0
     // Framing is lost (RFC 3261 §18.3): the parser ignores the rest of the
