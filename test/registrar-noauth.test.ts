@@ -17,6 +17,7 @@ const NOAUTH = path.join(here, 'sipp', 'register-noauth.xml')
 const DOMAIN = 'example.test'
 const EXEMPT = '127.0.0.51'
 const OTHER = '127.0.0.52'
+const MEDIA = '127.0.0.53'
 
 /** One REGISTER without credentials from `from`; resolves with the response's text (bounded wait). */
 async function registerOnce (from: string, port: number, user: string, branch: string): Promise<string> {
@@ -51,6 +52,7 @@ async function registerOnce (from: string, port: number, user: string, branch: s
 t.test('registrar.auth_exempt over sipp, and stateless challenges', async t => {
   const port = await freePort('127.0.0.1', 'both')
   const http = await freePort('127.0.0.1', 'tcp')
+  const mediaPort = await freePort(MEDIA, 'udp')
   const sipd = await spawnSipd({
     configYaml: [
       `listen: ["udp:127.0.0.1:${port}"]`,
@@ -62,7 +64,10 @@ t.test('registrar.auth_exempt over sipp, and stateless challenges', async t => {
       'registrar:',
       `  auth_exempt: ["${EXEMPT}/32"]`,
       'auth:',
-      '  secret: "e2e-secret-0123456789abcdef0123456789"'
+      '  secret: "e2e-secret-0123456789abcdef0123456789"',
+      'media:',
+      '  probe: { interval_ms: 3600000 }',
+      `  sets: [{ id: 1, nodes: [{ uri: "sip:${MEDIA}:${mediaPort}" }] }]`
     ].join('\n') + '\n'
   })
   t.teardown(async () => { await sipd.stop() })
@@ -104,5 +109,43 @@ t.test('registrar.auth_exempt over sipp, and stateless challenges', async t => {
     const direct = await registerOnce(EXEMPT, port, 'carl', 'exempt-1')
     t.match(direct, /^SIP\/2\.0 200 /, 'from the exempt address: 200')
     t.match(direct, /\r\nContact: <sip:carl@127\.0\.0\.51:\d+>;expires=300\r\n/)
+  })
+
+  await t.test('a call from a media node reaches a user bound from an exempt network, subscriber or not', async t => {
+    const phone = dgram.createSocket('udp4')
+    const media = dgram.createSocket('udp4')
+    await new Promise<void>(resolve => phone.bind(0, EXEMPT, resolve))
+    await new Promise<void>(resolve => media.bind(mediaPort, MEDIA, resolve))
+    t.teardown(() => { phone.close(); media.close() })
+    const crlf = (lines: string[]): Buffer => Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1')
+    const local = phone.address().port
+    const registered = new Promise<string>(resolve => phone.once('message', m => { resolve(m.toString('latin1')) }))
+    phone.send(crlf([
+      `REGISTER sip:${DOMAIN} SIP/2.0`, `Via: SIP/2.0/UDP ${EXEMPT}:${local};branch=z9hG4bK-dora-reg`, 'Max-Forwards: 70',
+      `From: <sip:dora@${DOMAIN}>;tag=d1`, `To: <sip:dora@${DOMAIN}>`, 'Call-ID: dora-reg@test', 'CSeq: 1 REGISTER',
+      `Contact: <sip:dora@${EXEMPT}:${local}>`, 'Expires: 300', 'Content-Length: 0'
+    ]), port, '127.0.0.1')
+    t.match(await registered, /^SIP\/2\.0 200 /, 'dora (no subscriber) registered')
+    // The phone answers the call busy; the media node collects what comes back.
+    const atPhone: string[] = []
+    phone.on('message', m => {
+      const text = m.toString('latin1')
+      atPhone.push(text)
+      if (!text.startsWith('INVITE ')) return
+      const lines = text.split('\r\n')
+      const keep = (name: string): string[] => lines.filter(l => l.toLowerCase().startsWith(name))
+      phone.send(crlf(['SIP/2.0 486 Busy Here', ...keep('via:'), ...keep('from:'), `${keep('to:')[0]!};tag=dora`, ...keep('call-id:'), ...keep('cseq:'), 'Content-Length: 0']), port, '127.0.0.1')
+    })
+    const atMedia: string[] = []
+    media.on('message', m => { atMedia.push(m.toString('latin1')) })
+    media.send(crlf([
+      `INVITE sip:dora@${DOMAIN} SIP/2.0`, `Via: SIP/2.0/UDP ${MEDIA}:${mediaPort};branch=z9hG4bK-dora-call`, 'Max-Forwards: 70',
+      `From: <sip:fs@${MEDIA}>;tag=m1`, `To: <sip:dora@${DOMAIN}>`, 'Call-ID: dora-call@test', 'CSeq: 1 INVITE',
+      `Contact: <sip:fs@${MEDIA}:${mediaPort}>`, 'Content-Length: 0'
+    ]), port, '127.0.0.1')
+    const end = Date.now() + 5000
+    while (!atMedia.some(m => /^SIP\/2\.0 [2-6]\d\d /.test(m)) && Date.now() < end) await new Promise(resolve => setTimeout(resolve, 10))
+    t.ok(atPhone.some(m => m.startsWith(`INVITE sip:dora@${EXEMPT}:${local}`)), 'the INVITE reached her contact')
+    t.match(atMedia.find(m => /^SIP\/2\.0 [2-6]\d\d /.test(m)), /^SIP\/2\.0 486 /, 'her answer came back to the media node (not 404)')
   })
 })

@@ -9,6 +9,7 @@
  * targets (`forward`) and, optionally, a failover function for serial
  * attempts (media nodes, trunk gateways).
  */
+import { networkInterfaces } from 'node:os'
 import { forwardRequest, parseUri, reasonPhrase, stripTopVia } from '@sipd/sip-parser'
 import type { NameAddr, SipRequest, SipResponse, SipUri, Via } from '@sipd/sip-parser'
 import { buildCancel, ClientInviteTransaction, newTag, ownString, ServerInviteTransaction, viaReceivedParams } from '@sipd/sip-stack'
@@ -157,6 +158,8 @@ interface UriInfo {
   readonly uri: SipUri
   /** isOurUri(uri) */
   readonly ours: boolean
+  /** The next hop is one of our own sockets (whatever the user part): sending there comes straight back. */
+  readonly self: boolean
   /** The next hop it names; undefined for a host name (DNS). */
   readonly target: SendTarget | undefined
 }
@@ -267,6 +270,8 @@ export class ProxyCore {
   readonly #flows: FlowRouting | undefined
   /** The `host:port` values we wrote as Via sent-by (§16.3 step 4 compares against them). */
   readonly #sentBys = new Set<string>()
+  /** `transport|address|port` of our own sockets (see #isSelf), once the listeners are bound. */
+  #selfKeys: Set<string> | undefined = undefined
   /** URIs by text, parsed once (see #uriInfo). */
   readonly #uris = new Map<string, UriInfo>()
   /** The text #uriInfo answered last (a key of #uris) and its entry. */
@@ -498,7 +503,10 @@ export class ProxyCore {
       if (pre.flowFailed === true && pre.routes.length === 0) return false
       const next = pre.routes.length > 0 ? pre.routes[0]!.uri : pre.requestUri
       const hop = this.#uriInfo(next)
-      if (hop === undefined || hop.ours || hop.target === undefined) return false
+      // To one of our own sockets (a Request-URI of ours with a user part, as
+      // sipp's built-in uac sends its ACK): it would come back unchanged but
+      // for a Via, hop after hop until Max-Forwards ran out. Nothing to do.
+      if (hop === undefined || hop.ours || hop.self || hop.target === undefined) return false
       send = hop.target
     }
     const branch = BRANCH_PREFIX + new Hash64().field(req.topVia?.branch ?? '').field(req.method).field(req.callId).add(String(req.cseq.seq)).hex() + '.s'
@@ -712,7 +720,7 @@ export class ProxyCore {
         return undefined
       }
       const target = this.#sendTarget(uri)
-      info = { key: own, uri, ours: this.isOurUri(uri), target: target === undefined ? undefined : Object.freeze(target) }
+      info = { key: own, uri, ours: this.isOurUri(uri), self: target !== undefined && this.#isSelf(target), target: target === undefined ? undefined : Object.freeze(target) }
       // Whether a URI is ours is known once the listeners are bound.
       if (this.#listeners().length === 0) return info
       // Bounded: Request-URIs of phones would otherwise grow it without end.
@@ -723,6 +731,32 @@ export class ProxyCore {
     this.#lastUriText = info.key
     this.#lastUriInfo = info
     return info
+  }
+
+  /**
+   * Whether `target` is a socket of ours: a listener's transport, port and
+   * address, for a wildcard listener any address of this host's interfaces.
+   * Not the looser #isOurHost (a wildcard on 5060 would make every phone on
+   * port 5060 "ours").
+   */
+  #isSelf (target: SendTarget): boolean {
+    let self = this.#selfKeys
+    if (self === undefined) {
+      const listeners = this.#listeners()
+      self = new Set()
+      let local: string[] | undefined
+      for (const l of listeners) {
+        if (l.address === '0.0.0.0' || l.address === '::') {
+          local ??= Object.values(networkInterfaces()).flatMap(list => (list ?? []).map(i => i.address))
+          for (const a of local) self.add(`${l.transport}|${a}|${l.port}`)
+        } else {
+          self.add(`${l.transport}|${l.address}|${l.port}`)
+        }
+      }
+      // Known once the listeners are bound.
+      if (listeners.length > 0) this.#selfKeys = self
+    }
+    return self.has(`${target.transport}|${target.address}|${target.port}`)
   }
 
   #sendTarget (uri: SipUri): SendTarget | undefined {

@@ -44,7 +44,8 @@ export type Locate = (aor: string) => Promise<readonly LocatedContact[] | undefi
 
 /**
  * A {@link Locate} over the registrar: undefined for an AOR that is no
- * subscriber of ours, else its bindings (possibly none), each reached so
+ * subscriber of ours and has no binding, or for a disabled subscriber; else
+ * its bindings (possibly none), each reached so
  * that the request uses the phone's own flow:
  * - a binding registered through an edge proxy: by its Path (RFC 3327 §5.3);
  * - a binding whose flow another node holds (`node` is not `localNode`):
@@ -58,8 +59,12 @@ export function registrarLocate (lookup: (aor: string) => Promise<readonly Bindi
     const at = aor.indexOf('@')
     if (at <= colon) return undefined
     const sub = await subscribers.lookup(aor.slice(colon + 1, at), aor.slice(at + 1))
-    if (sub === undefined || !sub.enabled) return undefined
+    if (sub !== undefined && !sub.enabled) return undefined
     const bindings = await lookup(aor)
+    // An AOR without subscriber has bindings only when registrar.auth_exempt
+    // let it register (no subscriber needed there): its calls reach them, as
+    // with a registrar that does not authenticate. Without any: not ours (404).
+    if (sub === undefined && bindings.length === 0) return undefined
     return bindings.map(b => locatedContact(b, localNode))
   }
 }

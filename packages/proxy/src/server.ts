@@ -6,7 +6,7 @@
 import type { Server as HttpServer } from 'node:http'
 import { register } from 'node:module'
 import { pathToFileURL } from 'node:url'
-import { createResponse, SipParseError, validateResponse } from '@sipd/sip-parser'
+import { createResponse, parseMessage, SipParseError, validateResponse } from '@sipd/sip-parser'
 import type { SipRequest, SipResponse } from '@sipd/sip-parser'
 import { TransactionLayer, TransportLayer, viaReceivedParams } from '@sipd/sip-stack'
 import type { AnyServerTransaction, ListenerInfo, SendTarget, Source } from '@sipd/sip-stack'
@@ -17,6 +17,7 @@ import type { RouteHandler } from './http-server.js'
 import { SipdMetrics } from './metrics.js'
 import { checkRequest, copiedFieldsClean, reasonFrom, SUPPORTED_EXTENSIONS } from './sanity.js'
 import { ProxyCore } from './proxy-core.js'
+import { salvageRequest } from './salvage.js'
 import { DefaultRouting, registrarLocate } from './routing-default.js'
 import { flowRouting, LocationService } from './location-service.js'
 import { MediaAdmin, xmlCurlRoutes } from './media-admin.js'
@@ -24,6 +25,9 @@ import type { Binding } from '@sipd/registrar'
 
 /** Methods sipd handles as a proxy/registrar (Allow in answers to OPTIONS). */
 export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, MESSAGE'
+
+/** Unparseable messages that cannot be answered are logged at warn at most this often (a flood must not flood the log). */
+const DROP_WARN_INTERVAL_MS = 60_000
 
 const OPTIONS_HEADERS: ReadonlyArray<readonly [string, string]> = [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Supported', SUPPORTED_EXTENSIONS.join(', ')]]
 
@@ -98,6 +102,9 @@ export class Sipd {
   readonly #routes = new Map<string, RouteHandler>()
   /** 2xx responses of ours awaiting their ACK, by Call-ID, CSeq and To tag. */
   readonly #pending2xx = new Map<string, NodeJS.Timeout>()
+  /** Unanswerable messages since the last warning, and when that was. */
+  #drops = 0
+  #dropsWarnedAt = -Infinity
 
   constructor (config: SipdConfig, logger: Logger, metrics = new SipdMetrics()) {
     this.config = config
@@ -216,7 +223,7 @@ export class Sipd {
       onError: err => { this.logger.error({ err }, 'http handler failed') }
     })
     this.#status = 'running'
-    this.logger.info({ listen: this.#listeners.map(l => `${l.transport}:${l.address}:${l.port}`), http: `${this.config.http.slice(0, c)}:${this.httpPort}` }, 'sipd listening')
+    this.logger.info({ listen: this.#listeners.map(l => `${l.transport}:${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`), http: `${this.config.http.slice(0, c)}:${this.httpPort}` }, 'sipd listening')
   }
 
   /**
@@ -275,23 +282,61 @@ export class Sipd {
 
   #onParseError (err: SipParseError, source: Source, raw: Buffer | undefined): void {
     this.metrics.parseErrors.labels(err.code).inc()
-    const partial = err.partial
-    if (partial !== undefined && partial.method !== 'ACK' && this.#status === 'running') {
-      // Enough parsed to answer: RFC 3261 §16.3 / RFC 4475 — a clear 400 naming the defect.
-      try {
-        if (partial.topVia !== undefined) {
-          // RFC 3261 §21.4.11 513 for a message over our size limit, §21.5.6 505 for another version.
-          const status = err.code === 'SIP_ERR_MESSAGE_TOO_LARGE' ? 513 : err.code === 'SIP_ERR_BAD_VERSION' ? 505 : 400
-          this.transactions.replyStateless(partial, source, status, status === 513 ? 'Message Too Large' : reasonFrom(err.message))
-          this.metrics.sanity.labels(String(status)).inc()
-          this.metrics.responseOut(status)
-          return
+    if (this.#status === 'running') {
+      const partial = err.partial
+      if (partial !== undefined) {
+        if (partial.method === 'ACK') return this.#dropped(err, source, raw)
+        // Enough parsed to answer: RFC 3261 §16.3 / RFC 4475 — a clear 400 naming the defect.
+        try {
+          if (partial.topVia !== undefined) {
+            const status = parseErrorStatus(err)
+            this.transactions.replyStateless(partial, source, status, status === 513 ? 'Message Too Large' : reasonFrom(err.message))
+            this.metrics.sanity.labels(String(status)).inc()
+            this.metrics.responseOut(status)
+            return
+          }
+        } catch {
+          // Headers too broken to answer: try the raw bytes, else a counted drop.
         }
-      } catch {
-        // Headers too broken to answer: fall through to a counted drop.
       }
+      // The headers did not index (a line without a colon, no request line):
+      // still a 400 when the raw bytes hold what a response copies (§8.2.6.2).
+      if (raw !== undefined && this.#answerSalvaged(err, source, raw)) return
     }
-    if (this.logger.isLevelEnabled('debug')) {
+    this.#dropped(err, source, raw)
+  }
+
+  /** A 400 built from the Via, From, To, Call-ID and CSeq lines of a request that did not parse; false when there is none to build. */
+  #answerSalvaged (err: SipParseError, source: Source, raw: Buffer): boolean {
+    const synthetic = salvageRequest(raw)
+    if (synthetic === undefined) return false
+    let status: number
+    try {
+      const req = parseMessage(synthetic)
+      if (!req.isRequest || req.topVia === undefined || req.cseq.method === 'ACK' || !copiedFieldsClean(req)) return false
+      void req.callId // throws for a Call-ID the grammar refuses (§25.1): nothing to copy then
+      status = parseErrorStatus(err)
+      this.transactions.replyStateless(req, source, status, status === 513 ? 'Message Too Large' : reasonFrom(err.message))
+    } catch {
+      return false
+    }
+    this.metrics.sanity.labels(String(status)).inc()
+    this.metrics.responseOut(status)
+    return true
+  }
+
+  /**
+   * A message nobody can be answered for: counted (parseErrors), logged at
+   * debug each, and at warn at most once a minute with how many there were.
+   */
+  #dropped (err: SipParseError, source: Source, raw: Buffer | undefined): void {
+    this.#drops++
+    const now = Date.now()
+    if (now - this.#dropsWarnedAt >= DROP_WARN_INTERVAL_MS) {
+      this.logger.warn({ dropped: this.#drops, code: err.code, remote: `${source.address}:${source.port}`, transport: source.transport }, `dropped ${this.#drops} unanswerable message(s) since the last warning; last: ${err.message}`)
+      this.#drops = 0
+      this.#dropsWarnedAt = now
+    } else if (this.logger.isLevelEnabled('debug')) {
       this.logger.debug({ code: err.code, offset: err.offset, remote: `${source.address}:${source.port}`, transport: source.transport, bytes: raw?.length }, `dropped: ${err.message}`)
     }
   }
@@ -544,6 +589,11 @@ export class Sipd {
       // A malformed ACK has nothing to stop.
     }
   }
+}
+
+/** RFC 3261 §21.4.11 513 for a message over our size limit, §21.5.6 505 for another version, else 400. */
+function parseErrorStatus (err: SipParseError): number {
+  return err.code === 'SIP_ERR_MESSAGE_TOO_LARGE' ? 513 : err.code === 'SIP_ERR_BAD_VERSION' ? 505 : 400
 }
 
 function safeCallId (tx: AnyServerTransaction): string | undefined {

@@ -4,8 +4,7 @@
  * reason that ends up in the counters.
  */
 import type { Socket } from 'node:net'
-import { StreamParser } from '@sipd/sip-parser'
-import type { SipParseError } from '@sipd/sip-parser'
+import { isToken, SipParseError, StreamParser } from '@sipd/sip-parser'
 import { unmapAddress } from './transport-address.js'
 import { countParseError } from './transport-counters.js'
 import type { TransportCounters } from './transport-counters.js'
@@ -14,6 +13,8 @@ import type { ResolvedTransportOptions } from './transport-options.js'
 import type { CloseReason, InboundSink, SendResult, SocketAddr, Source } from './transport-types.js'
 
 const CRLF = Buffer.from('\r\n')
+/** Most chunks kept for the bytes of an unfinished message (see #hold). */
+const MAX_HELD_CHUNKS = 32
 const NO_LOCAL: Readonly<SocketAddr> = Object.freeze({ address: '', port: 0 })
 
 /** Lifecycle of a flow. */
@@ -39,6 +40,19 @@ export class TcpFlow {
   #reason: CloseReason | undefined
   #source: Source | undefined
   #graceTimer: NodeJS.Timeout | undefined
+  // Where a message that fails to parse begins, so that its bytes can go to
+  // the parse-error handler (which may still answer 400, RFC 3261 §8.2):
+  // stream offsets of the parser's buffer and of the last message's end, and
+  // the chunks holding the parser's unfinished bytes (references, kept only
+  // while a message spans chunks).
+  #pushed = 0
+  #bufBase = 0
+  #lastEnd = 0
+  #held: Buffer[] = []
+  #heldLen = 0
+  #chunk: Buffer | undefined
+  /** The peer sent bytes that cannot start a SIP message: the rest is ignored while the flow closes. */
+  #notSip = false
 
   constructor (
     id: string,
@@ -61,6 +75,7 @@ export class TcpFlow {
     this.#onClosed = onClosed
     this.#parser = new StreamParser({
       onMessage: msg => {
+        this.#lastEnd = this.#bufBase + msg.end
         this.#counters.messagesIn.tcp++
         this.#sink.deliver(msg, this.#source as Source)
       },
@@ -87,7 +102,31 @@ export class TcpFlow {
     }
     socket.on('data', (chunk: Buffer) => {
       this.#counters.bytesIn.tcp += chunk.length
-      this.#parser.push(chunk)
+      const parser = this.#parser
+      if (this.#notSip) return
+      this.#chunk = chunk
+      this.#bufBase = this.#pushed - parser.bufferedBytes
+      parser.push(chunk)
+      this.#pushed += chunk.length
+      const buffered = parser.bufferedBytes
+      if (buffered === 0) {
+        if (this.#heldLen > 0) { this.#held.length = 0; this.#heldLen = 0 }
+        return
+      }
+      // Kept bytes that started in this chunk begin a message (those that
+      // started earlier are more than the chunk). One no SIP message or
+      // keep-alive starts with (a TLS ClientHello, 0x16; binary on the plain
+      // TCP port) closes the flow at once instead of waiting for an empty
+      // line that may never come (limits.tcp_idle_ms, max_message_size).
+      if (buffered <= chunk.length && !parser.failed) {
+        const c = chunk[chunk.length - buffered]!
+        if (!mayStartMessage(c)) {
+          this.#notSip = true
+          this.#onParseError(new SipParseError(`not a SIP message: starts with byte 0x${c.toString(16).padStart(2, '0')}`, this.#pushed - buffered, 'SIP_ERR_BAD_START_LINE'), false)
+          return
+        }
+      }
+      this.#hold(chunk, buffered)
     })
     socket.on('timeout', () => { this.close(this.#state === 'connecting' ? 'connect-failed' : 'idle') })
     socket.on('end', () => { this.#reason ??= 'peer' })
@@ -183,9 +222,37 @@ export class TcpFlow {
     }
   }
 
-  #onParseError (err: SipParseError): void {
+  /** Keep the chunks that hold the last `buffered` bytes of the stream. */
+  #hold (chunk: Buffer, buffered: number): void {
+    const held = this.#held
+    held.push(chunk)
+    this.#heldLen += chunk.length
+    let drop = 0
+    while (this.#heldLen - held[drop]!.length >= buffered) this.#heldLen -= held[drop++]!.length
+    // Bounded: a peer trickling a message in tiny segments must not make us
+    // hold an object per byte. Past the bound the message's start is let go
+    // (its parse error then comes without bytes, and is not answered).
+    while (held.length - drop > MAX_HELD_CHUNKS) this.#heldLen -= held[drop++]!.length
+    if (drop > 0) held.splice(0, drop)
+  }
+
+  /** The bytes of the stream from the start of the message being parsed to the end of the current chunk. */
+  #failedBytes (): Buffer | undefined {
+    const chunk = this.#chunk
+    if (chunk === undefined) return undefined
+    const start = Math.max(this.#bufBase, this.#lastEnd)
+    const heldStart = this.#pushed - this.#heldLen
+    if (start < heldStart) return undefined
+    const bytes = this.#heldLen === 0 ? chunk : Buffer.concat([...this.#held, chunk])
+    return bytes.subarray(start - heldStart)
+  }
+
+  /** `withBytes`: the error came from the parser, during a push (the offsets #failedBytes reads are those of that push). */
+  #onParseError (err: SipParseError, withBytes = true): void {
     countParseError(this.#counters, err.code)
-    this.#sink.parseError(err, this.#source as Source, undefined)
+    this.#sink.parseError(err, this.#source as Source, withBytes ? this.#failedBytes() : undefined)
+    this.#held.length = 0
+    this.#heldLen = 0
     // Framing is lost (RFC 3261 §18.3): the parser ignores the rest of the
     // stream and the connection closes. A later tick, so that a 400/513 the
     // handler sends (even after an await) is still written first.
@@ -195,4 +262,14 @@ export class TcpFlow {
     this.#reason ??= reason
     setImmediate(() => { this.close(reason, true) })
   }
+}
+
+/**
+ * A byte a message on a stream may start with: CR or LF (keep-alives, RFC
+ * 5626 §3.5.1; ignored before a start line, RFC 3261 §7.5) or a token
+ * character (a method, or the S of SIP/2.0).
+ */
+function mayStartMessage (c: number): boolean {
+  if (c >= 0x41 && c <= 0x5a) return true
+  return c === 0x0d || c === 0x0a || (c > 0x20 && c < 0x7f && isToken(String.fromCharCode(c)))
 }

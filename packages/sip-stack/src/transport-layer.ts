@@ -25,7 +25,9 @@ export interface TransportHandler {
   /**
    * A message that did not parse or broke a limit (`err.code`). For a
    * request whose headers were indexed, `err.partial` is enough to answer
-   * 400/513; `raw` is the datagram (UDP only). Answer before returning (or
+   * 400/513; `raw` is the datagram (UDP), or over TCP the stream's bytes
+   * from the start of the failed message to the end of the chunk that broke
+   * it (undefined when not known). Answer before returning (or
    * within the same tick): a TCP connection closes after a framing error.
    */
   onParseError?: (err: SipParseError, source: Source, raw: Buffer | undefined) => void

@@ -162,6 +162,67 @@ t.test('a framing error can be answered (400) before the connection closes', asy
   t.equal((c.messages[0] as SipResponse | undefined)?.status, 400)
 })
 
+t.test('a message whose headers do not index reaches onParseError as bytes, from its own start, however it was cut into segments', async t => {
+  const bad = 'INVITE sip:b@example.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKraw\r\nFrom: <sip:a@example.test>;tag=1\r\n' +
+    'To: <sip:b@example.test>\r\nCall-ID: raw1\r\nCSeq: 1 INVITE\r\nNoColonHere\r\nContent-Length: 0\r\n\r\n'
+  const good = 'OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKok\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\n' +
+    'Call-ID: ok1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 5\r\n\r\nhello'
+  const cases: Array<[string, string[]]> = [
+    ['whole', [bad]],
+    ['after two pipelined messages and keep-alives in the same segment', ['\r\n\r\n' + good + '\r\n' + good + bad]],
+    // The bad message starts in the first segment and is completed over two more.
+    ['split across three segments after a message', [good + bad.slice(0, 40), bad.slice(40, 90), bad.slice(90)]],
+    ['in 20 segments', Array.from({ length: 20 }, (_, i) => bad.slice(i * Math.ceil(bad.length / 20), (i + 1) * Math.ceil(bad.length / 20)))]
+  ]
+  for (const [name, segments] of cases) {
+    const r = await tcpLayer(t)
+    const c = await tcpClient(t, r.port('tcp'))
+    c.sock.setNoDelay(true)
+    for (const seg of segments) {
+      c.sock.write(seg)
+      // Separate segments: wait until the previous bytes were read.
+      if (segments.length > 1) await new Promise(resolve => setTimeout(resolve, 15))
+    }
+    await until(() => r.parseErrors.length === 1 && c.closed(), `${name}: the parse error`)
+    const raw = r.parseErrors[0]!.raw
+    t.equal(r.parseErrors[0]!.err.code, 'SIP_ERR_BAD_HEADER', name)
+    t.equal(raw?.toString('latin1').replace(/^(\r\n)+/, ''), bad, `${name}: the failed message's bytes, nothing of the messages before it`)
+  }
+})
+
+t.test('a message trickled in more segments than the flow keeps: its parse error comes without bytes (bounded memory)', async t => {
+  const bad = 'INVITE sip:b@example.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKraw\r\nFrom: <sip:a@example.test>;tag=1\r\n' +
+    'To: <sip:b@example.test>\r\nCall-ID: raw2\r\nCSeq: 1 INVITE\r\nNoColonHere\r\nContent-Length: 0\r\n\r\n'
+  const r = await tcpLayer(t)
+  const c = await tcpClient(t, r.port('tcp'))
+  c.sock.setNoDelay(true)
+  // 64 segments (twice the flow's bound), each read on its own.
+  for (let i = 0; i < 64; i++) {
+    c.sock.write(bad.slice(i * 3, i === 63 ? bad.length : (i + 1) * 3))
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+  await until(() => r.parseErrors.length === 1 && c.closed(), 'the parse error')
+  t.equal(r.parseErrors[0]!.err.code, 'SIP_ERR_BAD_HEADER')
+  t.equal(r.parseErrors[0]!.raw, undefined, 'no bytes: the start of the message was let go')
+})
+
+t.test('bytes no SIP message starts with (a TLS ClientHello, binary) close the connection at once', async t => {
+  for (const [name, bytes] of [
+    ['TLS ClientHello', Buffer.from('16030100a5010000a10303', 'hex')],
+    ['a NUL after a keep-alive and a message', Buffer.concat([Buffer.from('\r\n\r\n' + optionsRequest(1, '127.0.0.1:5060', 'TCP')), Buffer.from([0, 1, 2])])],
+    ['a space', Buffer.from(' INVITE')]
+  ] as const) {
+    const r = await tcpLayer(t, { tcpIdleTimeout: 60_000 })
+    answerAll(r)
+    const c = await tcpClient(t, r.port('tcp'))
+    c.sock.write(bytes)
+    await until(() => c.closed(), `${name}: closed`, 1000)
+    t.equal(r.parseErrors[0]?.err.code, 'SIP_ERR_BAD_START_LINE', `${name}: counted as a bad start line`)
+    t.equal(r.layer.counters.tcp.closed['parse-error'], 1, `${name}: closed for a parse error`)
+    if (name.startsWith('a NUL')) t.equal(c.messages.length, 1, 'the message before it was answered')
+  }
+})
+
 t.test('max connections per source address: extra connections are destroyed at once and counted', async t => {
   const r = await tcpLayer(t, { maxTcpConnectionsPerAddress: 3, maxTcpConnections: 5 })
   answerAll(r)
