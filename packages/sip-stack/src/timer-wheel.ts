@@ -177,7 +177,10 @@ export class TimerWheel {
   }
 
   #arm (): void {
-    const delay = this.#origin + (this.#processed + 1) * this.#tickMs - this.#clock.now()
+    // Whole milliseconds, rounded up: Node arms its timer in whole
+    // milliseconds, and a fractional delay made it wake the process once
+    // more a millisecond early (nothing due yet) on about every other tick.
+    const delay = Math.ceil(this.#origin + (this.#processed + 1) * this.#tickMs - this.#clock.now())
     this.#native = this.#clock.setTimeout(this.#onTick, delay > 0 ? delay : 0)
   }
 

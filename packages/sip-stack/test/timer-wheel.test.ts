@@ -218,3 +218,26 @@ t.test('clear cancels everything and the wheel stays usable', async t => {
   clock.advance(300)
   t.same(fired, ['c'])
 })
+
+t.test('the native timer is armed for whole milliseconds, never short of the tick', async t => {
+  // A clock with fractional times, as performance.now() has: Node arms its
+  // timers in whole milliseconds, so a fractional delay woke the process a
+  // millisecond early with nothing due.
+  const fake = new FakeClock(1000.4)
+  const delays: number[] = []
+  const clock: Clock = {
+    now: () => fake.now(),
+    setTimeout: (fn: () => void, ms: number): TimerHandle => { delays.push(ms); return fake.setTimeout(fn, ms) },
+    clearTimeout: (h: TimerHandle) => { fake.clearTimeout(h) }
+  }
+  const wheel = new TimerWheel(clock, { tickMs: 100 })
+  fake.advance(0.3)
+  let fired = 0
+  wheel.schedule(() => { fired++ }, 250)
+  wheel.schedule(() => { fired++ }, 1000)
+  fake.advance(1100)
+  t.equal(fired, 2)
+  t.ok(delays.length >= 2, `armed ${delays.length} times`)
+  t.ok(delays.every(ms => Number.isInteger(ms)), `whole milliseconds: ${delays.join(', ')}`)
+  t.equal(delays[0], 100, 'first tick: 99.7 ms rounded up')
+})

@@ -186,6 +186,19 @@ t.test('Timer J of many transactions: each ends 64*T1 after its final, in order,
   t.equal(h.serverTxs.length, 6, 'a retransmission after Timer J is a new request')
 })
 
+t.test('Timer J waits on the wheel, sharing its one native timer with the long timers', async t => {
+  const h = new Harness()
+  h.onRequest = tx => { tx.respond(200) }
+  h.layer.receive(request(REGISTER), source())
+  t.equal(h.wheel.size, 1, 'the Timer J queue has its entry on the wheel')
+  t.equal(h.clock.pending, 1, 'and no native timer of its own')
+  // A client INVITE's Timer B is on the wheel too (Timer A on the clock).
+  h.layer.createClient(request({ method: 'INVITE', uri: 'sip:bob@192.0.2.9', branch: 'z9hG4bK-inv-j' }), { transport: 'udp', address: '192.0.2.9', port: 5060 }, { onFinal: () => {}, onTimeout: () => {}, onTransportError: () => {} })
+  t.equal(h.clock.pending, 2, 'wheel + Timer A: still one native timer for the long timers')
+  h.clock.advance(32_000)
+  t.equal(h.serverTxs[0]!.state, 'terminated', 'Timer J fired on time (its due time is on a tick)')
+})
+
 t.test('Timer J: transactions ended early leave no timer behind; the rest still expire', async t => {
   const h = new Harness()
   const events: string[] = []
