@@ -17,6 +17,7 @@ import {
   parseVia, splitList, splitListRanges
 } from './grammar.js'
 import { parseSipUriBytes, parseUri } from './uri.js'
+import { OUT_I, wasmIndex, wasmOut } from './wasm-index.js'
 import { elementStop, firstElement, firstElementStart, parseContactBytes, parseNameAddrBytes, parseViaBytes, splitListBytes } from './grammar-bytes.js'
 import type { ParsedNameAddr } from './grammar.js'
 import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, SipUri, Via } from './types.js'
@@ -943,6 +944,11 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   // call into C++ (Buffer#indexOf costs more per line than the scan).
   // A large datagram is indexed over its bytes and only its head decoded later.
   const head = limit - start <= HEAD_DECODE_MAX ? latin1(buf, start, limit) : undefined
+  const wasmCount = wasmIndex(buf, start, limit, maxHeaders)
+  if (wasmCount >= 0) {
+    const msg = fromWasm(buf, start, limit, datagram, wasmCount, head)
+    if (msg !== undefined) return msg
+  }
   const slEnd = head !== undefined ? lineEndIn(head, buf, start, start) : lineEndAt(buf, start, limit)
   const startLineEnd = slEnd < 0 ? limit : slEnd
   const startLineNext = slEnd < 0 ? limit : nextLine(buf, slEnd)
@@ -1084,10 +1090,56 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
 
   index[ix - HOT + HOT_DUPS] = dups
   storeUsed = ix + count * STRIDE
+  return finish(buf, start, limit, datagram, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, head, contentLength, clValue)
+}
+
+/**
+ * The message from the wasm indexer's output (wasm-index.ts): its entries
+ * copied into the shared store, offsets made absolute. Undefined when the
+ * JS indexer must run (a stream message without the empty line).
+ */
+function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean, count: number, head: string | undefined): SipRequest | SipResponse | undefined {
+  const W = wasmOut
+  let headersEnd = W[OUT_I + 2]!
+  let bodyStart = W[OUT_I + 3]! + start
+  if (headersEnd < 0) {
+    if (!datagram) return undefined
+    headersEnd = bodyStart = limit
+  } else {
+    headersEnd += start
+  }
+  if (storeUsed + HOT + STRIDE * count > store.length) {
+    store = new Int32Array(Math.max(STORE_BLOCK, HOT + count * STRIDE * 2))
+    storeUsed = 0
+  }
+  const index = store
+  const ix = storeUsed + HOT
+  // The first line of each hot id, and the mask of those seen twice.
+  for (let h = 0; h < HOT; h++) index[ix - HOT + h] = W[OUT_I + 4 + h]!
+  for (let j = 0, o = ix, w = OUT_I + 20, m = count * STRIDE; j < m; j += STRIDE) {
+    index[o + j] = W[w + j]!
+    index[o + j + 1] = W[w + j + 1]! + start
+    index[o + j + 2] = W[w + j + 2]! + start
+    index[o + j + 3] = W[w + j + 3]! + start
+  }
+  storeUsed = ix + count * STRIDE
+  let contentLength = -1
+  let clValue = -1
+  const kl = index[ix - HOT + H_CONTENT_LENGTH]!
+  if (kl >= 0) {
+    const o = ix + kl * STRIDE
+    clValue = index[o + F_VALUE]!
+    contentLength = (index[ix - HOT + HOT_DUPS]! & (1 << H_CONTENT_LENGTH)) !== 0 ? -3 : digitsAt(buf, clValue, index[o + F_VALUE_END]!)
+  }
+  return finish(buf, start, limit, datagram, W[OUT_I]! + start, W[OUT_I + 1]! + start, index, ix, count, headersEnd, bodyStart, head, contentLength, clValue)
+}
+
+/** The message from its index: start line, then body framing by Content-Length (RFC 3261 §18.3, §20.14). */
+function finish (buf: Buffer, start: number, limit: number, datagram: boolean, startLineEnd: number, startLineNext: number, index: Int32Array, ix: number, count: number,
+  headersEnd: number, bodyStart: number, head: string | undefined, contentLength: number, clValue: number): SipRequest | SipResponse {
   const msg = buildStartLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit)
   if (head !== undefined) msg.adoptHead(head)
 
-  // Body framing by Content-Length (RFC 3261 §18.3, §20.14).
   let cl: number | undefined = contentLength
   if (contentLength === -1) {
     cl = undefined

@@ -1,0 +1,371 @@
+// Writes src/index-wasm.ts: the WebAssembly header indexer (see
+// src/wasm-index.ts) as base64 module bytes. No toolchain: the module is
+// assembled here, opcode by opcode (WebAssembly core spec 1.0 + SIMD).
+//
+//   node packages/sip-parser/scripts/gen-wasm.mjs      (after tsc -b: reads dist/header-names.js)
+//
+// The function `index(n, maxHeaders)` reads a message's bytes at IN..IN+n
+// and writes, at OUT (i32 slots): start line end, next line, headers end
+// (-1 if none), body start, the first line of each header id below 15
+// (-1 when absent), the mask of those ids seen twice, then 4 i32 per header
+// line: id (0xffff unknown, bit 16 folded), line start, value start, value
+// end (offsets from IN). It returns the number of header lines, or -1 when
+// the message needs the JS indexer (anything unusual, every defect, and a
+// lone CR in a header line): that one then names the defect.
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const names = await import(path.join(here, '..', 'dist', 'header-names.js'))
+
+// Memory layout (must match src/wasm-index.ts).
+const TOKEN = 0 // 256 bytes: 1 for RFC 3261 token characters
+const SLOTS = 1024 // 1024 slots x 4 bytes: id + 1, length, u16 offset of the lower-case name
+const NSLOT = 1024
+const NAMES = 5120 // lower-case name bytes
+const OUT = 8192
+const IN = 65536
+const HOT_N = 15
+
+// ---- the name table: a perfect hash over the lower-case names ----
+const entries = [] // [lower name, id]
+for (let id = 0; id < names.HEADER_NAMES.length; id++) {
+  entries.push([names.HEADER_NAMES[id].toLowerCase(), id])
+}
+for (let c = 0x61; c <= 0x7a; c++) {
+  const id = names.headerId(String.fromCharCode(c))
+  if (id !== names.H_UNKNOWN) entries.push([String.fromCharCode(c), id])
+}
+function hashOf (s) {
+  let h = 0
+  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + (s.charCodeAt(i) | 0x20)) | 0
+  return h
+}
+let MUL = 0
+for (let seed = 1; MUL === 0; seed++) {
+  const m = (Math.imul(seed, 0x9e3779b1) | 1) >>> 0
+  const used = new Set()
+  let ok = true
+  for (const [s] of entries) {
+    const slot = (Math.imul(hashOf(s) + s.length, m) >>> 22) & (NSLOT - 1)
+    if (used.has(slot)) { ok = false; break }
+    used.add(slot)
+  }
+  if (ok) MUL = m
+}
+
+const data = new Uint8Array(OUT)
+const TOKEN_CHARS = '-.!%*_+`\'~'
+for (let c = 0x30; c <= 0x39; c++) data[TOKEN + c] = 1
+for (let c = 0x41; c <= 0x5a; c++) data[TOKEN + c] = 1
+for (let c = 0x61; c <= 0x7a; c++) data[TOKEN + c] = 1
+for (const ch of TOKEN_CHARS) data[TOKEN + ch.charCodeAt(0)] = 1
+let nameAt = NAMES
+for (const [s, id] of entries) {
+  const slot = (Math.imul(hashOf(s) + s.length, MUL) >>> 22) & (NSLOT - 1)
+  const a = SLOTS + slot * 4
+  data[a] = id + 1
+  data[a + 1] = s.length
+  data[a + 2] = nameAt & 0xff
+  data[a + 3] = nameAt >> 8
+  for (let i = 0; i < s.length; i++) data[nameAt++] = s.charCodeAt(i)
+}
+if (nameAt > OUT) throw new Error('name table overflows')
+
+// ---- encoding helpers ----
+function uleb (v) {
+  const out = []
+  do {
+    let b = v & 0x7f
+    v >>>= 7
+    if (v !== 0) b |= 0x80
+    out.push(b)
+  } while (v !== 0)
+  return out
+}
+function sleb (v) {
+  const out = []
+  for (;;) {
+    const b = v & 0x7f
+    v >>= 7
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) { out.push(b); return out }
+    out.push(b | 0x80)
+  }
+}
+const vec = items => [...uleb(items.length), ...items.flat()]
+const section = (id, bytes) => [id, ...uleb(bytes.length), ...bytes]
+const str = s => vec([...s].map(c => c.charCodeAt(0)))
+
+const I32 = 0x7f
+const V128 = 0x7b
+const EMPTY = 0x40
+
+// Instructions, flattened as they are written.
+const get = x => [0x20, x]
+const set = x => [0x21, x]
+const tee = x => [0x22, x]
+const c = v => [0x41, ...sleb(v)]
+const load8 = (off = 0) => [0x2d, 0, ...uleb(off)]
+const load32 = (off = 0) => [0x28, 2, ...uleb(off)]
+const store32 = (off = 0) => [0x36, 2, ...uleb(off)]
+const store8 = (off = 0) => [0x3a, 0, ...uleb(off)]
+const load16 = (off = 0) => [0x2f, 1, ...uleb(off)]
+const eqz = [0x45]; const eq = [0x46]; const ne = [0x47]; const ltS = [0x48]; const ltU = [0x49]
+const gtS = [0x4a]; const geS = [0x4e]; const geU = [0x4f]; const leS = [0x4c]
+const ctz = [0x68]; const add = [0x6a]; const sub = [0x6b]; const mul = [0x6c]
+const and = [0x71]; const or = [0x72]; const xor = [0x73]; const shl = [0x74]; const shrU = [0x76]
+const br = d => [0x0c, d]
+const brIf = d => [0x0d, d]
+const ret = [0x0f]
+const block = (...body) => [0x02, EMPTY, ...body.flat(), 0x0b]
+const loop = (...body) => [0x03, EMPTY, ...body.flat(), 0x0b]
+const if_ = (...body) => [0x04, EMPTY, ...body.flat(), 0x0b]
+const ifElse = (a, b) => [0x04, EMPTY, ...a.flat(), 0x05, ...b.flat(), 0x0b]
+const call = f => [0x10, f]
+const simd = op => [0xfd, ...uleb(op)]
+const v128load = [...simd(0x00), 0, 0]
+const v128store = [...simd(0x0b), 0, 0]
+const splat8 = simd(0x0f)
+const i8eq = simd(0x23)
+const bitmask = simd(0x64)
+const v128zero = [...simd(0x0c), ...new Array(16).fill(0)]
+
+const CR = 0x0d; const LF = 0x0a; const SP = 0x20; const HT = 0x09; const COLON = 0x3a
+
+// ---- func 1: findLF(p, end, strict) -> lf, `end` when none, -1 for a lone CR (strict) ----
+// 16 bytes per step: the masks of LF and CR; a CR is allowed only right before the LF.
+const F = { p: 0, end: 1, strict: 2, mLF: 3, mCR: 4, t: 5, pend: 6, v: 7 }
+const findLF = {
+  params: [I32, I32, I32],
+  results: [I32],
+  locals: [[4, I32], [1, V128]],
+  body: [] // below
+}
+findLF.body = [
+  loop(
+    get(F.p), get(F.end), geS,
+    if_(
+      get(F.pend), get(F.strict), and, if_(c(-1), ret),
+      get(F.end), ret
+    ),
+    get(F.p), v128load, set(F.v),
+    get(F.v), c(LF), splat8, i8eq, bitmask, set(F.mLF),
+    get(F.v), c(CR), splat8, i8eq, bitmask, set(F.mCR),
+    get(F.mLF),
+    if_(
+      get(F.mLF), ctz, set(F.t),
+      get(F.strict),
+      if_(
+        // bad = CRs below bit t, except bit t-1; and a pending CR needs t = 0.
+        get(F.mCR), c(1), get(F.t), shl, c(1), sub, and,
+        c(1), get(F.t), shl, c(1), shrU, c(-1), xor, and,
+        get(F.pend), get(F.t), c(0), ne, and, or,
+        if_(c(-1), ret)
+      ),
+      get(F.p), get(F.t), add, ret
+    ),
+    get(F.strict), get(F.mCR), c(0), ne, and,
+    if_(
+      get(F.pend), if_(c(-1), ret),
+      get(F.mCR), c(0x8000), ne, if_(c(-1), ret),
+      c(1), set(F.pend)
+    ),
+    get(F.p), c(16), add, set(F.p),
+    br(0)
+  ),
+  c(-1)
+]
+
+// ---- func 0: index(n, maxHeaders) -> count, or -1 (use the JS indexer) ----
+const X = {
+  n: 0, maxH: 1, pos: 2, end: 3, i: 4, ch: 5, lf: 6, lineEnd: 7, next: 8, count: 9, ve: 10, vs: 11, h: 12,
+  nameEnd: 13, id: 14, e: 15, slot: 16, k: 17, noff: 18, dups: 19, len: 20
+}
+const E0 = OUT + 80 // first entry
+const isWs = x => [get(x), c(SP), eq, get(x), c(HT), eq, or].flat()
+// lineEnd/next from lf (`end` when none): a CR right before the LF is part of the line break.
+const lineFromLf = [
+  get(X.lf), get(X.end), geS,
+  ifElse(
+    [get(X.end), set(X.lineEnd), get(X.end), set(X.next)],
+    [
+      get(X.lf), c(1), add, set(X.next),
+      get(X.lf), c(1), sub, load8(), c(CR), eq,
+      ifElse([get(X.lf), c(1), sub, set(X.lineEnd)], [get(X.lf), set(X.lineEnd)])
+    ]
+  )
+].flat()
+// ve = lineEnd trimmed of SP/HT back to `floor`.
+const trimVe = floor => [
+  get(X.lineEnd), set(X.ve),
+  block(loop(
+    get(X.ve), get(floor), leS, brIf(1),
+    get(X.ve), c(1), sub, load8(), set(X.ch),
+    isWs(X.ch), eqz, brIf(1),
+    get(X.ve), c(1), sub, set(X.ve),
+    br(0)
+  ))
+].flat()
+
+const index = {
+  params: [I32, I32],
+  results: [I32],
+  locals: [[19, I32]],
+  body: [
+    c(IN), set(X.pos),
+    c(IN), get(X.n), add, set(X.end),
+    // Zeros after the message: the scans stop there and the 16-byte loads see no CR/LF.
+    get(X.end), v128zero, v128store,
+    // Hot ids absent, no dups.
+    c(0), set(X.k),
+    loop(
+      get(X.k), c(2), shl, c(-1), store32(OUT + 16),
+      get(X.k), c(1), add, tee(X.k), c(HOT_N), ltS, brIf(0)
+    ),
+    c(0), set(X.dups),
+    c(0), set(X.count),
+    // The start line (its bytes are checked by the JS start-line parser).
+    get(X.pos), get(X.end), c(0), call(1), set(X.lf),
+    get(X.lf), get(X.end), geS,
+    ifElse(
+      [c(0), get(X.n), store32(OUT), c(0), get(X.n), store32(OUT + 4), get(X.end), set(X.pos)],
+      [
+        c(0), get(X.lf), get(X.lf), c(1), sub, load8(), c(CR), eq, sub, c(IN), sub, store32(OUT),
+        get(X.lf), c(1), add, set(X.pos),
+        c(0), get(X.pos), c(IN), sub, store32(OUT + 4)
+      ]
+    ),
+    c(0), c(-1), store32(OUT + 8),
+    c(0), get(X.n), store32(OUT + 12),
+    block(loop(
+      get(X.pos), get(X.end), geS, brIf(1),
+      get(X.pos), load8(), set(X.ch),
+      // The empty line: LF, or CRLF.
+      get(X.ch), c(LF), eq,
+      if_(c(0), get(X.pos), c(IN), sub, store32(OUT + 8), c(0), get(X.pos), c(1 - IN), add, store32(OUT + 12), br(2)),
+      get(X.ch), c(CR), eq,
+      if_(
+        get(X.pos), load8(1), c(LF), ne, if_(c(-1), ret),
+        c(0), get(X.pos), c(IN), sub, store32(OUT + 8), c(0), get(X.pos), c(2 - IN), add, store32(OUT + 12), br(2)
+      ),
+      isWs(X.ch),
+      if_(
+        // RFC 3261 §7.3.1 continuation line.
+        get(X.count), eqz, if_(c(-1), ret),
+        get(X.pos), get(X.end), c(1), call(1), tee(X.lf), c(0), ltS, if_(c(-1), ret),
+        lineFromLf,
+        trimVe(X.pos),
+        get(X.ve), get(X.pos), gtS,
+        if_(
+          get(X.count), c(4), shl, c(E0 - 16), add, set(X.e),
+          get(X.e), load32(8), get(X.e), load32(12), eq,
+          ifElse(
+            [
+              get(X.pos), set(X.vs),
+              block(loop(
+                get(X.vs), get(X.ve), geS, brIf(1),
+                get(X.vs), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
+                get(X.vs), c(1), add, set(X.vs), br(0)
+              )),
+              get(X.e), get(X.vs), c(IN), sub, store32(8)
+            ],
+            [get(X.e), get(X.e), load32(0), c(0x10000), or, store32(0)]
+          ),
+          get(X.e), get(X.ve), c(IN), sub, store32(12)
+        ),
+        get(X.next), set(X.pos),
+        br(1)
+      ),
+      get(X.count), get(X.maxH), geS, if_(c(-1), ret),
+      // The name: token bytes, hashed case-folded as they are read.
+      get(X.pos), set(X.i),
+      c(0), set(X.h),
+      block(loop(
+        get(X.i), load8(), tee(X.ch), load8(TOKEN), eqz, brIf(1),
+        get(X.h), c(31), mul, get(X.ch), c(0x20), or, add, set(X.h),
+        get(X.i), c(1), add, set(X.i),
+        br(0)
+      )),
+      get(X.i), set(X.nameEnd),
+      get(X.nameEnd), get(X.pos), eq, if_(c(-1), ret),
+      block(loop(
+        get(X.i), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
+        get(X.i), c(1), add, set(X.i), br(0)
+      )),
+      get(X.i), get(X.end), geS, if_(c(-1), ret),
+      get(X.i), load8(), c(COLON), ne, if_(c(-1), ret),
+      // Look the name up: one slot, confirmed byte by byte.
+      get(X.nameEnd), get(X.pos), sub, set(X.len),
+      c(0xffff), set(X.id),
+      get(X.h), get(X.len), add, c(MUL), mul, c(22), shrU, c(NSLOT - 1), and, c(2), shl, set(X.slot),
+      get(X.slot), load8(SLOTS + 1), get(X.len), eq,
+      if_(
+        get(X.slot), load16(SLOTS + 2), set(X.noff),
+        c(0), set(X.k),
+        block(loop(
+          get(X.k), get(X.len), geS,
+          if_(get(X.slot), load8(SLOTS), c(1), sub, set(X.id), br(2)),
+          get(X.pos), get(X.k), add, load8(), c(0x20), or,
+          get(X.noff), get(X.k), add, load8(), ne, brIf(1),
+          get(X.k), c(1), add, set(X.k), br(0)
+        ))
+      ),
+      get(X.i), c(1), add, set(X.i),
+      get(X.i), get(X.end), c(1), call(1), tee(X.lf), c(0), ltS, if_(c(-1), ret),
+      lineFromLf,
+      block(loop(
+        get(X.i), get(X.lineEnd), geS, brIf(1),
+        get(X.i), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
+        get(X.i), c(1), add, set(X.i), br(0)
+      )),
+      trimVe(X.i),
+      get(X.count), c(4), shl, c(E0), add, set(X.e),
+      get(X.e), get(X.id), store32(0),
+      get(X.e), get(X.pos), c(IN), sub, store32(4),
+      get(X.e), get(X.i), c(IN), sub, store32(8),
+      get(X.e), get(X.ve), c(IN), sub, store32(12),
+      get(X.id), c(HOT_N), ltU,
+      if_(
+        get(X.id), c(2), shl, load32(OUT + 16), c(0), ltS,
+        ifElse(
+          [get(X.id), c(2), shl, get(X.count), store32(OUT + 16)],
+          [get(X.dups), c(1), get(X.id), shl, or, set(X.dups)]
+        )
+      ),
+      get(X.count), c(1), add, set(X.count),
+      get(X.next), set(X.pos),
+      br(0)
+    )),
+    c(0), get(X.dups), store32(OUT + 16 + HOT_N * 4),
+    get(X.count)
+  ]
+}
+
+// ---- the module ----
+const funcs = [index, findLF]
+const types = funcs.map(f => [0x60, ...vec(f.params.map(t => [t])), ...vec(f.results.map(t => [t]))])
+const typeSec = section(1, vec(types))
+const funcSec = section(3, vec(funcs.map((_, i) => uleb(i))))
+const memSec = section(5, vec([[0x00, ...uleb(2)]]))
+const exportSec = section(7, vec([[...str('index'), 0x00, 0], [...str('mem'), 0x02, 0]]))
+const bodies = funcs.map(f => {
+  const b = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.body.flat(Infinity), 0x0b]
+  return [...uleb(b.length), ...b]
+})
+const codeSec = section(10, vec(bodies))
+let last = OUT
+while (last > 0 && data[last - 1] === 0) last--
+const seg = [0x00, ...c(0), 0x0b, ...vec([...data.subarray(0, last)].map(x => [x]))]
+const dataSec = section(11, vec([seg]))
+const bytes = Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...typeSec, ...funcSec, ...memSec, ...exportSec, ...codeSec, ...dataSec])
+new WebAssembly.Module(bytes) // validates
+
+const out = path.join(here, '..', 'src', 'index-wasm.ts')
+writeFileSync(out, `// Generated by scripts/gen-wasm.mjs: do not edit. The WebAssembly header indexer
+// (${bytes.length} bytes; name table hash multiplier 0x${MUL.toString(16)}).
+export const INDEX_WASM = '${Buffer.from(bytes).toString('base64')}'
+export const WASM_OUT = ${OUT}
+export const WASM_IN = ${IN}
+`)
+console.log(`wrote ${path.relative(process.cwd(), out)}: ${bytes.length} bytes, ${entries.length} names`)

@@ -1,0 +1,49 @@
+/**
+ * The WebAssembly header indexer (module bytes from scripts/gen-wasm.mjs).
+ * One call finds every line end (16 bytes per step, SIMD), the header name
+ * ids (a perfect hash confirmed byte by byte), value spans, folding, and a
+ * lone CR; the JS indexer takes over for anything unusual or defective, so
+ * that errors are named in one place.
+ */
+import { INDEX_WASM, WASM_IN, WASM_OUT } from './index-wasm.js'
+
+// The few WebAssembly names used here (lib ES2022 has none).
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object
+  Instance: new (module: object, imports: object) => { exports: unknown }
+}
+interface IndexExports { index: (n: number, maxHeaders: number) => number, mem: { buffer: ArrayBuffer, grow: (pages: number) => number } }
+
+let exportsOf: IndexExports | undefined
+try {
+  exportsOf = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(INDEX_WASM, 'base64')), {}).exports as unknown as IndexExports
+} catch {
+  // No WebAssembly (or no SIMD): the JS indexer does all the work.
+  exportsOf = undefined
+}
+const wasm = exportsOf
+let u8 = wasm === undefined ? new Uint8Array(0) : new Uint8Array(wasm.mem.buffer)
+/** The output slots as i32 (see gen-wasm.mjs); re-made when the memory grows. */
+export let wasmOut = wasm === undefined ? new Int32Array(0) : new Int32Array(wasm.mem.buffer)
+/** Index of the first output slot in wasmOut. */
+export const OUT_I = WASM_OUT >> 2
+/** Entries have room for this many header lines. */
+export const WASM_MAX_HEADERS = ((WASM_IN - WASM_OUT) >> 4) - 8
+
+/**
+ * Index buf[start..limit) in wasm memory: the number of header lines (the
+ * output in wasmOut), or -1 when the JS indexer must do it.
+ */
+export function wasmIndex (buf: Buffer, start: number, limit: number, maxHeaders: number): number {
+  if (wasm === undefined || maxHeaders > WASM_MAX_HEADERS) return -1
+  const n = limit - start
+  // Room for the bytes and the 16 zero bytes the scans stop at.
+  if (WASM_IN + n + 16 > u8.length) {
+    wasm.mem.grow(Math.ceil((WASM_IN + n + 16 - u8.length) / 65536))
+    u8 = new Uint8Array(wasm.mem.buffer)
+    wasmOut = new Int32Array(wasm.mem.buffer)
+  }
+  if (start === 0 && limit === buf.length) u8.set(buf, WASM_IN)
+  else buf.copy(u8, WASM_IN, start, limit)
+  return wasm.index(n, maxHeaders)
+}
