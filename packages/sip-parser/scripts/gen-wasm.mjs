@@ -4,12 +4,13 @@
 //
 //   node packages/sip-parser/scripts/gen-wasm.mjs      (after tsc -b: reads dist/header-names.js)
 //
-// The function `index(n, maxHeaders)` reads a message's bytes at IN..IN+n
-// and writes, at OUT (i32 slots): start line end, next line, headers end
-// (-1 if none), body start, the first line of each header id below 15
-// (-1 when absent), the mask of those ids seen twice, then 4 i32 per header
-// line: id (0xffff unknown, bit 16 folded), line start, value start, value
-// end (offsets from IN). It returns the number of header lines, or -1 when
+// The function `index(n, maxHeaders, base)` reads a message's bytes at
+// IN..IN+n (message offset `base`) and writes, at OUT (i32 slots): start
+// line end, next line, headers end (-1 if none), body start, then in the
+// layout of message.ts's header store: the first line of each header id
+// below 15 (-1 when absent), the mask of those ids seen twice, then 4 i32
+// per header line: id (0xffff unknown, bit 16 folded), line start, value
+// start, value end. Offsets are message offsets (memory offset - IN + base). It returns the number of header lines, or -1 when
 // the message needs the JS indexer (anything unusual, every defect, and a
 // lone CR in a header line): that one then names the defect.
 import { writeFileSync } from 'node:fs'
@@ -179,8 +180,8 @@ findLF.body = [
 
 // ---- func 0: index(n, maxHeaders) -> count, or -1 (use the JS indexer) ----
 const X = {
-  n: 0, maxH: 1, pos: 2, end: 3, i: 4, ch: 5, lf: 6, lineEnd: 7, next: 8, count: 9, ve: 10, vs: 11, h: 12,
-  nameEnd: 13, id: 14, e: 15, slot: 16, k: 17, noff: 18, dups: 19, len: 20
+  n: 0, maxH: 1, base: 2, pos: 3, end: 4, i: 5, ch: 6, lf: 7, lineEnd: 8, next: 9, count: 10, ve: 11, vs: 12, h: 13,
+  nameEnd: 14, id: 15, e: 16, slot: 17, k: 18, noff: 19, dups: 20, len: 21, adj: 22
 }
 const E0 = OUT + 80 // first entry
 const isWs = x => [get(x), c(SP), eq, get(x), c(HT), eq, or].flat()
@@ -209,10 +210,12 @@ const trimVe = floor => [
 ].flat()
 
 const index = {
-  params: [I32, I32],
+  params: [I32, I32, I32],
   results: [I32],
-  locals: [[19, I32]],
+  locals: [[20, I32]],
   body: [
+    // Offsets written are message offsets: memory offset + adj.
+    get(X.base), c(IN), sub, set(X.adj),
     c(IN), set(X.pos),
     c(IN), get(X.n), add, set(X.end),
     // Zeros after the message: the scans stop there and the 16-byte loads see no CR/LF.
@@ -229,25 +232,25 @@ const index = {
     get(X.pos), get(X.end), c(0), call(1), set(X.lf),
     get(X.lf), get(X.end), geS,
     ifElse(
-      [c(0), get(X.n), store32(OUT), c(0), get(X.n), store32(OUT + 4), get(X.end), set(X.pos)],
+      [c(0), get(X.end), get(X.adj), add, store32(OUT), c(0), get(X.end), get(X.adj), add, store32(OUT + 4), get(X.end), set(X.pos)],
       [
-        c(0), get(X.lf), get(X.lf), c(1), sub, load8(), c(CR), eq, sub, c(IN), sub, store32(OUT),
+        c(0), get(X.lf), get(X.lf), c(1), sub, load8(), c(CR), eq, sub, get(X.adj), add, store32(OUT),
         get(X.lf), c(1), add, set(X.pos),
-        c(0), get(X.pos), c(IN), sub, store32(OUT + 4)
+        c(0), get(X.pos), get(X.adj), add, store32(OUT + 4)
       ]
     ),
     c(0), c(-1), store32(OUT + 8),
-    c(0), get(X.n), store32(OUT + 12),
+    c(0), get(X.end), get(X.adj), add, store32(OUT + 12),
     block(loop(
       get(X.pos), get(X.end), geS, brIf(1),
       get(X.pos), load8(), set(X.ch),
       // The empty line: LF, or CRLF.
       get(X.ch), c(LF), eq,
-      if_(c(0), get(X.pos), c(IN), sub, store32(OUT + 8), c(0), get(X.pos), c(1 - IN), add, store32(OUT + 12), br(2)),
+      if_(c(0), get(X.pos), get(X.adj), add, store32(OUT + 8), c(0), get(X.pos), c(1), add, get(X.adj), add, store32(OUT + 12), br(2)),
       get(X.ch), c(CR), eq,
       if_(
         get(X.pos), load8(1), c(LF), ne, if_(c(-1), ret),
-        c(0), get(X.pos), c(IN), sub, store32(OUT + 8), c(0), get(X.pos), c(2 - IN), add, store32(OUT + 12), br(2)
+        c(0), get(X.pos), get(X.adj), add, store32(OUT + 8), c(0), get(X.pos), c(2), add, get(X.adj), add, store32(OUT + 12), br(2)
       ),
       isWs(X.ch),
       if_(
@@ -268,11 +271,11 @@ const index = {
                 get(X.vs), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
                 get(X.vs), c(1), add, set(X.vs), br(0)
               )),
-              get(X.e), get(X.vs), c(IN), sub, store32(8)
+              get(X.e), get(X.vs), get(X.adj), add, store32(8)
             ],
             [get(X.e), get(X.e), load32(0), c(0x10000), or, store32(0)]
           ),
-          get(X.e), get(X.ve), c(IN), sub, store32(12)
+          get(X.e), get(X.ve), get(X.adj), add, store32(12)
         ),
         get(X.next), set(X.pos),
         br(1)
@@ -322,9 +325,9 @@ const index = {
       trimVe(X.i),
       get(X.count), c(4), shl, c(E0), add, set(X.e),
       get(X.e), get(X.id), store32(0),
-      get(X.e), get(X.pos), c(IN), sub, store32(4),
-      get(X.e), get(X.i), c(IN), sub, store32(8),
-      get(X.e), get(X.ve), c(IN), sub, store32(12),
+      get(X.e), get(X.pos), get(X.adj), add, store32(4),
+      get(X.e), get(X.i), get(X.adj), add, store32(8),
+      get(X.e), get(X.ve), get(X.adj), add, store32(12),
       get(X.id), c(HOT_N), ltU,
       if_(
         get(X.id), c(2), shl, load32(OUT + 16), c(0), ltS,

@@ -17,7 +17,7 @@ import {
   parseVia, splitList, splitListRanges
 } from './grammar.js'
 import { parseSipUriBytes, parseUri } from './uri.js'
-import { OUT_I, wasmIndex, wasmOut } from './wasm-index.js'
+import { OUT_I, WASM_FIXED_LINES, wasmIndex, wasmOut, wasmStore } from './wasm-index.js'
 import { elementStop, firstElement, firstElementStart, parseContactBytes, parseNameAddrBytes, parseViaBytes, splitListBytes } from './grammar-bytes.js'
 import type { ParsedNameAddr } from './grammar.js'
 import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, SipUri, Via } from './types.js'
@@ -943,12 +943,14 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   // substrings of it, and String#indexOf finds line ends with memchr and no
   // call into C++ (Buffer#indexOf costs more per line than the scan).
   // A large datagram is indexed over its bytes and only its head decoded later.
-  const head = limit - start <= HEAD_DECODE_MAX ? latin1(buf, start, limit) : undefined
+  // The wasm indexer (wasm-index.ts) needs no decoded text: the head is
+  // then decoded when a header is first read (SipMessage#headText).
   const wasmCount = wasmIndex(buf, start, limit, maxHeaders)
   if (wasmCount >= 0) {
-    const msg = fromWasm(buf, start, limit, datagram, wasmCount, head)
+    const msg = fromWasm(buf, start, limit, datagram, wasmCount)
     if (msg !== undefined) return msg
   }
+  const head = limit - start <= HEAD_DECODE_MAX ? latin1(buf, start, limit) : undefined
   const slEnd = head !== undefined ? lineEndIn(head, buf, start, start) : lineEndAt(buf, start, limit)
   const startLineEnd = slEnd < 0 ? limit : slEnd
   const startLineNext = slEnd < 0 ? limit : nextLine(buf, slEnd)
@@ -982,6 +984,7 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
       const eol = lineEndAt(buf, pos, limit)
       const lineEnd = eol < 0 ? limit : eol
       const next = eol < 0 ? limit : nextLine(buf, eol)
+      bareCrCheck(buf, pos, lineEnd, index[ix + (count - 1) * STRIDE + F_LINE]!)
       const o = ix + (count - 1) * STRIDE
       let ve = lineEnd
       while (ve > pos && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--
@@ -1054,6 +1057,7 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
       lineEnd = buf[lf - 1] === CR ? lf - 1 : lf
       next = lf + 1
     }
+    bareCrCheck(buf, i, lineEnd, pos)
     while (i < lineEnd && (buf[i] === SP || buf[i] === HT)) i++
     let ve = lineEnd
     while (ve > i && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--
@@ -1098,30 +1102,30 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
  * copied into the shared store, offsets made absolute. Undefined when the
  * JS indexer must run (a stream message without the empty line).
  */
-function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean, count: number, head: string | undefined): SipRequest | SipResponse | undefined {
+function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean, count: number): SipRequest | SipResponse | undefined {
   const W = wasmOut
   let headersEnd = W[OUT_I + 2]!
-  let bodyStart = W[OUT_I + 3]! + start
+  let bodyStart = W[OUT_I + 3]!
   if (headersEnd < 0) {
     if (!datagram) return undefined
     headersEnd = bodyStart = limit
+  }
+  // The output is in the store's layout: hot slots, then the entries.
+  let index = store
+  if (count <= WASM_FIXED_LINES) {
+    if (storeUsed + HOT + STRIDE * WASM_FIXED_LINES > index.length) {
+      index = store = new Int32Array(STORE_BLOCK)
+      storeUsed = 0
+    }
+    index.set(wasmStore, storeUsed)
   } else {
-    headersEnd += start
+    if (storeUsed + HOT + STRIDE * count > index.length) {
+      index = store = new Int32Array(Math.max(STORE_BLOCK, HOT + count * STRIDE * 2))
+      storeUsed = 0
+    }
+    index.set(W.subarray(OUT_I + 4, OUT_I + 4 + HOT + count * STRIDE), storeUsed)
   }
-  if (storeUsed + HOT + STRIDE * count > store.length) {
-    store = new Int32Array(Math.max(STORE_BLOCK, HOT + count * STRIDE * 2))
-    storeUsed = 0
-  }
-  const index = store
   const ix = storeUsed + HOT
-  // The first line of each hot id, and the mask of those seen twice.
-  for (let h = 0; h < HOT; h++) index[ix - HOT + h] = W[OUT_I + 4 + h]!
-  for (let j = 0, o = ix, w = OUT_I + 20, m = count * STRIDE; j < m; j += STRIDE) {
-    index[o + j] = W[w + j]!
-    index[o + j + 1] = W[w + j + 1]! + start
-    index[o + j + 2] = W[w + j + 2]! + start
-    index[o + j + 3] = W[w + j + 3]! + start
-  }
   storeUsed = ix + count * STRIDE
   let contentLength = -1
   let clValue = -1
@@ -1131,7 +1135,7 @@ function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean,
     clValue = index[o + F_VALUE]!
     contentLength = (index[ix - HOT + HOT_DUPS]! & (1 << H_CONTENT_LENGTH)) !== 0 ? -3 : digitsAt(buf, clValue, index[o + F_VALUE_END]!)
   }
-  return finish(buf, start, limit, datagram, W[OUT_I]! + start, W[OUT_I + 1]! + start, index, ix, count, headersEnd, bodyStart, head, contentLength, clValue)
+  return finish(buf, start, limit, datagram, W[OUT_I]!, W[OUT_I + 1]!, index, ix, count, headersEnd, bodyStart, undefined, contentLength, clValue)
 }
 
 /** The message from its index: start line, then body framing by Content-Length (RFC 3261 §18.3, §20.14). */
@@ -1165,6 +1169,18 @@ function finish (buf: Buffer, start: number, limit: number, datagram: boolean, s
     msg.end = bodyStart + cl
   }
   return msg
+}
+
+/**
+ * RFC 3261 §25.1: a CR inside a header line is not allowed (only CRLF ends
+ * a line, and LWS folds with CRLF); a bare CR kept in a value could end a
+ * line for the next hop. Throws for a CR in buf[s..e), naming the header
+ * whose line starts at `line`.
+ */
+function bareCrCheck (buf: Buffer, s: number, e: number, line: number): void {
+  for (let j = s; j < e; j++) {
+    if (buf[j] === CR) throw new SipParseError(`bare CR in the value of header ${quote(latin1(buf, line, nameEndAt(buf, line)))}`, j, 'SIP_ERR_BAD_HEADER')
+  }
 }
 
 /** Decimal digits in buf[s..e) as a number; -2 when not all digits or too large. */

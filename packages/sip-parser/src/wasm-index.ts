@@ -12,7 +12,7 @@ declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object
   Instance: new (module: object, imports: object) => { exports: unknown }
 }
-interface IndexExports { index: (n: number, maxHeaders: number) => number, mem: { buffer: ArrayBuffer, grow: (pages: number) => number } }
+interface IndexExports { index: (n: number, maxHeaders: number, base: number) => number, mem: { buffer: ArrayBuffer, grow: (pages: number) => number } }
 
 let exportsOf: IndexExports | undefined
 try {
@@ -27,23 +27,41 @@ let u8 = wasm === undefined ? new Uint8Array(0) : new Uint8Array(wasm.mem.buffer
 export let wasmOut = wasm === undefined ? new Int32Array(0) : new Int32Array(wasm.mem.buffer)
 /** Index of the first output slot in wasmOut. */
 export const OUT_I = WASM_OUT >> 2
+/** Header lines a fixed-size copy of the store layout covers (see wasmStore). */
+export const WASM_FIXED_LINES = 32
+/**
+ * The output in message.ts's store layout (16 hot slots, then the entries)
+ * for up to WASM_FIXED_LINES lines: copied whole with one set(), no
+ * subarray per message.
+ */
+export let wasmStore = wasm === undefined ? new Int32Array(0) : new Int32Array(wasm.mem.buffer, WASM_OUT + 16, 16 + 4 * WASM_FIXED_LINES)
 /** Entries have room for this many header lines. */
 export const WASM_MAX_HEADERS = ((WASM_IN - WASM_OUT) >> 4) - 8
+
+let enabled = wasm !== undefined
+
+/** @internal Turn the wasm indexer on or off (tests compare it with the JS indexer); returns whether it was on. */
+export function useWasmIndexer (on: boolean): boolean {
+  const was = enabled
+  enabled = on && wasm !== undefined
+  return was
+}
 
 /**
  * Index buf[start..limit) in wasm memory: the number of header lines (the
  * output in wasmOut), or -1 when the JS indexer must do it.
  */
 export function wasmIndex (buf: Buffer, start: number, limit: number, maxHeaders: number): number {
-  if (wasm === undefined || maxHeaders > WASM_MAX_HEADERS) return -1
+  if (!enabled || wasm === undefined || maxHeaders > WASM_MAX_HEADERS) return -1
   const n = limit - start
   // Room for the bytes and the 16 zero bytes the scans stop at.
   if (WASM_IN + n + 16 > u8.length) {
     wasm.mem.grow(Math.ceil((WASM_IN + n + 16 - u8.length) / 65536))
     u8 = new Uint8Array(wasm.mem.buffer)
     wasmOut = new Int32Array(wasm.mem.buffer)
+    wasmStore = new Int32Array(wasm.mem.buffer, WASM_OUT + 16, 16 + 4 * WASM_FIXED_LINES)
   }
   if (start === 0 && limit === buf.length) u8.set(buf, WASM_IN)
   else buf.copy(u8, WASM_IN, start, limit)
-  return wasm.index(n, maxHeaders)
+  return wasm.index(n, maxHeaders, start)
 }

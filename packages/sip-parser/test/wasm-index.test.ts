@@ -1,0 +1,134 @@
+/**
+ * The WebAssembly header indexer against the JS one: for the torture
+ * fixtures, the bench corpus and random mutations of them, both give the
+ * same index (every entry, the hot slots, the offsets) or the same error
+ * (message, offset, code), on datagrams and on streams. And a bare CR in a
+ * header line is a SipParseError naming the header, on both.
+ */
+import t from 'tap'
+import fc from 'fast-check'
+import { readdirSync, readFileSync } from 'node:fs'
+import { parseMessage } from '../src/message.js'
+import { StreamParser } from '../src/stream.js'
+import { SipParseError } from '../src/errors.js'
+import { useWasmIndexer, wasmIndex } from '../src/wasm-index.js'
+import { FIXTURE_NAMES, fixture } from './helpers/fixtures.js'
+
+const CORPUS = new URL('../../../bench/corpus/', import.meta.url)
+const corpus = readdirSync(CORPUS).filter(f => f.endsWith('.sip')).sort().map(f => readFileSync(new URL(f, CORPUS)))
+const inputs: Buffer[] = [...FIXTURE_NAMES.map(fixture), ...corpus]
+
+function outcome (buf: Buffer, wasm: boolean, maxHeaders?: number): unknown {
+  const was = useWasmIndexer(wasm)
+  try {
+    const m = parseMessage(buf, maxHeaders === undefined ? undefined : { maxHeaders })
+    return {
+      start: m.start,
+      end: m.end,
+      startLineNext: m.startLineNext,
+      headersEnd: m.headersEnd,
+      bodyStart: m.bodyStart,
+      count: m.headerCount,
+      index: Array.from(m.index.subarray(m.ix - 16, m.ix + m.headerCount * 4)),
+      line: m.isRequest ? [m.method, m.uri, m.version] : [m.status, m.reason, m.version]
+    }
+  } catch (err) {
+    if (!(err instanceof SipParseError)) throw err
+    return { message: err.message, offset: err.offset, code: err.code, partial: err.partial?.headerCount }
+  } finally {
+    useWasmIndexer(was)
+  }
+}
+
+function streamOutcome (chunks: Buffer[], wasm: boolean): unknown[] {
+  const was = useWasmIndexer(wasm)
+  const out: unknown[] = []
+  try {
+    const p = new StreamParser({
+      onMessage: m => { out.push([m.start, m.end, m.headerCount, Array.from(m.index.subarray(m.ix - 16, m.ix + m.headerCount * 4))]) },
+      onError: e => { out.push([e.message, e.offset, e.code]) }
+    })
+    for (const c of chunks) p.push(c)
+  } finally {
+    useWasmIndexer(was)
+  }
+  return out
+}
+
+t.test('the wasm indexer is in use (Node 20 has WebAssembly SIMD)', async t => {
+  t.ok(wasmIndex(corpus[0]!, 0, corpus[0]!.length, 256) >= 0)
+  t.equal(useWasmIndexer(true), true)
+})
+
+t.test('same index or the same error as the JS indexer: fixtures and corpus', async t => {
+  for (const buf of inputs) t.same(outcome(buf, true), outcome(buf, false))
+  // Few header lines allowed: the limit error from both.
+  for (const buf of corpus) t.same(outcome(buf, true, 3), outcome(buf, false, 3))
+})
+
+t.test('same index or the same error as the JS indexer: random mutations', async t => {
+  const pieces = ['\r', '\n', '\r\n', ' ', '\t', ':', '\x00', ',', ';', '\r\n ', '\n\t', 'Via', 'v:', 'Content-Length: 5', 'x'.repeat(40), '\xff']
+  const edit = fc.record({
+    at: fc.nat(),
+    del: fc.nat(4),
+    ins: fc.oneof(fc.constantFrom(...pieces), fc.string({ maxLength: 3 }))
+  })
+  const prop = fc.property(fc.nat(inputs.length - 1), fc.array(edit, { minLength: 1, maxLength: 4 }), fc.boolean(), (which, edits, cut) => {
+    let buf = inputs[which]!
+    for (const e of edits) {
+      const at = e.at % (buf.length + 1)
+      buf = Buffer.concat([buf.subarray(0, at), Buffer.from(e.ins, 'latin1'), buf.subarray(Math.min(buf.length, at + e.del))])
+    }
+    if (cut) buf = buf.subarray(0, Math.floor(buf.length / 2))
+    const a = outcome(buf, true)
+    const b = outcome(buf, false)
+    if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`differs for ${JSON.stringify(buf.toString('latin1'))}:\n${JSON.stringify(a)}\n${JSON.stringify(b)}`)
+  })
+  const r = fc.check(prop, { seed: 20261207, numRuns: 4000 })
+  t.notOk(r.failed, r.failed ? fc.defaultReportMessage(r) : 'no difference')
+})
+
+t.test('same messages and errors on a stream, whole and split', async t => {
+  for (const buf of corpus) {
+    const two = Buffer.concat([buf, buf])
+    t.same(streamOutcome([two], true), streamOutcome([two], false))
+    const mid = buf.length >> 1
+    t.same(streamOutcome([two.subarray(0, mid), two.subarray(mid)], true), streamOutcome([two.subarray(0, mid), two.subarray(mid)], false))
+  }
+})
+
+t.test('a long message grows wasm memory and indexes the same', async t => {
+  const big = Buffer.from('OPTIONS sip:a@b SIP/2.0\r\n' + Array.from({ length: 3000 }, (_, i) => `X-H${i}: ${'v'.repeat(30)}\r\n`).join('') +
+    'Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\n\r\n', 'latin1')
+  t.same(outcome(big, true, 3500), outcome(big, false, 3500))
+  const m = parseMessage(big, { maxHeaders: 3500 })
+  t.equal(m.headerCount, 3005)
+  t.equal(m.callId, 'c')
+  t.equal(m.topVia?.branch, 'z9hG4bK1')
+})
+
+t.test('a bare CR in a header line is a SipParseError naming the header (RFC 3261 §25.1)', async t => {
+  const base = 'OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n'
+  const cases: Array<[string, string, number]> = [
+    [base + 'Subject: one\rtwo\r\n\r\n', 'Subject', (base + 'Subject: one').length],
+    [base + 'X-Long: ' + 'a'.repeat(40) + '\r' + 'b'.repeat(5) + '\r\n\r\n', 'X-Long', (base + 'X-Long: ').length + 40],
+    [base + 'Subject: one\r\r\n\r\n', 'Subject', (base + 'Subject: one').length],
+    [base + 'Subject:\rone\r\n\r\n', 'Subject', (base + 'Subject:').length],
+    [base + 'Subject: one\r\n two\rthree\r\n\r\n', 'Subject', (base + 'Subject: one\r\n two').length],
+    [base + 'Subject: one\r', 'Subject', (base + 'Subject: one').length],
+    [base + 'v: SIP/2.0/UDP x\r;branch=z9hG4bK2\r\n\r\n', 'v', (base + 'v: SIP/2.0/UDP x').length]
+  ]
+  for (const wasm of [true, false]) {
+    for (const [text, name, offset] of cases) {
+      const was = useWasmIndexer(wasm)
+      try {
+        t.throws(() => parseMessage(Buffer.from(text, 'latin1')), { name: 'SipParseError', code: 'SIP_ERR_BAD_HEADER', offset, message: `bare CR in the value of header "${name}"` }, JSON.stringify(text))
+      } finally {
+        useWasmIndexer(was)
+      }
+    }
+  }
+  // CRLF line ends, LF-only line ends and a CR in the body stay fine.
+  t.equal(parseMessage(Buffer.from(base + 'Content-Length: 3\r\n\r\na\rb', 'latin1')).body.toString('latin1'), 'a\rb')
+  t.equal(parseMessage(Buffer.from(base.replace(/\r\n/g, '\n') + 'Subject: x\n\n', 'latin1')).header('Subject'), 'x')
+})
