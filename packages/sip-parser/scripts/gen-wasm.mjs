@@ -22,14 +22,15 @@ const names = await import(path.join(here, '..', 'dist', 'header-names.js'))
 
 // Memory layout (must match src/wasm-index.ts).
 const TOKEN = 0 // 256 bytes: 1 for RFC 3261 token characters
-const SLOTS = 1024 // 1024 slots x 4 bytes: id + 1, length, u16 offset of the lower-case name
+const SLOTS = 1024 // 1024 slots x 4 bytes: id + 1, length, u16 offset of the name's record
 const NSLOT = 1024
-const NAMES = 5120 // lower-case name bytes
-const OUT = 8192
+const LENMASK = 5120 // 17 x 16 bytes: 0xff in the first `len` bytes
+const RECORDS = 5632 // per name 48 bytes: lower-case name padded to 32, then its case-fold vector (0x20 on letters)
+const OUT = 12288
 const IN = 65536
 const HOT_N = 15
 
-// ---- the name table: a perfect hash over the lower-case names ----
+// ---- the name table: a perfect hash of (length, first, middle and last byte) ----
 const entries = [] // [lower name, id]
 for (let id = 0; id < names.HEADER_NAMES.length; id++) {
   entries.push([names.HEADER_NAMES[id].toLowerCase(), id])
@@ -38,18 +39,16 @@ for (let c = 0x61; c <= 0x7a; c++) {
   const id = names.headerId(String.fromCharCode(c))
   if (id !== names.H_UNKNOWN) entries.push([String.fromCharCode(c), id])
 }
-function hashOf (s) {
-  let h = 0
-  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + (s.charCodeAt(i) | 0x20)) | 0
-  return h
-}
+const K_LEN = 0x9e3779b1 | 0
+const keyOf = s => Math.imul(s.length, K_LEN) ^ ((s.charCodeAt(0) | 0x20) << 8) ^ ((s.charCodeAt(s.length - 1) | 0x20) << 16) ^ ((s.charCodeAt(s.length >> 1) | 0x20) << 24)
 let MUL = 0
 for (let seed = 1; MUL === 0; seed++) {
-  const m = (Math.imul(seed, 0x9e3779b1) | 1) >>> 0
+  if (seed > 100000) throw new Error('no perfect hash for the header names')
+  const m = Math.imul(seed, 0x85ebca6b) | 1
   const used = new Set()
   let ok = true
   for (const [s] of entries) {
-    const slot = (Math.imul(hashOf(s) + s.length, m) >>> 22) & (NSLOT - 1)
+    const slot = (Math.imul(keyOf(s), m) >>> 22) & (NSLOT - 1)
     if (used.has(slot)) { ok = false; break }
     used.add(slot)
   }
@@ -62,17 +61,24 @@ for (let c = 0x30; c <= 0x39; c++) data[TOKEN + c] = 1
 for (let c = 0x41; c <= 0x5a; c++) data[TOKEN + c] = 1
 for (let c = 0x61; c <= 0x7a; c++) data[TOKEN + c] = 1
 for (const ch of TOKEN_CHARS) data[TOKEN + ch.charCodeAt(0)] = 1
-let nameAt = NAMES
+for (let len = 0; len <= 16; len++) for (let i = 0; i < len; i++) data[LENMASK + len * 16 + i] = 0xff
+let rec = RECORDS
 for (const [s, id] of entries) {
-  const slot = (Math.imul(hashOf(s) + s.length, MUL) >>> 22) & (NSLOT - 1)
+  if (s.length > 32 || !/^[a-z-]+$/.test(s)) throw new Error(`name ${s} does not fit the records`)
+  const slot = (Math.imul(keyOf(s), MUL) >>> 22) & (NSLOT - 1)
   const a = SLOTS + slot * 4
   data[a] = id + 1
   data[a + 1] = s.length
-  data[a + 2] = nameAt & 0xff
-  data[a + 3] = nameAt >> 8
-  for (let i = 0; i < s.length; i++) data[nameAt++] = s.charCodeAt(i)
+  data[a + 2] = rec & 0xff
+  data[a + 3] = rec >> 8
+  for (let i = 0; i < s.length; i++) {
+    data[rec + i] = s.charCodeAt(i)
+    // Letters compare case-folded, '-' exactly (so that no CR, which is '-' | 0x20, matches it).
+    if (i < 16 && s[i] !== '-') data[rec + 32 + i] = 0x20
+  }
+  rec += 48
 }
-if (nameAt > OUT) throw new Error('name table overflows')
+if (rec > OUT) throw new Error('name table overflows')
 
 // ---- encoding helpers ----
 function uleb (v) {
@@ -131,6 +137,11 @@ const splat8 = simd(0x0f)
 const i8eq = simd(0x23)
 const bitmask = simd(0x64)
 const v128zero = [...simd(0x0c), ...new Array(16).fill(0)]
+const v128loadAt = off => [...simd(0x00), 0, ...uleb(off)]
+const vAnd = simd(0x4e)
+const vOr = simd(0x50)
+const vXor = simd(0x51)
+const anyTrue = simd(0x53)
 
 const CR = 0x0d; const LF = 0x0a; const SP = 0x20; const HT = 0x09; const COLON = 0x3a
 
@@ -181,7 +192,7 @@ findLF.body = [
 // ---- func 0: index(n, maxHeaders) -> count, or -1 (use the JS indexer) ----
 const X = {
   n: 0, maxH: 1, base: 2, pos: 3, end: 4, i: 5, ch: 6, lf: 7, lineEnd: 8, next: 9, count: 10, ve: 11, vs: 12, h: 13,
-  nameEnd: 14, id: 15, e: 16, slot: 17, k: 18, noff: 19, dups: 20, len: 21, adj: 22
+  nameEnd: 14, id: 15, e: 16, slot: 17, k: 18, noff: 19, dups: 20, len: 21, adj: 22, v: 23
 }
 const E0 = OUT + 80 // first entry
 const isWs = x => [get(x), c(SP), eq, get(x), c(HT), eq, or].flat()
@@ -209,10 +220,19 @@ const trimVe = floor => [
   ))
 ].flat()
 
+// slot = byte offset of the name's slot, from len and the name at pos (see keyOf).
+const slotOf = [
+  get(X.len), c(K_LEN), mul,
+  get(X.pos), load8(), c(0x20), or, c(8), shl, xor,
+  get(X.pos), get(X.len), add, c(1), sub, load8(), c(0x20), or, c(16), shl, xor,
+  get(X.pos), get(X.len), c(1), shrU, add, load8(), c(0x20), or, c(24), shl, xor,
+  c(MUL), mul, c(22), shrU, c(NSLOT - 1), and, c(2), shl, set(X.slot)
+].flat()
+
 const index = {
   params: [I32, I32, I32],
   results: [I32],
-  locals: [[20, I32]],
+  locals: [[20, I32], [1, V128]],
   body: [
     // Offsets written are message offsets: memory offset + adj.
     get(X.base), c(IN), sub, set(X.adj),
@@ -281,38 +301,52 @@ const index = {
         br(1)
       ),
       get(X.count), get(X.maxH), geS, if_(c(-1), ret),
-      // The name: token bytes, hashed case-folded as they are read.
-      get(X.pos), set(X.i),
-      c(0), set(X.h),
-      block(loop(
-        get(X.i), load8(), tee(X.ch), load8(TOKEN), eqz, brIf(1),
-        get(X.h), c(31), mul, get(X.ch), c(0x20), or, add, set(X.h),
-        get(X.i), c(1), add, set(X.i),
-        br(0)
-      )),
-      get(X.i), set(X.nameEnd),
-      get(X.nameEnd), get(X.pos), eq, if_(c(-1), ret),
-      block(loop(
-        get(X.i), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
-        get(X.i), c(1), add, set(X.i), br(0)
-      )),
-      get(X.i), get(X.end), geS, if_(c(-1), ret),
-      get(X.i), load8(), c(COLON), ne, if_(c(-1), ret),
-      // Look the name up: one slot, confirmed byte by byte.
-      get(X.nameEnd), get(X.pos), sub, set(X.len),
       c(0xffff), set(X.id),
-      get(X.h), get(X.len), add, c(MUL), mul, c(22), shrU, c(NSLOT - 1), and, c(2), shl, set(X.slot),
-      get(X.slot), load8(SLOTS + 1), get(X.len), eq,
-      if_(
-        get(X.slot), load16(SLOTS + 2), set(X.noff),
-        c(0), set(X.k),
+      block(
+        block(
+          // The usual line: a known name directly followed by ':' in the first 16 bytes, confirmed in one compare.
+          get(X.pos), v128load, tee(X.v), c(COLON), splat8, i8eq, bitmask, tee(X.k), eqz, brIf(0),
+          get(X.k), ctz, tee(X.len), eqz, brIf(0),
+          get(X.pos), get(X.len), add, c(1), sub, load8(), set(X.ch), isWs(X.ch), brIf(0),
+          slotOf,
+          get(X.slot), load8(SLOTS + 1), get(X.len), ne, brIf(0),
+          get(X.slot), load16(SLOTS + 2), set(X.noff),
+          get(X.v), get(X.noff), v128loadAt(32), vOr, get(X.len), c(4), shl, v128loadAt(LENMASK), vAnd,
+          get(X.noff), v128loadAt(0), vXor, anyTrue, brIf(0),
+          get(X.slot), load8(SLOTS), c(1), sub, set(X.id),
+          get(X.pos), get(X.len), add, set(X.i),
+          br(1)
+        ),
+        // Any other: token, optional whitespace, ':'; the name looked up byte by byte.
+        get(X.pos), set(X.i),
         block(loop(
-          get(X.k), get(X.len), geS,
-          if_(get(X.slot), load8(SLOTS), c(1), sub, set(X.id), br(2)),
-          get(X.pos), get(X.k), add, load8(), c(0x20), or,
-          get(X.noff), get(X.k), add, load8(), ne, brIf(1),
-          get(X.k), c(1), add, set(X.k), br(0)
-        ))
+          get(X.i), load8(), load8(TOKEN), eqz, brIf(1),
+          get(X.i), c(1), add, set(X.i),
+          br(0)
+        )),
+        get(X.i), set(X.nameEnd),
+        get(X.nameEnd), get(X.pos), eq, if_(c(-1), ret),
+        block(loop(
+          get(X.i), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
+          get(X.i), c(1), add, set(X.i), br(0)
+        )),
+        get(X.i), get(X.end), geS, if_(c(-1), ret),
+        get(X.i), load8(), c(COLON), ne, if_(c(-1), ret),
+        get(X.nameEnd), get(X.pos), sub, set(X.len),
+        slotOf,
+        get(X.slot), load8(SLOTS + 1), get(X.len), eq,
+        if_(
+          get(X.slot), load16(SLOTS + 2), set(X.noff),
+          c(0), set(X.k),
+          block(loop(
+            get(X.k), get(X.len), geS,
+            if_(get(X.slot), load8(SLOTS), c(1), sub, set(X.id), br(2)),
+            // Token bytes only here: '| 0x20' folds letters and leaves '-'.
+            get(X.pos), get(X.k), add, load8(), c(0x20), or,
+            get(X.noff), get(X.k), add, load8(), ne, brIf(1),
+            get(X.k), c(1), add, set(X.k), br(0)
+          ))
+        )
       ),
       get(X.i), c(1), add, set(X.i),
       get(X.i), get(X.end), c(1), call(1), tee(X.lf), c(0), ltS, if_(c(-1), ret),
@@ -366,7 +400,7 @@ new WebAssembly.Module(bytes) // validates
 
 const out = path.join(here, '..', 'src', 'index-wasm.ts')
 writeFileSync(out, `// Generated by scripts/gen-wasm.mjs: do not edit. The WebAssembly header indexer
-// (${bytes.length} bytes; name table hash multiplier 0x${MUL.toString(16)}).
+// (${bytes.length} bytes; name table hash multiplier 0x${(MUL >>> 0).toString(16)}).
 export const INDEX_WASM = '${Buffer.from(bytes).toString('base64')}'
 export const WASM_OUT = ${OUT}
 export const WASM_IN = ${IN}
