@@ -26,6 +26,9 @@ const SLOTS = 1024 // 1024 slots x 4 bytes: id + 1, length, u16 offset of the na
 const NSLOT = 1024
 const LENMASK = 5120 // 17 x 16 bytes: 0xff in the first `len` bytes
 const RECORDS = 5632 // per name 48 bytes: lower-case name padded to 32, then its case-fold vector (0x20 on letters)
+const ANGLE = 256 // 256 bytes: URI bytes inside <>: 0 ordinary, 1 '>', 2 not allowed (SP, HT, '<'), 3 ':'
+const PVAL = 512 // 256 bytes: gen-value bytes: 1 token or ':', 2 '['
+const NA_OUT = 12032 // nameAddr's output: 10 i32
 const OUT = 12288
 const IN = 65536
 const HOT_N = 15
@@ -61,6 +64,12 @@ for (let c = 0x30; c <= 0x39; c++) data[TOKEN + c] = 1
 for (let c = 0x41; c <= 0x5a; c++) data[TOKEN + c] = 1
 for (let c = 0x61; c <= 0x7a; c++) data[TOKEN + c] = 1
 for (const ch of TOKEN_CHARS) data[TOKEN + ch.charCodeAt(0)] = 1
+data[ANGLE + 0x3e] = 1
+data[ANGLE + 0x20] = data[ANGLE + 0x09] = data[ANGLE + 0x3c] = 2
+data[ANGLE + 0x3a] = 3
+for (let c = 0; c < 256; c++) if (data[TOKEN + c] === 1) data[PVAL + c] = 1
+data[PVAL + 0x3a] = 1
+data[PVAL + 0x5b] = 2
 for (let len = 0; len <= 16; len++) for (let i = 0; i < len; i++) data[LENMASK + len * 16 + i] = 0xff
 let rec = RECORDS
 for (const [s, id] of entries) {
@@ -379,13 +388,172 @@ const index = {
   ]
 }
 
+
+// ---- func 2: nameAddr(s, e, stopAtComma) -> stop, or -1 (use the JS grammar) ----
+// grammar-bytes.ts parseNameAddrBytes (not a Contact) over the message copy
+// at IN, for the usual forms: an optional display name (quoted without
+// escapes, or tokens), <URI>, then ;name[=token] parameters with the first
+// tag tracked. Writes at NA_OUT: raw start, raw end, display name start (-1
+// none), its end, its high bit, URI start, URI end, parameters start, tag
+// start (-1 absent, -2 without a value), tag end.
+const N = {
+  s: 0, e: 1, stop: 2, end: 3, i: 4, ch: 5, rawStart: 6, j: 7, high: 8, lt: 9, gt: 10, colon: 11, t: 12,
+  ns: 13, isTag: 14, tagS: 15, tagE: 16, vStart: 17, dnS: 18, dnE: 19, dnHigh: 20, dnStop: 21
+}
+const DQ = 0x22; const BS = 0x5c; const LT = 0x3c; const SEMI = 0x3b; const COMMA = 0x2c; const EQ = 0x3d
+const ws4 = x => [get(x), c(SP), eq, get(x), c(HT), eq, or, get(x), c(CR), eq, or, get(x), c(LF), eq, or].flat()
+// x = first non-whitespace at or after x, below lim
+const skipWs4 = (x, lim) => block(loop(
+  get(x), get(lim), geS, brIf(1),
+  get(x), load8(), set(N.ch), ws4(N.ch), eqz, brIf(1),
+  get(x), c(1), add, set(x), br(0)
+))
+// y = end of [x, y) trimmed of whitespace
+const trim4 = (x, y) => block(loop(
+  get(y), get(x), leS, brIf(1),
+  get(y), c(1), sub, load8(), set(N.ch), ws4(N.ch), eqz, brIf(1),
+  get(y), c(1), sub, set(y), br(0)
+))
+const bail = [c(-1), ret]
+const nameAddr = {
+  params: [I32, I32, I32],
+  results: [I32],
+  locals: [[19, I32]],
+  body: [
+    get(N.e), set(N.end), trim4(N.s, N.end),
+    get(N.s), set(N.i), skipWs4(N.i, N.end),
+    get(N.i), set(N.rawStart),
+    get(N.i), get(N.end), geS, if_(bail),
+    c(-1), set(N.dnS), c(0), set(N.dnE), c(0), set(N.dnHigh),
+    get(N.i), load8(), set(N.ch),
+    get(N.ch), c(DQ), eq,
+    ifElse(
+      [
+        get(N.i), c(1), add, set(N.j), c(0), set(N.high),
+        block(loop(
+          get(N.j), get(N.end), geS, brIf(1),
+          get(N.j), load8(), tee(N.ch), c(DQ), eq, get(N.ch), c(BS), eq, or, brIf(1),
+          get(N.high), get(N.ch), or, set(N.high),
+          get(N.j), c(1), add, set(N.j), br(0)
+        )),
+        get(N.j), get(N.end), geS, if_(bail),
+        get(N.j), load8(), c(DQ), ne, if_(bail),
+        get(N.i), c(1), add, set(N.dnS), get(N.j), set(N.dnE), get(N.high), c(0x80), geU, set(N.dnHigh),
+        get(N.j), c(1), add, set(N.i), skipWs4(N.i, N.end),
+        get(N.i), get(N.end), geS, if_(bail),
+        get(N.i), load8(), c(LT), ne, if_(bail)
+      ],
+      [
+        get(N.ch), c(LT), ne,
+        if_(
+          get(N.i), set(N.lt),
+          block(loop(
+            get(N.lt), get(N.end), geS, brIf(1),
+            get(N.lt), load8(), tee(N.ch), c(LT), eq, get(N.ch), c(SEMI), eq, or, brIf(1),
+            get(N.lt), c(1), add, set(N.lt), br(0)
+          )),
+          // An addr-spec without <>: the JS grammar.
+          get(N.lt), get(N.end), geS, if_(bail),
+          get(N.lt), load8(), c(LT), ne, if_(bail),
+          get(N.lt), set(N.dnStop), trim4(N.i, N.dnStop),
+          c(0), set(N.high),
+          get(N.i), set(N.j),
+          block(loop(
+            get(N.j), get(N.dnStop), geS, brIf(1),
+            get(N.j), load8(), set(N.ch),
+            get(N.ch), load8(TOKEN), get(N.ch), c(SP), eq, or, get(N.ch), c(HT), eq, or, get(N.ch), c(0x80), geU, or, eqz, if_(bail),
+            get(N.high), get(N.ch), or, set(N.high),
+            get(N.j), c(1), add, set(N.j), br(0)
+          )),
+          get(N.dnStop), get(N.i), gtS,
+          if_(get(N.i), set(N.dnS), get(N.dnStop), set(N.dnE), get(N.high), c(0x80), geU, set(N.dnHigh)),
+          get(N.lt), set(N.i)
+        )
+      ]
+    ),
+    // <URI>: up to '>', no SP, HT or '<'; a ':' after the first byte (the scheme's end).
+    get(N.i), c(1), add, set(N.gt), c(-1), set(N.colon),
+    block(loop(
+      get(N.gt), get(N.end), geS, if_(bail),
+      get(N.gt), load8(), load8(ANGLE), tee(N.t), eqz,
+      if_(get(N.gt), c(1), add, set(N.gt), br(1)),
+      get(N.t), c(3), eq,
+      if_(
+        get(N.colon), c(0), ltS, if_(get(N.gt), set(N.colon)),
+        get(N.gt), c(1), add, set(N.gt), br(1)
+      ),
+      br(1)
+    )),
+    get(N.t), c(1), ne, if_(bail),
+    get(N.colon), get(N.i), c(1), add, leS, if_(bail),
+    c(0), get(N.i), c(1), add, store32(NA_OUT + 20),
+    c(0), get(N.gt), store32(NA_OUT + 24),
+    c(0), get(N.gt), c(1), add, tee(N.i), store32(NA_OUT + 28),
+    c(-1), set(N.tagS), c(0), set(N.tagE),
+    // ;name[=value] parameters.
+    block(loop(
+      skipWs4(N.i, N.end),
+      get(N.i), get(N.end), geS, brIf(1),
+      get(N.i), load8(), set(N.ch),
+      get(N.ch), c(SEMI), ne,
+      if_(
+        get(N.stop), get(N.ch), c(COMMA), eq, and, brIf(2),
+        bail
+      ),
+      get(N.i), c(1), add, set(N.i), skipWs4(N.i, N.end),
+      get(N.i), set(N.ns),
+      block(loop(
+        get(N.i), get(N.end), geS, brIf(1),
+        get(N.i), load8(), load8(TOKEN), eqz, brIf(1),
+        get(N.i), c(1), add, set(N.i), br(0)
+      )),
+      get(N.i), get(N.ns), eq, if_(bail),
+      get(N.i), get(N.ns), sub, c(3), eq,
+      get(N.ns), load8(), c(0x20), or, c(0x74), eq, and,
+      get(N.ns), load8(1), c(0x20), or, c(0x61), eq, and,
+      get(N.ns), load8(2), c(0x20), or, c(0x67), eq, and,
+      get(N.tagS), c(-1), eq, and, set(N.isTag),
+      skipWs4(N.i, N.end),
+      get(N.i), get(N.end), ltS, get(N.i), load8(), c(EQ), eq, and, set(N.t),
+      get(N.t),
+      ifElse(
+        [
+          get(N.i), c(1), add, set(N.i), skipWs4(N.i, N.end),
+          get(N.i), get(N.end), ltS, if_(get(N.i), load8(), c(DQ), eq, if_(bail)),
+          get(N.i), set(N.vStart),
+          block(loop(
+            get(N.i), get(N.end), geS, brIf(1),
+            get(N.i), load8(), load8(PVAL), tee(N.t), c(2), eq, if_(bail),
+            get(N.t), eqz, brIf(1),
+            get(N.i), c(1), add, set(N.i), br(0)
+          )),
+          get(N.i), get(N.vStart), eq, if_(bail),
+          get(N.isTag), if_(get(N.vStart), set(N.tagS), get(N.i), set(N.tagE))
+        ],
+        [get(N.isTag), if_(c(-2), set(N.tagS))]
+      ),
+      br(0)
+    )),
+    // Here i is where the element stopped: the end, or a comma.
+    c(0), get(N.rawStart), store32(NA_OUT),
+    get(N.i), get(N.end), ltS,
+    ifElse([get(N.i), set(N.j), trim4(N.rawStart, N.j), c(0), get(N.j), store32(NA_OUT + 4)], [c(0), get(N.end), store32(NA_OUT + 4)]),
+    c(0), get(N.dnS), store32(NA_OUT + 8),
+    c(0), get(N.dnE), store32(NA_OUT + 12),
+    c(0), get(N.dnHigh), store32(NA_OUT + 16),
+    c(0), get(N.tagS), store32(NA_OUT + 32),
+    c(0), get(N.tagE), store32(NA_OUT + 36),
+    get(N.i)
+  ]
+}
+
 // ---- the module ----
-const funcs = [index, findLF]
+const funcs = [index, findLF, nameAddr]
 const types = funcs.map(f => [0x60, ...vec(f.params.map(t => [t])), ...vec(f.results.map(t => [t]))])
 const typeSec = section(1, vec(types))
 const funcSec = section(3, vec(funcs.map((_, i) => uleb(i))))
 const memSec = section(5, vec([[0x00, ...uleb(2)]]))
-const exportSec = section(7, vec([[...str('index'), 0x00, 0], [...str('mem'), 0x02, 0]]))
+const exportSec = section(7, vec([[...str('index'), 0x00, 0], [...str('nameAddr'), 0x00, 2], [...str('mem'), 0x02, 0]]))
 const bodies = funcs.map(f => {
   const b = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.body.flat(Infinity), 0x0b]
   return [...uleb(b.length), ...b]
@@ -404,5 +572,6 @@ writeFileSync(out, `// Generated by scripts/gen-wasm.mjs: do not edit. The WebAs
 export const INDEX_WASM = '${Buffer.from(bytes).toString('base64')}'
 export const WASM_OUT = ${OUT}
 export const WASM_IN = ${IN}
+export const WASM_NA_OUT = ${NA_OUT}
 `)
 console.log(`wrote ${path.relative(process.cwd(), out)}: ${bytes.length} bytes, ${entries.length} names`)

@@ -15,6 +15,7 @@ import {
   IS_IPV6 as SHARED_IS_IPV6, IS_TOKEN as SHARED_IS_TOKEN, ParsedContact, ParsedNameAddr, ParsedVia, TAG_FROM_LIST, TAG_NONE, contactParams, parseUint, readQuoted, transportName
 } from './grammar.js'
 import { hostTypeOf } from './uri.js'
+import { NA_I, wasmDelta, wasmNameAddr, wasmOut } from './wasm-index.js'
 import type { FlatParams } from './grammar.js'
 
 // The tables as this module's own consts: V8 embeds a module's own const in
@@ -361,6 +362,19 @@ export function parseParamsBytes (buf: Buffer, head: string, base: number, s: nu
  * element's parameters (see elementStop); a comma anywhere else is an error.
  */
 export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: number, e: number, what: string, contact: boolean, stopAtComma = false): ParsedNameAddr {
+  if (!contact) {
+    // The usual forms are parsed in wasm while the message is the one held there (wasm-index.ts).
+    const stop = wasmNameAddr(buf, s, e, stopAtComma)
+    if (stop >= 0) {
+      const W = wasmOut
+      const d = wasmDelta - base
+      elementStop = stop
+      const dnS = W[NA_I + 2]!
+      const tagS = W[NA_I + 8]!
+      return ParsedNameAddr.lazy(head, W[NA_I]! + d, W[NA_I + 1]! + d, undefined, dnS >= 0 ? dnS + d : -1, W[NA_I + 3]! + d, W[NA_I + 4]! !== 0,
+        W[NA_I + 5]! + d, W[NA_I + 6]! + d, undefined, W[NA_I + 7]! + d, stop - base, tagS >= 0 ? tagS + d : TAG_NONE, W[NA_I + 9]! + d, what)
+    }
+  }
   const end = trimEnd(buf, s, e)
   let i = skipWs(buf, s, end)
   const rawStart = i

@@ -5,14 +5,17 @@
  * lone CR; the JS indexer takes over for anything unusual or defective, so
  * that errors are named in one place.
  */
-import { INDEX_WASM, WASM_IN, WASM_OUT } from './index-wasm.js'
+import { INDEX_WASM, WASM_IN, WASM_NA_OUT, WASM_OUT } from './index-wasm.js'
 
 // The few WebAssembly names used here (lib ES2022 has none).
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object
   Instance: new (module: object, imports: object) => { exports: unknown }
 }
-interface IndexExports { index: (n: number, maxHeaders: number, base: number) => number, mem: { buffer: ArrayBuffer, grow: (pages: number) => number } }
+interface IndexExports {
+  index: (n: number, maxHeaders: number, base: number) => number
+  nameAddr: (s: number, e: number, stopAtComma: number) => number
+  mem: { buffer: ArrayBuffer, grow: (pages: number) => number } }
 
 let exportsOf: IndexExports | undefined
 try {
@@ -52,7 +55,10 @@ export function useWasmIndexer (on: boolean): boolean {
  * output in wasmOut), or -1 when the JS indexer must do it.
  */
 export function wasmIndex (buf: Buffer, start: number, limit: number, maxHeaders: number): number {
-  if (!enabled || wasm === undefined || maxHeaders > WASM_MAX_HEADERS) return -1
+  if (!enabled || wasm === undefined || maxHeaders > WASM_MAX_HEADERS) {
+    heldBuf = undefined
+    return -1
+  }
   const n = limit - start
   // Room for the bytes and the 16 zero bytes the scans stop at.
   if (WASM_IN + n + 16 > u8.length) {
@@ -63,5 +69,34 @@ export function wasmIndex (buf: Buffer, start: number, limit: number, maxHeaders
   }
   if (start === 0 && limit === buf.length) u8.set(buf, WASM_IN)
   else buf.copy(u8, WASM_IN, start, limit)
+  heldBuf = buf
+  heldStart = start
+  heldEnd = limit
+  wasmDelta = start - WASM_IN
   return wasm.index(n, maxHeaders, start)
+}
+
+/**
+ * The message whose bytes are in wasm memory (the last one indexed): its
+ * header grammars can run there while no other message has been indexed.
+ */
+let heldBuf: Buffer | undefined
+let heldStart = 0
+let heldEnd = 0
+/** Message offset minus memory offset of the held message. */
+export let wasmDelta = 0
+/** Index in wasmOut of nameAddr's output. */
+export const NA_I = WASM_NA_OUT >> 2
+
+/**
+ * grammar-bytes.ts parseNameAddrBytes (not a Contact) for buf[s..e) in wasm,
+ * when those bytes are the held message's: where the element stopped (a
+ * message offset; the spans in wasmOut from NA_I, as memory offsets), or -1
+ * when the JS grammar must parse it (not held, an unusual form, a defect).
+ */
+export function wasmNameAddr (buf: Buffer, s: number, e: number, stopAtComma: boolean): number {
+  if (buf !== heldBuf || s < heldStart || e > heldEnd || wasm === undefined) return -1
+  const d = wasmDelta
+  const r = wasm.nameAddr(s - d, e - d, stopAtComma ? 1 : 0)
+  return r < 0 ? -1 : r + d
 }

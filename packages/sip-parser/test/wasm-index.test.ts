@@ -13,6 +13,7 @@ import { StreamParser } from '../src/stream.js'
 import { SipParseError } from '../src/errors.js'
 import { useWasmIndexer, wasmIndex } from '../src/wasm-index.js'
 import { FIXTURE_NAMES, fixture } from './helpers/fixtures.js'
+import type { NameAddr } from '../src/types.js'
 
 const CORPUS = new URL('../../../bench/corpus/', import.meta.url)
 const corpus = readdirSync(CORPUS).filter(f => f.endsWith('.sip')).sort().map(f => readFileSync(new URL(f, CORPUS)))
@@ -44,6 +45,31 @@ function outcome (buf: Buffer, wasm: boolean, maxHeaders?: number): unknown {
   }
 }
 
+/** What the address views give (or the error each throws), read with the wasm grammars on or off. */
+function views (buf: Buffer, wasm: boolean): unknown {
+  const was = useWasmIndexer(wasm)
+  try {
+    let m
+    try {
+      m = parseMessage(buf)
+    } catch {
+      return 'unparsed'
+    }
+    const addr = (a: NameAddr & { tag?: string | undefined }): unknown => [a.displayName, a.uri, a.raw, a.tag, [...a.params]]
+    const read = (f: () => unknown): unknown => {
+      try {
+        return f()
+      } catch (err) {
+        if (!(err instanceof SipParseError)) throw err
+        return [err.message, err.offset, err.code]
+      }
+    }
+    return [read(() => addr(m.from)), read(() => addr(m.to)), read(() => m.route.map(addr)), read(() => m.recordRoute.map(addr))]
+  } finally {
+    useWasmIndexer(was)
+  }
+}
+
 function streamOutcome (chunks: Buffer[], wasm: boolean): unknown[] {
   const was = useWasmIndexer(wasm)
   const out: unknown[] = []
@@ -65,13 +91,16 @@ t.test('the wasm indexer is in use (Node 20 has WebAssembly SIMD)', async t => {
 })
 
 t.test('same index or the same error as the JS indexer: fixtures and corpus', async t => {
-  for (const buf of inputs) t.same(outcome(buf, true), outcome(buf, false))
+  for (const buf of inputs) {
+    t.same(outcome(buf, true), outcome(buf, false))
+    t.same(views(buf, true), views(buf, false))
+  }
   // Few header lines allowed: the limit error from both.
   for (const buf of corpus) t.same(outcome(buf, true, 3), outcome(buf, false, 3))
 })
 
 t.test('same index or the same error as the JS indexer: random mutations', async t => {
-  const pieces = ['\r', '\n', '\r\n', ' ', '\t', ':', '\x00', ',', ';', '\r\n ', '\n\t', 'Via', 'v:', 'Content-Length: 5', 'x'.repeat(40), '\xff']
+  const pieces = ['<', '>', '"', '\\', '?', '=', '[', ';tag=x', ';TAG', 'é', '\r', '\n', '\r\n', ' ', '\t', ':', '\x00', ',', ';', '\r\n ', '\n\t', 'Via', 'v:', 'Content-Length: 5', 'x'.repeat(40), '\xff']
   const edit = fc.record({
     at: fc.nat(),
     del: fc.nat(4),
@@ -87,6 +116,9 @@ t.test('same index or the same error as the JS indexer: random mutations', async
     const a = outcome(buf, true)
     const b = outcome(buf, false)
     if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`differs for ${JSON.stringify(buf.toString('latin1'))}:\n${JSON.stringify(a)}\n${JSON.stringify(b)}`)
+    const va = views(buf, true)
+    const vb = views(buf, false)
+    if (JSON.stringify(va) !== JSON.stringify(vb)) throw new Error(`views differ for ${JSON.stringify(buf.toString('latin1'))}:\n${JSON.stringify(va)}\n${JSON.stringify(vb)}`)
   })
   const r = fc.check(prop, { seed: 20261207, numRuns: 4000 })
   t.notOk(r.failed, r.failed ? fc.defaultReportMessage(r) : 'no difference')
