@@ -28,7 +28,10 @@ const LENMASK = 5120 // 17 x 16 bytes: 0xff in the first `len` bytes
 const RECORDS = 5632 // per name 48 bytes: lower-case name padded to 32, then its case-fold vector (0x20 on letters)
 const ANGLE = 256 // 256 bytes: URI bytes inside <>: 0 ordinary, 1 '>', 2 not allowed (SP, HT, '<'), 3 ':'
 const PVAL = 512 // 256 bytes: gen-value bytes: 1 token or ':', 2 '['
-const NA_OUT = 12032 // nameAddr's output: 10 i32
+const NA_OUT = 12032 // nameAddr's output: 8 i32
+const PT_OUT = 12096 // params' tracked values: tag, branch, received, rport as start/end pairs (start -1 absent, -2 no value)
+const VIA_OUT = 12160 // via's output: 9 i32
+const VIA_HOST = 768 // 256 bytes: Via sent-by host bytes: 1 for '-' '.' '_', digits, lower-case; 2 upper-case
 const OUT = 12288
 const IN = 65536
 const HOT_N = 15
@@ -70,6 +73,10 @@ data[ANGLE + 0x3a] = 3
 for (let c = 0; c < 256; c++) if (data[TOKEN + c] === 1) data[PVAL + c] = 1
 data[PVAL + 0x3a] = 1
 data[PVAL + 0x5b] = 2
+for (let c = 0x30; c <= 0x39; c++) data[VIA_HOST + c] = 1
+for (let c = 0x61; c <= 0x7a; c++) data[VIA_HOST + c] = 1
+for (let c = 0x41; c <= 0x5a; c++) data[VIA_HOST + c] = 2
+data[VIA_HOST + 0x2d] = data[VIA_HOST + 0x2e] = data[VIA_HOST + 0x5f] = 1
 for (let len = 0; len <= 16; len++) for (let i = 0; i < len; i++) data[LENMASK + len * 16 + i] = 0xff
 let rec = RECORDS
 for (const [s, id] of entries) {
@@ -128,7 +135,7 @@ const store32 = (off = 0) => [0x36, 2, ...uleb(off)]
 const store8 = (off = 0) => [0x3a, 0, ...uleb(off)]
 const load16 = (off = 0) => [0x2f, 1, ...uleb(off)]
 const eqz = [0x45]; const eq = [0x46]; const ne = [0x47]; const ltS = [0x48]; const ltU = [0x49]
-const gtS = [0x4a]; const geS = [0x4e]; const geU = [0x4f]; const leS = [0x4c]
+const gtS = [0x4a]; const gtU = [0x4b]; const geS = [0x4e]; const geU = [0x4f]; const leS = [0x4c]
 const ctz = [0x68]; const add = [0x6a]; const sub = [0x6b]; const mul = [0x6c]
 const and = [0x71]; const or = [0x72]; const xor = [0x73]; const shl = [0x74]; const shrU = [0x76]
 const br = d => [0x0c, d]
@@ -394,8 +401,8 @@ const index = {
 // at IN, for the usual forms: an optional display name (quoted without
 // escapes, or tokens), <URI>, then ;name[=token] parameters with the first
 // tag tracked. Writes at NA_OUT: raw start, raw end, display name start (-1
-// none), its end, its high bit, URI start, URI end, parameters start, tag
-// start (-1 absent, -2 without a value), tag end.
+// none), its end, its high bit, URI start, URI end, parameters start; the
+// tag at PT_OUT (see params).
 const N = {
   s: 0, e: 1, stop: 2, end: 3, i: 4, ch: 5, rawStart: 6, j: 7, high: 8, lt: 9, gt: 10, colon: 11, t: 12,
   ns: 13, isTag: 14, tagS: 15, tagE: 16, vStart: 17, dnS: 18, dnE: 19, dnHigh: 20, dnStop: 21
@@ -489,51 +496,7 @@ const nameAddr = {
     c(0), get(N.i), c(1), add, store32(NA_OUT + 20),
     c(0), get(N.gt), store32(NA_OUT + 24),
     c(0), get(N.gt), c(1), add, tee(N.i), store32(NA_OUT + 28),
-    c(-1), set(N.tagS), c(0), set(N.tagE),
-    // ;name[=value] parameters.
-    block(loop(
-      skipWs4(N.i, N.end),
-      get(N.i), get(N.end), geS, brIf(1),
-      get(N.i), load8(), set(N.ch),
-      get(N.ch), c(SEMI), ne,
-      if_(
-        get(N.stop), get(N.ch), c(COMMA), eq, and, brIf(2),
-        bail
-      ),
-      get(N.i), c(1), add, set(N.i), skipWs4(N.i, N.end),
-      get(N.i), set(N.ns),
-      block(loop(
-        get(N.i), get(N.end), geS, brIf(1),
-        get(N.i), load8(), load8(TOKEN), eqz, brIf(1),
-        get(N.i), c(1), add, set(N.i), br(0)
-      )),
-      get(N.i), get(N.ns), eq, if_(bail),
-      get(N.i), get(N.ns), sub, c(3), eq,
-      get(N.ns), load8(), c(0x20), or, c(0x74), eq, and,
-      get(N.ns), load8(1), c(0x20), or, c(0x61), eq, and,
-      get(N.ns), load8(2), c(0x20), or, c(0x67), eq, and,
-      get(N.tagS), c(-1), eq, and, set(N.isTag),
-      skipWs4(N.i, N.end),
-      get(N.i), get(N.end), ltS, get(N.i), load8(), c(EQ), eq, and, set(N.t),
-      get(N.t),
-      ifElse(
-        [
-          get(N.i), c(1), add, set(N.i), skipWs4(N.i, N.end),
-          get(N.i), get(N.end), ltS, if_(get(N.i), load8(), c(DQ), eq, if_(bail)),
-          get(N.i), set(N.vStart),
-          block(loop(
-            get(N.i), get(N.end), geS, brIf(1),
-            get(N.i), load8(), load8(PVAL), tee(N.t), c(2), eq, if_(bail),
-            get(N.t), eqz, brIf(1),
-            get(N.i), c(1), add, set(N.i), br(0)
-          )),
-          get(N.i), get(N.vStart), eq, if_(bail),
-          get(N.isTag), if_(get(N.vStart), set(N.tagS), get(N.i), set(N.tagE))
-        ],
-        [get(N.isTag), if_(c(-2), set(N.tagS))]
-      ),
-      br(0)
-    )),
+    get(N.i), get(N.end), get(N.stop), call(3), tee(N.i), c(0), ltS, if_(bail),
     // Here i is where the element stopped: the end, or a comma.
     c(0), get(N.rawStart), store32(NA_OUT),
     get(N.i), get(N.end), ltS,
@@ -541,19 +504,161 @@ const nameAddr = {
     c(0), get(N.dnS), store32(NA_OUT + 8),
     c(0), get(N.dnE), store32(NA_OUT + 12),
     c(0), get(N.dnHigh), store32(NA_OUT + 16),
-    c(0), get(N.tagS), store32(NA_OUT + 32),
-    c(0), get(N.tagE), store32(NA_OUT + 36),
     get(N.i)
   ]
 }
 
+
+// ---- func 3: params(i, end, stopAtComma) -> stop, or -1 ----
+// grammar-bytes.ts parseParamsBytes without `out`: ;name[=value] checked,
+// the first tag, branch, received and rport tracked at PT_OUT (start/end;
+// start -1 absent, -2 present without a value). Quoted values and IPv6
+// references take the JS grammar.
+const Q = { i: 0, end: 1, stop: 2, ch: 3, ns: 4, k: 5, t: 6, vs: 7, len: 8 }
+const qWs = x => block(loop(
+  get(x), get(Q.end), geS, brIf(1),
+  get(x), load8(), set(Q.ch), [get(Q.ch), c(SP), eq, get(Q.ch), c(HT), eq, or, get(Q.ch), c(CR), eq, or, get(Q.ch), c(LF), eq, or].flat(), eqz, brIf(1),
+  get(x), c(1), add, set(x), br(0)
+))
+// The name at ns (length len) is `word` (ASCII letters, case-folded).
+const nameIs = word => [get(Q.len), c(word.length), eq, ...[...word].flatMap((ch, k) => [get(Q.ns), load8(k), c(0x20), or, c(ch.charCodeAt(0)), eq, and])]
+const params = {
+  params: [I32, I32, I32],
+  results: [I32],
+  locals: [[6, I32]],
+  body: [
+    c(0), c(-1), store32(PT_OUT), c(0), c(-1), store32(PT_OUT + 8), c(0), c(-1), store32(PT_OUT + 16), c(0), c(-1), store32(PT_OUT + 24),
+    loop(
+      qWs(Q.i),
+      get(Q.i), get(Q.end), geS, if_(get(Q.i), ret),
+      get(Q.i), load8(), set(Q.ch),
+      get(Q.ch), c(0x3b), ne,
+      if_(
+        get(Q.stop), get(Q.ch), c(0x2c), eq, and, if_(get(Q.i), ret),
+        c(-1), ret
+      ),
+      get(Q.i), c(1), add, set(Q.i), qWs(Q.i),
+      get(Q.i), set(Q.ns),
+      block(loop(
+        get(Q.i), get(Q.end), geS, brIf(1),
+        get(Q.i), load8(), load8(TOKEN), eqz, brIf(1),
+        get(Q.i), c(1), add, set(Q.i), br(0)
+      )),
+      get(Q.i), get(Q.ns), sub, tee(Q.len), eqz, if_(c(-1), ret),
+      c(-1), set(Q.k),
+      nameIs('tag'), if_(c(0), set(Q.k)),
+      nameIs('branch'), if_(c(8), set(Q.k)),
+      nameIs('received'), if_(c(16), set(Q.k)),
+      nameIs('rport'), if_(c(24), set(Q.k)),
+      // Only the first of each name counts.
+      get(Q.k), c(0), geS, if_(get(Q.k), load32(PT_OUT), c(-1), ne, if_(c(-1), set(Q.k))),
+      qWs(Q.i),
+      get(Q.i), get(Q.end), ltS, get(Q.i), load8(), c(0x3d), eq, and,
+      ifElse(
+        [
+          get(Q.i), c(1), add, set(Q.i), qWs(Q.i),
+          get(Q.i), get(Q.end), ltS, get(Q.i), load8(), c(0x22), eq, and, if_(c(-1), ret),
+          get(Q.i), set(Q.vs),
+          block(loop(
+            get(Q.i), get(Q.end), geS, brIf(1),
+            get(Q.i), load8(), load8(PVAL), tee(Q.t), c(2), eq, if_(c(-1), ret),
+            get(Q.t), eqz, brIf(1),
+            get(Q.i), c(1), add, set(Q.i), br(0)
+          )),
+          get(Q.i), get(Q.vs), eq, if_(c(-1), ret),
+          get(Q.k), c(0), geS, if_(get(Q.k), get(Q.vs), store32(PT_OUT), get(Q.k), get(Q.i), store32(PT_OUT + 4))
+        ],
+        [get(Q.k), c(0), geS, if_(get(Q.k), c(-2), store32(PT_OUT))]
+      ),
+      br(0)
+    ),
+    c(-1)
+  ]
+}
+
+// ---- func 4: via(s, e, stopAtComma) -> stop, or -1 ----
+// grammar-bytes.ts parseViaBytes for "SIP/2.0/" transport, a host name or
+// IPv4 address, an optional port, parameters (see params). Writes at
+// VIA_OUT: start, raw end, transport start, end, host start, end, host has
+// upper case, port (-1 none), parameters start.
+const V = { s: 0, e: 1, stop: 2, end: 3, i: 4, ch: 5, start: 6, tS: 7, tE: 8, hS: 9, kinds: 10, j: 11, p: 12, p0: 13, t: 14 }
+const vWs = x => block(loop(
+  get(x), get(V.end), geS, brIf(1),
+  get(x), load8(), set(V.ch), [get(V.ch), c(SP), eq, get(V.ch), c(HT), eq, or, get(V.ch), c(CR), eq, or, get(V.ch), c(LF), eq, or].flat(), eqz, brIf(1),
+  get(x), c(1), add, set(x), br(0)
+))
+const vTrim = (x, y) => block(loop(
+  get(y), get(x), leS, brIf(1),
+  get(y), c(1), sub, load8(), set(V.ch), [get(V.ch), c(SP), eq, get(V.ch), c(HT), eq, or, get(V.ch), c(CR), eq, or, get(V.ch), c(LF), eq, or].flat(), eqz, brIf(1),
+  get(y), c(1), sub, set(y), br(0)
+))
+const via = {
+  params: [I32, I32, I32],
+  results: [I32],
+  locals: [[12, I32]],
+  body: [
+    get(V.e), set(V.end), vTrim(V.s, V.end),
+    get(V.s), set(V.i), vWs(V.i),
+    get(V.i), set(V.start),
+    // "SIP/2.0/" then a token (as the JS fast path reads it).
+    get(V.end), get(V.i), sub, c(8), leS, if_(c(-1), ret),
+    [..."SIP/2.0/"].map((ch, k) => [get(V.i), load8(k), c(ch.charCodeAt(0)), ne, if_(c(-1), ret)]),
+    get(V.i), c(8), add, tee(V.i), set(V.tS),
+    block(loop(
+      get(V.i), get(V.end), geS, brIf(1),
+      get(V.i), load8(), load8(TOKEN), eqz, brIf(1),
+      get(V.i), c(1), add, set(V.i), br(0)
+    )),
+    get(V.i), get(V.tS), eq, if_(c(-1), ret),
+    get(V.i), set(V.tE),
+    vWs(V.i),
+    get(V.i), get(V.tE), eq, if_(c(-1), ret),
+    get(V.i), set(V.hS),
+    c(0), set(V.kinds),
+    block(loop(
+      get(V.i), get(V.end), geS, brIf(1),
+      get(V.i), load8(), load8(VIA_HOST), tee(V.t), eqz, brIf(1),
+      get(V.kinds), get(V.t), or, set(V.kinds),
+      get(V.i), c(1), add, set(V.i), br(0)
+    )),
+    get(V.i), get(V.hS), eq, if_(c(-1), ret),
+    c(0), get(V.hS), store32(VIA_OUT + 16),
+    c(0), get(V.i), store32(VIA_OUT + 20),
+    c(0), get(V.kinds), c(1), shrU, store32(VIA_OUT + 24),
+    c(0), c(-1), store32(VIA_OUT + 28),
+    get(V.i), set(V.j), vWs(V.j),
+    get(V.j), get(V.end), ltS, get(V.j), load8(), c(COLON), eq, and,
+    if_(
+      get(V.j), c(1), add, set(V.j), vWs(V.j),
+      get(V.j), set(V.p0), c(0), set(V.p),
+      block(loop(
+        get(V.j), get(V.end), geS, brIf(1),
+        get(V.j), load8(), c(0x30), sub, tee(V.t), c(9), gtU, brIf(1),
+        get(V.p), c(10), mul, get(V.t), add, tee(V.p), c(65535), gtS, if_(c(-1), ret),
+        get(V.j), c(1), add, set(V.j), br(0)
+      )),
+      get(V.j), get(V.p0), eq, if_(c(-1), ret),
+      c(0), get(V.p), store32(VIA_OUT + 28),
+      get(V.j), set(V.i)
+    ),
+    c(0), get(V.i), store32(VIA_OUT + 32),
+    get(V.i), get(V.end), get(V.stop), call(3), tee(V.i), c(0), ltS, if_(c(-1), ret),
+    c(0), get(V.start), store32(VIA_OUT),
+    get(V.i), get(V.end), ltS, if_(get(V.i), set(V.end), vTrim(V.start, V.end)),
+    c(0), get(V.end), store32(VIA_OUT + 4),
+    c(0), get(V.tS), store32(VIA_OUT + 8),
+    c(0), get(V.tE), store32(VIA_OUT + 12),
+    get(V.i)
+  ]
+}
+
 // ---- the module ----
-const funcs = [index, findLF, nameAddr]
+const funcs = [index, findLF, nameAddr, params, via]
 const types = funcs.map(f => [0x60, ...vec(f.params.map(t => [t])), ...vec(f.results.map(t => [t]))])
 const typeSec = section(1, vec(types))
 const funcSec = section(3, vec(funcs.map((_, i) => uleb(i))))
 const memSec = section(5, vec([[0x00, ...uleb(2)]]))
-const exportSec = section(7, vec([[...str('index'), 0x00, 0], [...str('nameAddr'), 0x00, 2], [...str('mem'), 0x02, 0]]))
+const exportSec = section(7, vec([[...str('index'), 0x00, 0], [...str('nameAddr'), 0x00, 2], [...str('via'), 0x00, 4], [...str('mem'), 0x02, 0]]))
 const bodies = funcs.map(f => {
   const b = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.body.flat(Infinity), 0x0b]
   return [...uleb(b.length), ...b]
@@ -573,5 +678,7 @@ export const INDEX_WASM = '${Buffer.from(bytes).toString('base64')}'
 export const WASM_OUT = ${OUT}
 export const WASM_IN = ${IN}
 export const WASM_NA_OUT = ${NA_OUT}
+export const WASM_PT_OUT = ${PT_OUT}
+export const WASM_VIA_OUT = ${VIA_OUT}
 `)
 console.log(`wrote ${path.relative(process.cwd(), out)}: ${bytes.length} bytes, ${entries.length} names`)

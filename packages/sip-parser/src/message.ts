@@ -956,8 +956,6 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   const startLineNext = slEnd < 0 ? limit : nextLine(buf, slEnd)
 
   // -1: absent, -2: not a number, -3: more than one header.
-  let contentLength = -1
-  let clValue = -1
   // Index the header lines into the shared store (no allocation per message).
   if (storeUsed + HOT + STRIDE * 32 > store.length) {
     store = new Int32Array(STORE_BLOCK)
@@ -1077,11 +1075,6 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
       if (index[ix - HOT + id]! < 0) index[ix - HOT + id] = count
       else dups |= 1 << id
     }
-    if (id === H_CONTENT_LENGTH) {
-      // Framing needs this one at once: read its digits from the bytes.
-      contentLength = contentLength === -1 ? digitsAt(buf, i, ve) : -3
-      if (clValue < 0) clValue = i
-    }
     count++
     pos = next
   }
@@ -1094,7 +1087,7 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
 
   index[ix - HOT + HOT_DUPS] = dups
   storeUsed = ix + count * STRIDE
-  return finish(buf, start, limit, datagram, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, head, contentLength, clValue)
+  return finish(buf, start, limit, datagram, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, head)
 }
 
 /**
@@ -1127,6 +1120,16 @@ function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean,
   }
   const ix = storeUsed + HOT
   storeUsed = ix + count * STRIDE
+  return finish(buf, start, limit, datagram, W[OUT_I]!, W[OUT_I + 1]!, index, ix, count, headersEnd, bodyStart, undefined)
+}
+
+/** The message from its index: start line, then body framing by Content-Length (RFC 3261 §18.3, §20.14). */
+function finish (buf: Buffer, start: number, limit: number, datagram: boolean, startLineEnd: number, startLineNext: number, index: Int32Array, ix: number, count: number,
+  headersEnd: number, bodyStart: number, head: string | undefined): SipRequest | SipResponse {
+  const msg = buildStartLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit)
+  if (head !== undefined) msg.adoptHead(head)
+  // Framing needs Content-Length at once: its digits read from the bytes;
+  // -1 absent, -2 not plain digits (or folded), -3 more than one.
   let contentLength = -1
   let clValue = -1
   const kl = index[ix - HOT + H_CONTENT_LENGTH]!
@@ -1135,14 +1138,6 @@ function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean,
     clValue = index[o + F_VALUE]!
     contentLength = (index[ix - HOT + HOT_DUPS]! & (1 << H_CONTENT_LENGTH)) !== 0 ? -3 : digitsAt(buf, clValue, index[o + F_VALUE_END]!)
   }
-  return finish(buf, start, limit, datagram, W[OUT_I]!, W[OUT_I + 1]!, index, ix, count, headersEnd, bodyStart, undefined, contentLength, clValue)
-}
-
-/** The message from its index: start line, then body framing by Content-Length (RFC 3261 §18.3, §20.14). */
-function finish (buf: Buffer, start: number, limit: number, datagram: boolean, startLineEnd: number, startLineNext: number, index: Int32Array, ix: number, count: number,
-  headersEnd: number, bodyStart: number, head: string | undefined, contentLength: number, clValue: number): SipRequest | SipResponse {
-  const msg = buildStartLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit)
-  if (head !== undefined) msg.adoptHead(head)
 
   let cl: number | undefined = contentLength
   if (contentLength === -1) {

@@ -5,7 +5,7 @@
  * lone CR; the JS indexer takes over for anything unusual or defective, so
  * that errors are named in one place.
  */
-import { INDEX_WASM, WASM_IN, WASM_NA_OUT, WASM_OUT } from './index-wasm.js'
+import { INDEX_WASM, WASM_IN, WASM_NA_OUT, WASM_OUT, WASM_PT_OUT, WASM_VIA_OUT } from './index-wasm.js'
 
 // The few WebAssembly names used here (lib ES2022 has none).
 declare const WebAssembly: {
@@ -15,6 +15,7 @@ declare const WebAssembly: {
 interface IndexExports {
   index: (n: number, maxHeaders: number, base: number) => number
   nameAddr: (s: number, e: number, stopAtComma: number) => number
+  via: (s: number, e: number, stopAtComma: number) => number
   mem: { buffer: ArrayBuffer, grow: (pages: number) => number } }
 
 let exportsOf: IndexExports | undefined
@@ -87,6 +88,10 @@ let heldEnd = 0
 export let wasmDelta = 0
 /** Index in wasmOut of nameAddr's output. */
 export const NA_I = WASM_NA_OUT >> 2
+/** Index in wasmOut of the tracked parameters (tag, branch, received, rport: start/end pairs, start -1 absent, -2 without a value). */
+export const PT_I = WASM_PT_OUT >> 2
+/** Index in wasmOut of via's output. */
+export const VIA_I = WASM_VIA_OUT >> 2
 
 /**
  * grammar-bytes.ts parseNameAddrBytes (not a Contact) for buf[s..e) in wasm,
@@ -98,5 +103,13 @@ export function wasmNameAddr (buf: Buffer, s: number, e: number, stopAtComma: bo
   if (buf !== heldBuf || s < heldStart || e > heldEnd || wasm === undefined) return -1
   const d = wasmDelta
   const r = wasm.nameAddr(s - d, e - d, stopAtComma ? 1 : 0)
+  return r < 0 ? -1 : r + d
+}
+
+/** grammar-bytes.ts parseViaBytes for buf[s..e) in wasm, as wasmNameAddr does; the spans in wasmOut from VIA_I and PT_I. */
+export function wasmVia (buf: Buffer, s: number, e: number, stopAtComma: boolean): number {
+  if (buf !== heldBuf || s < heldStart || e > heldEnd || wasm === undefined) return -1
+  const d = wasmDelta
+  const r = wasm.via(s - d, e - d, stopAtComma ? 1 : 0)
   return r < 0 ? -1 : r + d
 }

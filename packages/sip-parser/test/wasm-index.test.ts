@@ -13,7 +13,7 @@ import { StreamParser } from '../src/stream.js'
 import { SipParseError } from '../src/errors.js'
 import { useWasmIndexer, wasmIndex } from '../src/wasm-index.js'
 import { FIXTURE_NAMES, fixture } from './helpers/fixtures.js'
-import type { NameAddr } from '../src/types.js'
+import type { NameAddr, Via } from '../src/types.js'
 
 const CORPUS = new URL('../../../bench/corpus/', import.meta.url)
 const corpus = readdirSync(CORPUS).filter(f => f.endsWith('.sip')).sort().map(f => readFileSync(new URL(f, CORPUS)))
@@ -64,7 +64,9 @@ function views (buf: Buffer, wasm: boolean): unknown {
         return [err.message, err.offset, err.code]
       }
     }
-    return [read(() => addr(m.from)), read(() => addr(m.to)), read(() => m.route.map(addr)), read(() => m.recordRoute.map(addr))]
+    const via = (v: Via | undefined): unknown => v === undefined ? 'none' : [v.protocol, v.transport, v.host, v.port, v.branch, v.received, v.rport, v.raw, [...v.params]]
+    const top = read(() => via(m.topVia))
+    return [read(() => addr(m.from)), read(() => addr(m.to)), read(() => m.route.map(addr)), read(() => m.recordRoute.map(addr)), top, read(() => m.via.map(via))]
   } finally {
     useWasmIndexer(was)
   }
@@ -100,7 +102,7 @@ t.test('same index or the same error as the JS indexer: fixtures and corpus', as
 })
 
 t.test('same index or the same error as the JS indexer: random mutations', async t => {
-  const pieces = ['<', '>', '"', '\\', '?', '=', '[', ';tag=x', ';TAG', 'é', '\r', '\n', '\r\n', ' ', '\t', ':', '\x00', ',', ';', '\r\n ', '\n\t', 'Via', 'v:', 'Content-Length: 5', 'x'.repeat(40), '\xff']
+  const pieces = [';branch=', ';rport', ';received=1.2.3.4', ';RPORT=99999', ':5060', ' SIP/2.0/UDP h', '<', '>', '"', '\\', '?', '=', '[', ';tag=x', ';TAG', 'é', '\r', '\n', '\r\n', ' ', '\t', ':', '\x00', ',', ';', '\r\n ', '\n\t', 'Via', 'v:', 'Content-Length: 5', 'x'.repeat(40), '\xff']
   const edit = fc.record({
     at: fc.nat(),
     del: fc.nat(4),
@@ -167,4 +169,17 @@ t.test('a bare CR in a header line is a SipParseError naming the header (RFC 326
   // CRLF line ends, LF-only line ends and a CR in the body stay fine.
   t.equal(parseMessage(Buffer.from(base + 'Content-Length: 3\r\n\r\na\rb', 'latin1')).body.toString('latin1'), 'a\rb')
   t.equal(parseMessage(Buffer.from(base.replace(/\r\n/g, '\n') + 'Subject: x\n\n', 'latin1')).header('Subject'), 'x')
+})
+
+t.test('Content-Length is read from the whole (folded) value, on both indexers', async t => {
+  const base = 'OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n'
+  for (const wasm of [true, false]) {
+    const was = useWasmIndexer(wasm)
+    try {
+      t.throws(() => parseMessage(Buffer.from(base + 'l: 0\r\n SIP/2.0/UDP h\r\n\r\n', 'latin1')), { code: 'SIP_ERR_BAD_NUMBER' })
+      t.equal(parseMessage(Buffer.from(base + 'Content-Length:\r\n 3\r\n\r\nabcdef', 'latin1')).body.toString(), 'abc')
+    } finally {
+      useWasmIndexer(was)
+    }
+  }
 })
