@@ -151,6 +151,8 @@ const v128load = [...simd(0x00), 0, 0]
 const v128store = [...simd(0x0b), 0, 0]
 const splat8 = simd(0x0f)
 const i8eq = simd(0x23)
+const i8ltU = simd(0x26)
+const i8gtU = simd(0x28)
 const bitmask = simd(0x64)
 const v128zero = [...simd(0x0c), ...new Array(16).fill(0)]
 const v128loadAt = off => [...simd(0x00), 0, ...uleb(off)]
@@ -378,6 +380,18 @@ const index = {
       get(X.e), get(X.pos), get(X.adj), add, store32(4),
       get(X.e), get(X.i), get(X.adj), add, store32(8),
       get(X.e), get(X.ve), get(X.adj), add, store32(12),
+      // A Call-ID of 0x21..0x7e bytes only (RFC 3261 §25.1 word chars are
+      // among them) is marked CLEAN (bit 17): its getter skips that check.
+      get(X.id), c(3), eq, get(X.ve), get(X.i), gtS, and,
+      if_(
+        get(X.i), set(X.k),
+        block(loop(
+          get(X.k), get(X.ve), geS, if_(get(X.e), get(X.e), load32(0), c(0x20000), or, store32(0), br(2)),
+          get(X.k), v128load, tee(X.v), c(0x21), splat8, i8ltU, get(X.v), c(0x7e), splat8, i8gtU, vOr, bitmask,
+          c(1), get(X.ve), get(X.k), sub, shl, c(1), sub, get(X.ve), get(X.k), sub, c(16), geS, c(0xffff), mul, or, and, brIf(1),
+          get(X.k), c(16), add, set(X.k), br(0)
+        ))
+      ),
       get(X.id), c(HOT_N), ltU,
       if_(
         get(X.id), c(2), shl, load32(OUT + 16), c(0), ltS,
@@ -405,7 +419,7 @@ const index = {
 // tag at PT_OUT (see params).
 const N = {
   s: 0, e: 1, stop: 2, end: 3, i: 4, ch: 5, rawStart: 6, j: 7, high: 8, lt: 9, gt: 10, colon: 11, t: 12,
-  ns: 13, isTag: 14, tagS: 15, tagE: 16, vStart: 17, dnS: 18, dnE: 19, dnHigh: 20, dnStop: 21
+  ms: 13, mc: 14, dnS: 15, dnE: 16, dnHigh: 17, dnStop: 18, v: 19
 }
 const DQ = 0x22; const BS = 0x5c; const LT = 0x3c; const SEMI = 0x3b; const COMMA = 0x2c; const EQ = 0x3d
 const ws4 = x => [get(x), c(SP), eq, get(x), c(HT), eq, or, get(x), c(CR), eq, or, get(x), c(LF), eq, or].flat()
@@ -425,7 +439,7 @@ const bail = [c(-1), ret]
 const nameAddr = {
   params: [I32, I32, I32],
   results: [I32],
-  locals: [[19, I32]],
+  locals: [[16, I32], [1, V128]],
   body: [
     get(N.e), set(N.end), trim4(N.s, N.end),
     get(N.s), set(N.i), skipWs4(N.i, N.end),
@@ -478,19 +492,31 @@ const nameAddr = {
         )
       ]
     ),
-    // <URI>: up to '>', no SP, HT or '<'; a ':' after the first byte (the scheme's end).
+    // <URI>: up to '>', no SP, HT or '<'; a ':' after the first byte (the
+    // scheme's end). 16 bytes per step: the stop bytes' mask and the colons'.
     get(N.i), c(1), add, set(N.gt), c(-1), set(N.colon),
     block(loop(
       get(N.gt), get(N.end), geS, if_(bail),
-      get(N.gt), load8(), load8(ANGLE), tee(N.t), eqz,
-      if_(get(N.gt), c(1), add, set(N.gt), br(1)),
-      get(N.t), c(3), eq,
+      get(N.gt), v128load, tee(N.v), c(0x3e), splat8, i8eq,
+      get(N.v), c(SP), splat8, i8eq, vOr,
+      get(N.v), c(HT), splat8, i8eq, vOr,
+      get(N.v), c(LT), splat8, i8eq, vOr, bitmask, set(N.ms),
+      get(N.v), c(COLON), splat8, i8eq, bitmask, set(N.mc),
+      get(N.ms),
       if_(
-        get(N.colon), c(0), ltS, if_(get(N.gt), set(N.colon)),
-        get(N.gt), c(1), add, set(N.gt), br(1)
+        get(N.colon), c(0), ltS, get(N.mc), c(1), get(N.ms), ctz, shl, c(1), sub, and, c(0), ne, and,
+        if_(get(N.gt), get(N.mc), ctz, add, set(N.colon)),
+        get(N.gt), get(N.ms), ctz, add, set(N.gt),
+        br(2)
       ),
-      br(1)
+      get(N.colon), c(0), ltS, get(N.mc), c(0), ne, and,
+      if_(get(N.gt), get(N.mc), ctz, add, set(N.colon)),
+      get(N.gt), c(16), add, set(N.gt),
+      br(0)
     )),
+    get(N.gt), get(N.end), geS, if_(bail),
+    get(N.gt), load8(), c(0x3e), ne, if_(bail),
+    c(1), set(N.t),
     get(N.t), c(1), ne, if_(bail),
     get(N.colon), get(N.i), c(1), add, leS, if_(bail),
     c(0), get(N.i), c(1), add, store32(NA_OUT + 20),
@@ -546,10 +572,10 @@ const params = {
       )),
       get(Q.i), get(Q.ns), sub, tee(Q.len), eqz, if_(c(-1), ret),
       c(-1), set(Q.k),
-      nameIs('tag'), if_(c(0), set(Q.k)),
-      nameIs('branch'), if_(c(8), set(Q.k)),
-      nameIs('received'), if_(c(16), set(Q.k)),
-      nameIs('rport'), if_(c(24), set(Q.k)),
+      get(Q.len), c(3), eq, if_(nameIs('tag'), if_(c(0), set(Q.k))),
+      get(Q.len), c(6), eq, if_(nameIs('branch'), if_(c(8), set(Q.k))),
+      get(Q.len), c(8), eq, if_(nameIs('received'), if_(c(16), set(Q.k))),
+      get(Q.len), c(5), eq, if_(nameIs('rport'), if_(c(24), set(Q.k))),
       // Only the first of each name counts.
       get(Q.k), c(0), geS, if_(get(Q.k), load32(PT_OUT), c(-1), ne, if_(c(-1), set(Q.k))),
       qWs(Q.i),

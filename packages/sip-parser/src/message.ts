@@ -42,6 +42,8 @@ export const F_VALUE = 2 // offset of the value (after HCOLON)
 export const F_VALUE_END = 3 // offset just past the value (trailing whitespace trimmed)
 export const STRIDE = 4
 const FOLDED = 0x10000
+/** Set on a Call-ID line whose value is bytes 0x21..0x7e only (not folded unless FOLDED): callId reads it without a check. */
+const CLEAN = 0x20000
 const ID_MASK = 0xffff
 /**
  * Before each message's entries (at `ix - HOT`): the first line of each
@@ -501,6 +503,10 @@ export abstract class SipMessage {
       const vs = this.index[o + F_VALUE]!
       const ve = this.index[o + F_VALUE_END]!
       if (ve === vs) throw new SipParseError('empty Call-ID header', vs, 'SIP_ERR_BAD_CALL_ID')
+      if ((this.index[o + F_ID]! & (CLEAN | FOLDED)) === CLEAN) {
+        this.#callId = this.rawAt(k)
+        return this.#callId
+      }
       const buf = this.buf
       // One sign test per byte: negative when any byte is outside 0x21..0x7e;
       // only then the precise loop (a defect, or non-ASCII).
@@ -1067,7 +1073,7 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
       ix = HOT
     }
     const o = ix + count * STRIDE
-    index[o + F_ID] = id === H_UNKNOWN ? ID_MASK : id
+    index[o + F_ID] = id === H_UNKNOWN ? ID_MASK : id === H_CALL_ID && ve > i && visibleAscii(buf, i, ve) ? id | CLEAN : id
     index[o + F_LINE] = pos
     index[o + F_VALUE] = i
     index[o + F_VALUE_END] = ve
@@ -1176,6 +1182,15 @@ function bareCrCheck (buf: Buffer, s: number, e: number, line: number): void {
   for (let j = s; j < e; j++) {
     if (buf[j] === CR) throw new SipParseError(`bare CR in the value of header ${quote(latin1(buf, line, nameEndAt(buf, line)))}`, j, 'SIP_ERR_BAD_HEADER')
   }
+}
+
+/** Whether buf[s..e) holds only bytes 0x21..0x7e. */
+function visibleAscii (buf: Buffer, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) {
+    const c = buf[i]!
+    if (c < 0x21 || c > 0x7e) return false
+  }
+  return true
 }
 
 /** Decimal digits in buf[s..e) as a number; -2 when not all digits or too large. */

@@ -183,3 +183,21 @@ t.test('Content-Length is read from the whole (folded) value, on both indexers',
     }
   }
 })
+
+t.test('Call-ID bytes are checked wherever the bad one is (the wasm marks clean values 16 bytes at a time)', async t => {
+  const msg = (cid: string): Buffer => Buffer.from(`OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: ${cid}\r\nCSeq: 1 OPTIONS\r\n\r\n`, 'latin1')
+  for (const wasm of [true, false]) {
+    const was = useWasmIndexer(wasm)
+    try {
+      for (const bad of ['a'.repeat(20) + '\x7f' + 'b', 'a'.repeat(15) + '\x01', '\x00' + 'a'.repeat(40), 'a'.repeat(31) + '\x7f', 'a'.repeat(32) + '\x7f']) {
+        t.throws(() => parseMessage(msg(bad)).callId, { code: 'SIP_ERR_BAD_CALL_ID' }, JSON.stringify(bad))
+      }
+      for (const good of ['a', 'a'.repeat(15), 'a'.repeat(16), 'a'.repeat(17) + '@h', '!~' + 'Z'.repeat(30)]) t.equal(parseMessage(msg(good)).callId, good)
+      t.equal(parseMessage(Buffer.from(msg('caf\xc3\xa9@h').toString('latin1'), 'latin1')).callId, 'café@h')
+      t.throws(() => parseMessage(msg('\r\n a\x01')).callId, { code: 'SIP_ERR_BAD_CALL_ID' })
+      t.equal(parseMessage(msg('\r\n abc')).callId, 'abc')
+    } finally {
+      useWasmIndexer(was)
+    }
+  }
+})
