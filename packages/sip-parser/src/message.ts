@@ -102,6 +102,8 @@ export abstract class SipMessage {
   declare readonly ix: number
   /** Number of header lines. */
   declare readonly headerCount: number
+  /** @internal Set on the `partial` of a request refused for a bare CR in a header line (createResponse drops it). */
+  declare bareCr?: true
   /** SIP version from the start line, e.g. `SIP/2.0`. */
   abstract readonly version: string
   /** True for requests. */
@@ -962,6 +964,10 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   const startLineNext = slEnd < 0 ? limit : nextLine(buf, slEnd)
 
   // -1: absent, -2: not a number, -3: more than one header.
+  // The first bare CR in a header line and where that line starts: an
+  // error once the message is built (it then carries `partial`).
+  let crAt = -1
+  let crLine = 0
   // Index the header lines into the shared store (no allocation per message).
   if (storeUsed + HOT + STRIDE * 32 > store.length) {
     store = new Int32Array(STORE_BLOCK)
@@ -988,7 +994,10 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
       const eol = lineEndAt(buf, pos, limit)
       const lineEnd = eol < 0 ? limit : eol
       const next = eol < 0 ? limit : nextLine(buf, eol)
-      bareCrCheck(buf, pos, lineEnd, index[ix + (count - 1) * STRIDE + F_LINE]!)
+      if (crAt < 0) {
+        crAt = crIn(buf, pos, lineEnd)
+        crLine = index[ix + (count - 1) * STRIDE + F_LINE]!
+      }
       const o = ix + (count - 1) * STRIDE
       let ve = lineEnd
       while (ve > pos && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--
@@ -1061,7 +1070,10 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
       lineEnd = buf[lf - 1] === CR ? lf - 1 : lf
       next = lf + 1
     }
-    bareCrCheck(buf, i, lineEnd, pos)
+    if (crAt < 0) {
+      crAt = crIn(buf, i, lineEnd)
+      crLine = pos
+    }
     while (i < lineEnd && (buf[i] === SP || buf[i] === HT)) i++
     let ve = lineEnd
     while (ve > i && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--
@@ -1093,7 +1105,7 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
 
   index[ix - HOT + HOT_DUPS] = dups
   storeUsed = ix + count * STRIDE
-  return finish(buf, start, limit, datagram, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, head)
+  return finish(buf, start, limit, datagram, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, head, crAt, crLine)
 }
 
 /**
@@ -1126,14 +1138,21 @@ function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean,
   }
   const ix = storeUsed + HOT
   storeUsed = ix + count * STRIDE
-  return finish(buf, start, limit, datagram, W[OUT_I]!, W[OUT_I + 1]!, index, ix, count, headersEnd, bodyStart, undefined)
+  return finish(buf, start, limit, datagram, W[OUT_I]!, W[OUT_I + 1]!, index, ix, count, headersEnd, bodyStart, undefined, -1, 0)
 }
 
 /** The message from its index: start line, then body framing by Content-Length (RFC 3261 §18.3, §20.14). */
 function finish (buf: Buffer, start: number, limit: number, datagram: boolean, startLineEnd: number, startLineNext: number, index: Int32Array, ix: number, count: number,
-  headersEnd: number, bodyStart: number, head: string | undefined): SipRequest | SipResponse {
+  headersEnd: number, bodyStart: number, head: string | undefined, crAt: number, crLine: number): SipRequest | SipResponse {
   const msg = buildStartLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit)
   if (head !== undefined) msg.adoptHead(head)
+  if (crAt >= 0) {
+    // RFC 3261 §25.1: only CRLF ends a line, and LWS folds with CRLF; a bare
+    // CR kept in a value could end a line for the next hop. A request keeps
+    // `partial`: enough to answer 400.
+    msg.bareCr = true
+    throw withPartial(new SipParseError(`bare CR in the value of header ${quote(latin1(buf, crLine, nameEndAt(buf, crLine)))}`, crAt, 'SIP_ERR_BAD_HEADER'), msg)
+  }
   // Framing needs Content-Length at once: its digits read from the bytes;
   // -1 absent, -2 not plain digits (or folded), -3 more than one.
   let contentLength = -1
@@ -1172,16 +1191,10 @@ function finish (buf: Buffer, start: number, limit: number, datagram: boolean, s
   return msg
 }
 
-/**
- * RFC 3261 §25.1: a CR inside a header line is not allowed (only CRLF ends
- * a line, and LWS folds with CRLF); a bare CR kept in a value could end a
- * line for the next hop. Throws for a CR in buf[s..e), naming the header
- * whose line starts at `line`.
- */
-function bareCrCheck (buf: Buffer, s: number, e: number, line: number): void {
-  for (let j = s; j < e; j++) {
-    if (buf[j] === CR) throw new SipParseError(`bare CR in the value of header ${quote(latin1(buf, line, nameEndAt(buf, line)))}`, j, 'SIP_ERR_BAD_HEADER')
-  }
+/** Offset of the first CR in buf[s..e), or -1. */
+function crIn (buf: Buffer, s: number, e: number): number {
+  for (let j = s; j < e; j++) if (buf[j] === CR) return j
+  return -1
 }
 
 /** Whether buf[s..e) holds only bytes 0x21..0x7e. */

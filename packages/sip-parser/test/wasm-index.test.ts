@@ -11,6 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { parseMessage } from '../src/message.js'
 import { StreamParser } from '../src/stream.js'
 import { SipParseError } from '../src/errors.js'
+import { createResponse } from '../src/build.js'
 import { useWasmIndexer, wasmIndex } from '../src/wasm-index.js'
 import { FIXTURE_NAMES, fixture } from './helpers/fixtures.js'
 import type { NameAddr, Via } from '../src/types.js'
@@ -164,6 +165,27 @@ t.test('a bare CR in a header line is a SipParseError naming the header (RFC 326
       } finally {
         useWasmIndexer(was)
       }
+    }
+  }
+  // A request keeps `partial` (enough to answer 400); a response has none.
+  for (const wasm of [true, false]) {
+    const was = useWasmIndexer(wasm)
+    try {
+      const req = Buffer.from(base + 'From: <sip:a\rb@h>;tag=1\r\n\r\n', 'latin1')
+      let err: unknown
+      try { parseMessage(req) } catch (e) { err = e }
+      t.equal((err as SipParseError).partial?.topVia?.branch, 'z9hG4bK1')
+      t.equal((err as SipParseError).partial?.callId, 'c')
+      // Its 400 does not carry the bare CR on: it parses, From as sent without it.
+      const resp = parseMessage(createResponse((err as SipParseError).partial!, 400, 'Bad Request', { toTag: 'x' }))
+      t.equal(resp.from.uri, 'sip:ab@h')
+      t.equal(resp.from.tag, '1')
+      err = undefined
+      try { parseMessage(Buffer.from('SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:b\r@h>\r\n\r\n', 'latin1')) } catch (e) { err = e }
+      t.match(err, { code: 'SIP_ERR_BAD_HEADER', message: 'bare CR in the value of header "To"' })
+      t.equal((err as SipParseError).partial, undefined)
+    } finally {
+      useWasmIndexer(was)
     }
   }
   // CRLF line ends, LF-only line ends and a CR in the body stay fine.
