@@ -7,7 +7,9 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
+import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { parseMessage } from '../src/message.js'
 import { StreamParser } from '../src/stream.js'
 import { SipParseError } from '../src/errors.js'
@@ -222,4 +224,9 @@ t.test('Call-ID bytes are checked wherever the bad one is (the wasm marks clean 
       useWasmIndexer(was)
     }
   }
+})
+
+t.test('src/index-wasm.ts is what scripts/gen-wasm.mjs writes', async t => {
+  const r = spawnSync(process.execPath, [fileURLToPath(new URL('../scripts/gen-wasm.mjs', import.meta.url)), '--check'], { encoding: 'utf8' })
+  t.equal(r.status, 0, r.stderr)
 })
