@@ -947,23 +947,23 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   // RFC 3261 §7.5: ignore CRLFs before the start line.
   while (start < limit && (buf[start] === CR || buf[start] === LF)) start++
   if (start >= limit) throw new SipParseError('empty message', start, 'SIP_ERR_EMPTY')
-  // The message is decoded as latin1 once (a memcpy): header values are
-  // substrings of it, and String#indexOf finds line ends with memchr and no
-  // call into C++ (Buffer#indexOf costs more per line than the scan).
-  // A large datagram is indexed over its bytes and only its head decoded later.
-  // The wasm indexer (wasm-index.ts) needs no decoded text: the head is
-  // then decoded when a header is first read (SipMessage#headText).
+  // The wasm indexer (wasm-index.ts) takes the usual message and needs no
+  // decoded text: the head is then decoded when a header is first read
+  // (SipMessage#headText). Anything else, and every defect, is indexed here.
   const wasmCount = wasmIndex(buf, start, limit, maxHeaders)
   if (wasmCount >= 0) {
     const msg = fromWasm(buf, start, limit, datagram, wasmCount)
     if (msg !== undefined) return msg
   }
+  // The message is decoded as latin1 once (a memcpy): header values are
+  // substrings of it, and String#indexOf finds line ends with memchr and no
+  // call into C++ (Buffer#indexOf costs more per line than the scan).
+  // A large datagram is indexed over its bytes and only its head decoded later.
   const head = limit - start <= HEAD_DECODE_MAX ? latin1(buf, start, limit) : undefined
   const slEnd = head !== undefined ? lineEndIn(head, buf, start, start) : lineEndAt(buf, start, limit)
   const startLineEnd = slEnd < 0 ? limit : slEnd
   const startLineNext = slEnd < 0 ? limit : nextLine(buf, slEnd)
 
-  // -1: absent, -2: not a number, -3: more than one header.
   // The first bare CR in a header line and where that line starts: an
   // error once the message is built (it then carries `partial`).
   let crAt = -1
