@@ -968,6 +968,9 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   // error once the message is built (it then carries `partial`).
   let crAt = -1
   let crLine = 0
+  // The next CR at or after the last search (`limit` when none): one search
+  // per CRLF line, and the searches never overlap.
+  let nextCr = -1
   // Index the header lines into the shared store (no allocation per message).
   if (storeUsed + HOT + STRIDE * 32 > store.length) {
     store = new Int32Array(STORE_BLOCK)
@@ -995,8 +998,11 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
       const lineEnd = eol < 0 ? limit : eol
       const next = eol < 0 ? limit : nextLine(buf, eol)
       if (crAt < 0) {
-        crAt = crIn(buf, pos, lineEnd)
-        crLine = index[ix + (count - 1) * STRIDE + F_LINE]!
+        if (nextCr < pos) nextCr = crFrom(head, buf, start, pos, limit)
+        if (nextCr < lineEnd) {
+          crAt = nextCr
+          crLine = index[ix + (count - 1) * STRIDE + F_LINE]!
+        }
       }
       const o = ix + (count - 1) * STRIDE
       let ve = lineEnd
@@ -1071,8 +1077,11 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
       next = lf + 1
     }
     if (crAt < 0) {
-      crAt = crIn(buf, i, lineEnd)
-      crLine = pos
+      if (nextCr < i) nextCr = crFrom(head, buf, start, i, limit)
+      if (nextCr < lineEnd) {
+        crAt = nextCr
+        crLine = pos
+      }
     }
     while (i < lineEnd && (buf[i] === SP || buf[i] === HT)) i++
     let ve = lineEnd
@@ -1191,10 +1200,14 @@ function finish (buf: Buffer, start: number, limit: number, datagram: boolean, s
   return msg
 }
 
-/** Offset of the first CR in buf[s..e), or -1. */
-function crIn (buf: Buffer, s: number, e: number): number {
-  for (let j = s; j < e; j++) if (buf[j] === CR) return j
-  return -1
+/** Offset of the first CR in buf[s..limit) (searched in `head`, the text from `start`, when there is one), or `limit`. */
+function crFrom (head: string | undefined, buf: Buffer, start: number, s: number, limit: number): number {
+  if (head !== undefined) {
+    const r = head.indexOf('\r', s - start)
+    return r < 0 ? limit : r + start
+  }
+  for (let j = s; j < limit; j++) if (buf[j] === CR) return j
+  return limit
 }
 
 /** Whether buf[s..e) holds only bytes 0x21..0x7e. */
