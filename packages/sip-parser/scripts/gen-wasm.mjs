@@ -36,6 +36,7 @@ const PVAL = 512 // 256 bytes: gen-value bytes: 1 token or ':', 2 '['
 const NA_OUT = 12032 // nameAddr's output: 8 i32
 const PT_OUT = 12096 // params' tracked values: tag, branch, received, rport as start/end pairs (start -1 absent, -2 no value)
 const VIA_OUT = 12160 // via's output: 9 i32
+const SL_OUT = 12224 // index's request line: method end, URI end, URI is ASCII
 const VIA_HOST = 768 // 256 bytes: Via sent-by host bytes: 1 for '-' '.' '_', digits, lower-case; 2 upper-case
 const OUT = 12288
 const IN = 65536
@@ -284,6 +285,39 @@ const index = {
     ),
     c(0), c(-1), store32(OUT + 8),
     c(0), get(X.end), get(X.adj), add, store32(OUT + 12),
+    // The usual request line, Method SP Request-URI SP "SIP/2.0" (RFC 3261
+    // §25.1): SL_OUT gets the method end, the URI end and whether the URI is
+    // ASCII; -1 first (a response, or anything else) leaves it to the JS.
+    c(0), c(-1), store32(SL_OUT),
+    get(X.lf), get(X.end), geS,
+    ifElse([get(X.end), set(X.lineEnd)], [get(X.lf), get(X.lf), c(1), sub, load8(), c(CR), eq, sub, set(X.lineEnd)]),
+    block(
+      c(IN), set(X.i),
+      block(loop(
+        get(X.i), get(X.lineEnd), geS, brIf(1),
+        get(X.i), load8(), load8(TOKEN), eqz, brIf(1),
+        get(X.i), c(1), add, set(X.i), br(0)
+      )),
+      get(X.i), c(IN), eq, brIf(0),
+      get(X.i), get(X.lineEnd), geS, brIf(0),
+      get(X.i), load8(), c(SP), ne, brIf(0),
+      get(X.i), set(X.nameEnd),
+      get(X.i), c(1), add, tee(X.i), load8(), set(X.ch),
+      isWs(X.ch), get(X.ch), c(0x3c), eq, or, brIf(0),
+      c(0), set(X.h),
+      block(loop(
+        get(X.i), get(X.lineEnd), geS, brIf(1),
+        get(X.i), load8(), tee(X.ch), c(SP), eq, brIf(1),
+        get(X.ch), c(0x21), ltU, get(X.ch), c(0x7f), eq, or, brIf(2),
+        get(X.h), get(X.ch), or, set(X.h),
+        get(X.i), c(1), add, set(X.i), br(0)
+      )),
+      get(X.lineEnd), get(X.i), sub, c(8), ne, brIf(0),
+      [..."SIP/2.0"].map((ch, k) => [get(X.i), load8(k + 1), c(ch.charCodeAt(0)), ne, brIf(0)]),
+      c(0), get(X.nameEnd), get(X.adj), add, store32(SL_OUT),
+      c(0), get(X.i), get(X.adj), add, store32(SL_OUT + 4),
+      c(0), get(X.h), c(0x80), ltU, store32(SL_OUT + 8)
+    ),
     block(loop(
       get(X.pos), get(X.end), geS, brIf(1),
       get(X.pos), load8(), set(X.ch),
@@ -711,6 +745,7 @@ export const WASM_IN = ${IN}
 export const WASM_NA_OUT = ${NA_OUT}
 export const WASM_PT_OUT = ${PT_OUT}
 export const WASM_VIA_OUT = ${VIA_OUT}
+export const WASM_SL_OUT = ${SL_OUT}
 `
 if (process.argv.includes('--check')) {
   let now = ''

@@ -17,7 +17,7 @@ import {
   parseVia, splitList, splitListRanges
 } from './grammar.js'
 import { parseSipUriBytes, parseUri } from './uri.js'
-import { OUT_I, WASM_FIXED_LINES, wasmIndex, wasmOut, wasmStore } from './wasm-index.js'
+import { OUT_I, SL_I, WASM_FIXED_LINES, wasmIndex, wasmOut, wasmStore } from './wasm-index.js'
 import { elementStop, firstElement, firstElementStart, parseContactBytes, parseNameAddrBytes, parseViaBytes, splitListBytes } from './grammar-bytes.js'
 import type { ParsedNameAddr } from './grammar.js'
 import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, SipUri, Via } from './types.js'
@@ -1147,7 +1147,15 @@ function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean,
   }
   const ix = storeUsed + HOT
   storeUsed = ix + count * STRIDE
-  return finish(buf, start, limit, datagram, W[OUT_I]!, W[OUT_I + 1]!, index, ix, count, headersEnd, bodyStart, undefined, -1, 0)
+  const startLineNext = W[OUT_I + 1]!
+  const methodEnd = W[SL_I]!
+  if (methodEnd >= 0) {
+    // The usual request line, split by the wasm: no checks left to make.
+    const req = new SipRequest(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodAt(buf, start, methodEnd), methodEnd + 1, W[SL_I + 1]!, 'SIP/2.0')
+    if (W[SL_I + 2] === 1) req.uriAscii = true
+    return frame(buf, limit, datagram, req, index, ix, headersEnd, bodyStart)
+  }
+  return finish(buf, start, limit, datagram, W[OUT_I]!, startLineNext, index, ix, count, headersEnd, bodyStart, undefined, -1, 0)
 }
 
 /** The message from its index: start line, then body framing by Content-Length (RFC 3261 §18.3, §20.14). */
@@ -1162,6 +1170,11 @@ function finish (buf: Buffer, start: number, limit: number, datagram: boolean, s
     msg.bareCr = true
     throw withPartial(new SipParseError(`bare CR in the value of header ${quote(latin1(buf, crLine, nameEndAt(buf, crLine)))}`, crAt, 'SIP_ERR_BAD_HEADER'), msg)
   }
+  return frame(buf, limit, datagram, msg, index, ix, headersEnd, bodyStart)
+}
+
+/** Body framing of an indexed message by Content-Length (RFC 3261 §18.3, §20.14). */
+function frame (buf: Buffer, limit: number, datagram: boolean, msg: SipRequest | SipResponse, index: Int32Array, ix: number, headersEnd: number, bodyStart: number): SipRequest | SipResponse {
   // Framing needs Content-Length at once: its digits read from the bytes;
   // -1 absent, -2 not plain digits (or folded), -3 more than one.
   let contentLength = -1

@@ -5,7 +5,7 @@
  * lone CR; the JS indexer takes over for anything unusual or defective, so
  * that errors are named in one place.
  */
-import { INDEX_WASM, WASM_IN, WASM_NA_OUT, WASM_OUT, WASM_PT_OUT, WASM_VIA_OUT } from './index-wasm.js'
+import { INDEX_WASM, WASM_IN, WASM_NA_OUT, WASM_OUT, WASM_PT_OUT, WASM_SL_OUT, WASM_VIA_OUT } from './index-wasm.js'
 
 // The few WebAssembly names used here (lib ES2022 has none).
 declare const WebAssembly: {
@@ -31,6 +31,8 @@ let u8 = wasm === undefined ? new Uint8Array(0) : new Uint8Array(wasm.mem.buffer
 export let wasmOut = wasm === undefined ? new Int32Array(0) : new Int32Array(wasm.mem.buffer)
 /** Index of the first output slot in wasmOut. */
 export const OUT_I = WASM_OUT >> 2
+/** Index in wasmOut of the usual request line's split (method end, URI end, URI ASCII; -1 first when not one). */
+export const SL_I = WASM_SL_OUT >> 2
 /** Header lines a fixed-size copy of the store layout covers (see wasmStore). */
 export const WASM_FIXED_LINES = 32
 /**

@@ -24,7 +24,12 @@ const corpus = readdirSync(CORPUS).filter(f => f.endsWith('.sip')).sort().map(f 
 const NAMES = ['CALL-ID', 'Call\rID', 'call-id ', 'v ', 'V', 'Refer-To', 'Reply-To', 'reFER-to', 'Proxy-Authorization', 'P-Asserted-Identity',
   'X-Very-Long-Header-Name-Here', 'Content-Lengthy', 'Content-Lengt', 'Content_Length', 'Max-Forwards\t', 'To\x00', 'Via\x7f', 'Vi', 'Viaa']
 const named = NAMES.map(n => Buffer.from(`OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n${n}: x\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n`, 'latin1'))
-const inputs: Buffer[] = [...FIXTURE_NAMES.map(fixture), ...corpus, ...named]
+// Request lines the wasm splits, and near misses of them.
+const LINES = ['INVITE sip:a@b SIP/2.0', 'INVITE  sip:a@b SIP/2.0', 'INVITE sip:a@b  SIP/2.0', 'INVITE sip:a@b SIP/2.1', 'INVITE <sip:a@b> SIP/2.0',
+  'INVITE sip:a\x7f@b SIP/2.0', 'INVITE sip:a@b SIP/2.0 ', 'INVITE sip:a@b sip/2.0', 'INVITE sip:\xc3\xa9@b SIP/2.0', 'INVITE sip:a\tb SIP/2.0',
+  'FOO/1 sip:a@b SIP/2.0', 'INVITE\tsip:a@b SIP/2.0', 'INVITE sip:a@b', 'INVITE ', 'Invite sip:a@b SIP/2.0', 'X sip:a@b SIP/2.00', 'SIP/2.0 200 OK']
+const lined = LINES.map(l => Buffer.from(`${l}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n`, 'latin1'))
+const inputs: Buffer[] = [...FIXTURE_NAMES.map(fixture), ...corpus, ...named, ...lined]
 
 function outcome (buf: Buffer, wasm: boolean, maxHeaders?: number): unknown {
   const was = useWasmIndexer(wasm)
