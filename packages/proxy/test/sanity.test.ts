@@ -1,10 +1,11 @@
 // The sanity stage and proxy authentication on inputs that fuzzing sipd
-// over the wire found: a lone CR inside From / To / Route (the
-// parser keeps it in the value; the ACK and CANCEL builders refuse it), and
+// over the wire found: a lone CR inside From / To / Route (the parser now
+// refuses it, RFC 3261 §25.1, with the request as `partial` so that the
+// server answers 400; copiedFieldsClean stays as a second line), and
 // Proxy-Authorization credentials that do not parse.
 import t from 'tap'
 import { parseMessage } from '@sipd/sip-parser'
-import type { SipRequest, SipResponse } from '@sipd/sip-parser'
+import type { SipParseError, SipRequest, SipResponse } from '@sipd/sip-parser'
 import { buildConfig } from '../src/config.js'
 import { ProxyAuth } from '../src/proxy-auth.js'
 import { checkRequest, copiedFieldsClean } from '../src/sanity.js'
@@ -25,24 +26,30 @@ function invite (edit: (lines: string[]) => string[] = l => l): SipRequest {
 
 t.test('a control character in a field sipd copies into ACK / CANCEL is a 400', async t => {
   t.equal(checkRequest(invite(), false), undefined, 'the clean request passes')
+  t.equal(copiedFieldsClean(invite()), true)
   for (const [name, edit] of [
     ['From', (l: string[]) => l.map(x => x.startsWith('From:') ? 'From: <sip:ali\rce@example.test>;tag=1' : x)],
     ['To', (l: string[]) => l.map(x => x.startsWith('To:') ? 'To: "B\rob" <sip:bob@example.test>' : x)],
-    ['Route', (l: string[]) => l.map(x => x.startsWith('Route:') ? 'Route: <sip:proxy.example.test;lr;x=\r1>' : x)]
+    ['Route', (l: string[]) => l.map(x => x.startsWith('Route:') ? 'Route: <sip:proxy.example.test;lr;x=\r1>' : x)],
+    ['Call-ID', (l: string[]) => l.map(x => x.startsWith('Call-ID:') ? 'Call-ID: san\rity@192.0.2.1' : x)]
   ] as const) {
-    const req = invite(edit)
-    t.equal(copiedFieldsClean(req), false, `${name}: not clean`)
-    t.equal(checkRequest(req, false)?.status, 400, `${name}: 400`)
+    // The parser refuses it; the error's `partial` is what the server answers 400 with (server.ts #onParseError).
+    let err: unknown
+    try {
+      invite(edit)
+    } catch (e) {
+      err = e
+    }
+    t.match(err, { name: 'SipParseError', code: 'SIP_ERR_BAD_HEADER', message: `bare CR in the value of header "${name}"` }, `${name}: refused`)
+    t.equal((err as SipParseError).partial?.topVia?.branch, 'z9hG4bKsanity', `${name}: partial, enough to answer 400`)
   }
-  // The parser refuses a control character in a Call-ID itself.
-  t.equal(checkRequest(invite(l => l.map(x => x.startsWith('Call-ID:') ? 'Call-ID: san\rity@192.0.2.1' : x)), false)?.status, 400, 'Call-ID: 400')
 })
 
 t.test('a response with a control character in To is not clean', async t => {
   const ok = parseMessage('SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKr\r\nFrom: <sip:a@example.test>;tag=1\r\nTo: <sip:b@example.test>;tag=2\r\nCall-ID: r\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n') as SipResponse
   t.equal(copiedFieldsClean(ok), true)
-  const bad = parseMessage(ok.raw.toString('latin1').replace('<sip:b@', '<sip:b\r@')) as SipResponse
-  t.equal(copiedFieldsClean(bad), false)
+  // Refused by the parser (a response has no `partial`: the server drops it, counted).
+  t.throws(() => parseMessage(ok.raw.toString('latin1').replace('<sip:b@', '<sip:b\r@')), { name: 'SipParseError', code: 'SIP_ERR_BAD_HEADER' })
 })
 
 t.test('Proxy-Authorization that does not parse is a 400, not an exception', async t => {

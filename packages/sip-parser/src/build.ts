@@ -195,7 +195,23 @@ export function createResponse (req: SipRequest, status: number, reason?: string
       ensureCrlf(out)
     }
   }
+  if (req.bareCr === true) dropBareCr(out)
   return finish(out, opts.headers, opts.body, opts.contentType)
+}
+
+/**
+ * Remove each CR not followed by LF from what `out` holds: the copied lines
+ * of a request refused for a bare CR (its `partial`, answered 400) must not
+ * carry it on (RFC 3261 §25.1).
+ */
+function dropBareCr (out: Out): void {
+  const b = out.buf
+  let w = 0
+  for (let r = 0; r < out.len; r++) {
+    if (b[r] === 0x0d && (r + 1 >= out.len || b[r + 1] !== 0x0a)) continue
+    b[w++] = b[r]!
+  }
+  out.len = w
 }
 
 function hasTag (req: SipRequest): boolean {

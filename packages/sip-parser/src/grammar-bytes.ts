@@ -15,6 +15,7 @@ import {
   IS_IPV6 as SHARED_IS_IPV6, IS_TOKEN as SHARED_IS_TOKEN, ParsedContact, ParsedNameAddr, ParsedVia, TAG_FROM_LIST, TAG_NONE, contactParams, parseUint, readQuoted, transportName
 } from './grammar.js'
 import { hostTypeOf } from './uri.js'
+import { NA_I, PT_I, VIA_I, wasmDelta, wasmNameAddr, wasmOut, wasmVia } from './wasm-index.js'
 import type { FlatParams } from './grammar.js'
 
 // The tables as this module's own consts: V8 embeds a module's own const in
@@ -361,6 +362,19 @@ export function parseParamsBytes (buf: Buffer, head: string, base: number, s: nu
  * element's parameters (see elementStop); a comma anywhere else is an error.
  */
 export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: number, e: number, what: string, contact: boolean, stopAtComma = false): ParsedNameAddr {
+  if (!contact) {
+    // The usual forms are parsed in wasm while the message is the one held there (wasm-index.ts).
+    const stop = wasmNameAddr(buf, s, e, stopAtComma)
+    if (stop >= 0) {
+      const W = wasmOut
+      const d = wasmDelta - base
+      elementStop = stop
+      const dnS = W[NA_I + 2]!
+      const tagS = W[PT_I]!
+      return ParsedNameAddr.lazy(head, W[NA_I]! + d, W[NA_I + 1]! + d, undefined, dnS >= 0 ? dnS + d : -1, W[NA_I + 3]! + d, W[NA_I + 4]! !== 0,
+        W[NA_I + 5]! + d, W[NA_I + 6]! + d, undefined, W[NA_I + 7]! + d, stop - base, tagS >= 0 ? tagS + d : TAG_NONE, W[PT_I + 1]! + d, what)
+    }
+  }
   const end = trimEnd(buf, s, e)
   let i = skipWs(buf, s, end)
   const rawStart = i
@@ -516,6 +530,32 @@ export function parseContactBytes (buf: Buffer, head: string, base: number, s: n
  * for the top Via, which falls back to splitting the list on any error.
  */
 export function parseViaBytes (buf: Buffer, head: string, base: number, s: number, e: number, stopAtComma = false): ParsedVia {
+  // The usual form is parsed in wasm while the message is the one held there (wasm-index.ts).
+  const wstop = wasmVia(buf, s, e, stopAtComma)
+  if (wstop >= 0) {
+    const W = wasmOut
+    const d = wasmDelta - base
+    elementStop = wstop
+    let rport: number | null | undefined
+    const p0 = W[PT_I + 6]!
+    if (p0 === T_FLAG) {
+      rport = null
+    } else if (p0 >= 0) {
+      const p1 = W[PT_I + 7]! + wasmDelta
+      rport = 0
+      for (let k = p0 + wasmDelta; k < p1 && rport <= 65535; k++) {
+        const c = buf[k]! - 0x30
+        rport = c >= 0 && c <= 9 ? rport * 10 + c : 65536
+      }
+      if (rport > 65535) rport = parseUint(head.substring(p0 + d, p1 - base), 'Via rport', 65535)
+    }
+    const port = W[VIA_I + 7]!
+    const b0 = W[PT_I + 2]!
+    const r0 = W[PT_I + 4]!
+    return ParsedVia.lazy('SIP/2.0', transportName(head, W[VIA_I + 2]! + d, W[VIA_I + 3]! + d), head, W[VIA_I + 4]! + d, W[VIA_I + 5]! + d, W[VIA_I + 6]! !== 0,
+      port < 0 ? undefined : port, W[VIA_I + 8]! + d, wstop - base, b0 >= 0 ? b0 + d : b0, W[PT_I + 3]! + d, r0 >= 0 ? r0 + d : r0, W[PT_I + 5]! + d, rport,
+      W[VIA_I]! + d, W[VIA_I + 1]! + d)
+  }
   let end = trimEnd(buf, s, e)
   let i = skipWs(buf, s, end)
   const start = i

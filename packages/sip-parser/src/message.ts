@@ -17,6 +17,7 @@ import {
   parseVia, splitList, splitListRanges
 } from './grammar.js'
 import { parseSipUriBytes, parseUri } from './uri.js'
+import { OUT_I, SL_I, WASM_FIXED_LINES, wasmIndex, wasmOut, wasmStore } from './wasm-index.js'
 import { elementStop, firstElement, firstElementStart, parseContactBytes, parseNameAddrBytes, parseViaBytes, splitListBytes } from './grammar-bytes.js'
 import type { ParsedNameAddr } from './grammar.js'
 import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, SipUri, Via } from './types.js'
@@ -41,6 +42,8 @@ export const F_VALUE = 2 // offset of the value (after HCOLON)
 export const F_VALUE_END = 3 // offset just past the value (trailing whitespace trimmed)
 export const STRIDE = 4
 const FOLDED = 0x10000
+/** Set on a Call-ID line whose value is bytes 0x21..0x7e only (not folded unless FOLDED): callId reads it without a check. */
+const CLEAN = 0x20000
 const ID_MASK = 0xffff
 /**
  * Before each message's entries (at `ix - HOT`): the first line of each
@@ -99,6 +102,8 @@ export abstract class SipMessage {
   declare readonly ix: number
   /** Number of header lines. */
   declare readonly headerCount: number
+  /** @internal Set on the `partial` of a request refused for a bare CR in a header line (createResponse drops it). */
+  declare bareCr?: true
   /** SIP version from the start line, e.g. `SIP/2.0`. */
   abstract readonly version: string
   /** True for requests. */
@@ -500,6 +505,10 @@ export abstract class SipMessage {
       const vs = this.index[o + F_VALUE]!
       const ve = this.index[o + F_VALUE_END]!
       if (ve === vs) throw new SipParseError('empty Call-ID header', vs, 'SIP_ERR_BAD_CALL_ID')
+      if ((this.index[o + F_ID]! & (CLEAN | FOLDED)) === CLEAN) {
+        this.#callId = this.rawAt(k)
+        return this.#callId
+      }
       const buf = this.buf
       // One sign test per byte: negative when any byte is outside 0x21..0x7e;
       // only then the precise loop (a defect, or non-ASCII).
@@ -938,6 +947,14 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   // RFC 3261 §7.5: ignore CRLFs before the start line.
   while (start < limit && (buf[start] === CR || buf[start] === LF)) start++
   if (start >= limit) throw new SipParseError('empty message', start, 'SIP_ERR_EMPTY')
+  // The wasm indexer (wasm-index.ts) takes the usual message and needs no
+  // decoded text: the head is then decoded when a header is first read
+  // (SipMessage#headText). Anything else, and every defect, is indexed here.
+  const wasmCount = wasmIndex(buf, start, limit, maxHeaders)
+  if (wasmCount >= 0) {
+    const msg = fromWasm(buf, start, limit, datagram, wasmCount)
+    if (msg !== undefined) return msg
+  }
   // The message is decoded as latin1 once (a memcpy): header values are
   // substrings of it, and String#indexOf finds line ends with memchr and no
   // call into C++ (Buffer#indexOf costs more per line than the scan).
@@ -947,9 +964,13 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   const startLineEnd = slEnd < 0 ? limit : slEnd
   const startLineNext = slEnd < 0 ? limit : nextLine(buf, slEnd)
 
-  // -1: absent, -2: not a number, -3: more than one header.
-  let contentLength = -1
-  let clValue = -1
+  // The first bare CR in a header line and where that line starts: an
+  // error once the message is built (it then carries `partial`).
+  let crAt = -1
+  let crLine = 0
+  // The next CR at or after the last search (`limit` when none): one search
+  // per CRLF line, and the searches never overlap.
+  let nextCr = -1
   // Index the header lines into the shared store (no allocation per message).
   if (storeUsed + HOT + STRIDE * 32 > store.length) {
     store = new Int32Array(STORE_BLOCK)
@@ -976,6 +997,13 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
       const eol = lineEndAt(buf, pos, limit)
       const lineEnd = eol < 0 ? limit : eol
       const next = eol < 0 ? limit : nextLine(buf, eol)
+      if (crAt < 0) {
+        if (nextCr < pos) nextCr = crFrom(head, buf, start, pos, limit)
+        if (nextCr < lineEnd) {
+          crAt = nextCr
+          crLine = index[ix + (count - 1) * STRIDE + F_LINE]!
+        }
+      }
       const o = ix + (count - 1) * STRIDE
       let ve = lineEnd
       while (ve > pos && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--
@@ -1048,6 +1076,13 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
       lineEnd = buf[lf - 1] === CR ? lf - 1 : lf
       next = lf + 1
     }
+    if (crAt < 0) {
+      if (nextCr < i) nextCr = crFrom(head, buf, start, i, limit)
+      if (nextCr < lineEnd) {
+        crAt = nextCr
+        crLine = pos
+      }
+    }
     while (i < lineEnd && (buf[i] === SP || buf[i] === HT)) i++
     let ve = lineEnd
     while (ve > i && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--
@@ -1059,18 +1094,13 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
       ix = HOT
     }
     const o = ix + count * STRIDE
-    index[o + F_ID] = id === H_UNKNOWN ? ID_MASK : id
+    index[o + F_ID] = id === H_UNKNOWN ? ID_MASK : id === H_CALL_ID && ve > i && visibleAscii(buf, i, ve) ? id | CLEAN : id
     index[o + F_LINE] = pos
     index[o + F_VALUE] = i
     index[o + F_VALUE_END] = ve
     if (id >= 0 && id < HOT_DUPS) {
       if (index[ix - HOT + id]! < 0) index[ix - HOT + id] = count
       else dups |= 1 << id
-    }
-    if (id === H_CONTENT_LENGTH) {
-      // Framing needs this one at once: read its digits from the bytes.
-      contentLength = contentLength === -1 ? digitsAt(buf, i, ve) : -3
-      if (clValue < 0) clValue = i
     }
     count++
     pos = next
@@ -1084,10 +1114,78 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
 
   index[ix - HOT + HOT_DUPS] = dups
   storeUsed = ix + count * STRIDE
+  return finish(buf, start, limit, datagram, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, head, crAt, crLine)
+}
+
+/**
+ * The message from the wasm indexer's output (wasm-index.ts): its entries
+ * copied into the shared store, offsets made absolute. Undefined when the
+ * JS indexer must run (a stream message without the empty line).
+ */
+function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean, count: number): SipRequest | SipResponse | undefined {
+  const W = wasmOut
+  let headersEnd = W[OUT_I + 2]!
+  let bodyStart = W[OUT_I + 3]!
+  if (headersEnd < 0) {
+    if (!datagram) return undefined
+    headersEnd = bodyStart = limit
+  }
+  // The output is in the store's layout: hot slots, then the entries.
+  let index = store
+  if (count <= WASM_FIXED_LINES) {
+    if (storeUsed + HOT + STRIDE * WASM_FIXED_LINES > index.length) {
+      index = store = new Int32Array(STORE_BLOCK)
+      storeUsed = 0
+    }
+    index.set(wasmStore, storeUsed)
+  } else {
+    if (storeUsed + HOT + STRIDE * count > index.length) {
+      index = store = new Int32Array(Math.max(STORE_BLOCK, HOT + count * STRIDE * 2))
+      storeUsed = 0
+    }
+    index.set(W.subarray(OUT_I + 4, OUT_I + 4 + HOT + count * STRIDE), storeUsed)
+  }
+  const ix = storeUsed + HOT
+  storeUsed = ix + count * STRIDE
+  const startLineNext = W[OUT_I + 1]!
+  const methodEnd = W[SL_I]!
+  if (methodEnd >= 0) {
+    // The usual request line, split by the wasm: no checks left to make.
+    const req = new SipRequest(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodAt(buf, start, methodEnd), methodEnd + 1, W[SL_I + 1]!, 'SIP/2.0')
+    if (W[SL_I + 2] === 1) req.uriAscii = true
+    return frame(buf, limit, datagram, req, index, ix, headersEnd, bodyStart)
+  }
+  return finish(buf, start, limit, datagram, W[OUT_I]!, startLineNext, index, ix, count, headersEnd, bodyStart, undefined, -1, 0)
+}
+
+/** The message from its index: start line, then body framing by Content-Length (RFC 3261 §18.3, §20.14). */
+function finish (buf: Buffer, start: number, limit: number, datagram: boolean, startLineEnd: number, startLineNext: number, index: Int32Array, ix: number, count: number,
+  headersEnd: number, bodyStart: number, head: string | undefined, crAt: number, crLine: number): SipRequest | SipResponse {
   const msg = buildStartLine(buf, start, startLineEnd, startLineNext, index, ix, count, headersEnd, bodyStart, limit)
   if (head !== undefined) msg.adoptHead(head)
+  if (crAt >= 0) {
+    // RFC 3261 §25.1: only CRLF ends a line, and LWS folds with CRLF; a bare
+    // CR kept in a value could end a line for the next hop. A request keeps
+    // `partial`: enough to answer 400.
+    msg.bareCr = true
+    throw withPartial(new SipParseError(`bare CR in the value of header ${quote(latin1(buf, crLine, nameEndAt(buf, crLine)))}`, crAt, 'SIP_ERR_BAD_HEADER'), msg)
+  }
+  return frame(buf, limit, datagram, msg, index, ix, headersEnd, bodyStart)
+}
 
-  // Body framing by Content-Length (RFC 3261 §18.3, §20.14).
+/** Body framing of an indexed message by Content-Length (RFC 3261 §18.3, §20.14). */
+function frame (buf: Buffer, limit: number, datagram: boolean, msg: SipRequest | SipResponse, index: Int32Array, ix: number, headersEnd: number, bodyStart: number): SipRequest | SipResponse {
+  // Framing needs Content-Length at once: its digits read from the bytes;
+  // -1 absent, -2 not plain digits (or folded), -3 more than one.
+  let contentLength = -1
+  let clValue = -1
+  const kl = index[ix - HOT + H_CONTENT_LENGTH]!
+  if (kl >= 0) {
+    const o = ix + kl * STRIDE
+    clValue = index[o + F_VALUE]!
+    contentLength = (index[ix - HOT + HOT_DUPS]! & (1 << H_CONTENT_LENGTH)) !== 0 ? -3 : digitsAt(buf, clValue, index[o + F_VALUE_END]!)
+  }
+
   let cl: number | undefined = contentLength
   if (contentLength === -1) {
     cl = undefined
@@ -1113,6 +1211,25 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
     msg.end = bodyStart + cl
   }
   return msg
+}
+
+/** Offset of the first CR in buf[s..limit) (searched in `head`, the text from `start`, when there is one), or `limit`. */
+function crFrom (head: string | undefined, buf: Buffer, start: number, s: number, limit: number): number {
+  if (head !== undefined) {
+    const r = head.indexOf('\r', s - start)
+    return r < 0 ? limit : r + start
+  }
+  for (let j = s; j < limit; j++) if (buf[j] === CR) return j
+  return limit
+}
+
+/** Whether buf[s..e) holds only bytes 0x21..0x7e. */
+function visibleAscii (buf: Buffer, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) {
+    const c = buf[i]!
+    if (c < 0x21 || c > 0x7e) return false
+  }
+  return true
 }
 
 /** Decimal digits in buf[s..e) as a number; -2 when not all digits or too large. */
