@@ -32,7 +32,7 @@ import { DEFAULT_TRANSACTION_TIMERS, resolveTransactionTimers } from './transact
 import type { ResolvedTimers, TransactionTimers } from './transaction-timers.js'
 import { addressFamily } from './transport-address.js'
 import type { SendTarget, Source } from './transport-types.js'
-import { responseDestination, viaReceivedParams } from './transport-via.js'
+import { mayHaveMaddr, responseDestination, viaReceivedParams } from './transport-via.js'
 
 /** A client transaction of either kind, as returned by {@link TransactionLayer.createClient}. */
 export type AnyClientTransaction = ClientInviteTransaction | ClientNonInviteTransaction
@@ -264,7 +264,7 @@ export class TransactionLayer {
    */
   responseTarget (request: SipRequest, source: Source): SendTarget {
     const via = request.topVia
-    if (via !== undefined && source.transport === 'udp' && via.received === undefined && !via.params.has('maddr')) {
+    if (via !== undefined && source.transport === 'udp' && via.received === undefined && (!mayHaveMaddr(via) || !via.params.has('maddr'))) {
       // The usual UDP request, as responseDestination decides it without its allocations:
       // RFC 3581 §4 rport → the source address and port; a sent-by that is the source address → its port.
       if (via.rport === null) return { transport: 'udp', address: source.address, port: source.port, flowId: source.flowId }

@@ -223,6 +223,21 @@ t.test('responseTarget: UDP sent-by port without rport, TCP flow, maddr name fal
     { transport: 'udp', address: '192.0.2.10', port: 40_002, flowId: 'udp/0/192.0.2.10/40002' })
 })
 
+t.test('responseTarget: an maddr address is found in any case and spacing, and only a Via without one skips its parameters', async t => {
+  const h = new Harness()
+  const src = source('udp', '192.0.2.10', 40_003)
+  // §18.2.2: maddr first, with the sent-by port; parameter names are case-insensitive (§7.3.1), SEMI allows spaces (§25.1).
+  for (const p of [';maddr=192.0.2.99', '; MAddr=192.0.2.99', ';ttl=1 ;MADDR=192.0.2.99', ';x="a;b" ;mAdDr = 192.0.2.99']) {
+    t.same(h.layer.responseTarget(request({ viaParams: p }), src),
+      { transport: 'udp', address: '192.0.2.99', port: 5060, flowId: 'udp/0/192.0.2.10/40003' }, p)
+  }
+  // The same letters elsewhere (host, another parameter's value) only cost the parameter map: the answer is unchanged.
+  for (const [p, sentBy] of [[';x=maddr', undefined], [';rport', 'maddr.example.test:5060'], [';received=192.0.2.10', undefined]] as const) {
+    const req = request({ viaParams: p, sentBy })
+    t.same(h.layer.responseTarget(req, src).address, '192.0.2.10', p)
+  }
+})
+
 t.test('sendStateless hands bytes to send unchanged', async t => {
   const h = new Harness()
   const bytes = Buffer.from(requestText({ method: 'ACK', branch: 'z9hG4bK-ack' }))
