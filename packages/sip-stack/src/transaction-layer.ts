@@ -135,7 +135,16 @@ export class TransactionLayer {
   readonly #sendTrying: boolean
   readonly #detectMerged: boolean
   readonly #server = new Map<string, AnyServerTransaction>()
+  /**
+   * Client transactions by branch alone (RFC 3261 §17.1.3 matches branch and
+   * CSeq method): a response's branch is looked up as the parser cut it, with
+   * no key joined and flattened per response. Holds only transactions whose
+   * request and CSeq methods agree; the map below takes a second one on the
+   * same branch (a CANCEL, §9.1) and any other.
+   */
   readonly #client = new Map<string, AnyClientTransaction>()
+  /** The other client transactions, by {@link clientKey} (branch and CSeq method). */
+  readonly #clientShared = new Map<string, AnyClientTransaction>()
   /** Live server transactions by merged-request key (§8.2.2.2). */
   readonly #merged = new Map<string, AnyServerTransaction>()
   readonly #ctx: TransactionContext
@@ -166,7 +175,7 @@ export class TransactionLayer {
 
   /** Number of live transactions of all kinds. */
   get size (): number {
-    return this.#server.size + this.#client.size
+    return this.#server.size + this.#client.size + this.#clientShared.size
   }
 
   /**
@@ -214,14 +223,31 @@ export class TransactionLayer {
     if (!hasMagicCookie(branch)) {
       throw new TransactionRequestError(`${method} needs a top Via branch starting with z9hG4bK (RFC 3261 §8.1.1.7), got ${JSON.stringify(branch ?? null)}`)
     }
-    // Held until Timer M, K or D: one flat string, not a join over the caller's pieces, and the branch a slice of it.
+    // Held until Timer M, K or D: one flat string, not a join over the caller's pieces (nor a slice of a parsed message).
+    const ownBranch = ownString(branch)
+    const holder = this.#client.get(ownBranch)
+    if (holder === undefined && method === cseqMethod) {
+      // The usual case: the branch is the key.
+      const tx = this.#newClient(ownBranch, target, req, method, ownBranch, handler)
+      this.#client.set(ownBranch, tx)
+      return this.#startClient(tx)
+    }
     const key = ownString(clientKey(branch, cseqMethod))
-    if (this.#client.has(key)) throw new TransactionRequestError(`branch ${JSON.stringify(branch)} is already used by a live ${cseqMethod} client transaction`)
-    const ownBranch = key.slice(0, branch.length)
-    const tx = method === 'INVITE'
-      ? new ClientInviteTransaction(this.#ctx, key, target, req, method, ownBranch, handler)
-      : new ClientNonInviteTransaction(this.#ctx, key, target, req, method, ownBranch, handler)
-    this.#client.set(key, tx)
+    if ((holder !== undefined && holder.method === cseqMethod) || this.#clientShared.has(key)) {
+      throw new TransactionRequestError(`branch ${JSON.stringify(branch)} is already used by a live ${cseqMethod} client transaction`)
+    }
+    const tx = this.#newClient(key, target, req, method, ownBranch, handler)
+    this.#clientShared.set(key, tx)
+    return this.#startClient(tx)
+  }
+
+  #newClient (key: string, target: SendTarget, req: SipRequest | Buffer, method: string, branch: string, handler: ClientTransactionHandler): AnyClientTransaction {
+    return method === 'INVITE'
+      ? new ClientInviteTransaction(this.#ctx, key, target, req, method, branch, handler)
+      : new ClientNonInviteTransaction(this.#ctx, key, target, req, method, branch, handler)
+  }
+
+  #startClient (tx: AnyClientTransaction): AnyClientTransaction {
     this.#count(tx)
     tx.start()
     return tx
@@ -282,7 +308,7 @@ export class TransactionLayer {
    * only `onTerminated`.
    */
   close (): void {
-    for (const tx of [...this.#client.values()]) tx.terminate()
+    for (const tx of [...this.#client.values(), ...this.#clientShared.values()]) tx.terminate()
     for (const tx of [...this.#server.values()]) tx.terminate()
     this.#ctx.timerJ.clear()
   }
@@ -400,19 +426,22 @@ export class TransactionLayer {
   }
 
   #receiveResponse (resp: SipResponse, source: Source): void {
-    let key: string
+    let branch: string | undefined
+    let method: string
     try {
-      const branch = resp.topVia?.branch
+      branch = resp.topVia?.branch
       if (branch === undefined) {
         this.counters.malformed++
         return
       }
-      key = clientKey(branch, resp.cseq.method)
+      method = resp.cseq.method
     } catch {
       this.counters.malformed++
       return
     }
-    const tx = this.#client.get(key)
+    // §17.1.3: branch and CSeq method; the branch's usual holder is checked for the method.
+    let tx = this.#client.get(branch)
+    if (tx === undefined || tx.method !== method) tx = this.#clientShared.size > 0 ? this.#clientShared.get(clientKey(branch, method)) : undefined
     if (tx === undefined) {
       this.counters.strayResponses++
       this.#onStrayResponse?.(resp, source)
@@ -432,13 +461,19 @@ export class TransactionLayer {
     }
   }
 
+  /** A transaction keyed by its branch alone has the branch itself as key (see createClient). */
+  #forgetClient (tx: AnyClientTransaction): void {
+    if (tx.key === tx.branch) this.#client.delete(tx.key)
+    else this.#clientShared.delete(tx.key)
+  }
+
   #forget (tx: AnyClientTransaction | AnyServerTransaction): void {
     const active = this.counters.active
     // A key maps to its transaction until the transaction ends (a new one is
     // only created for a key nobody holds), so the entry is deleted unchecked.
     switch (tx.kind) {
-      case 'client-invite': active['client-invite']--; this.#client.delete(tx.key); return
-      case 'client-non-invite': active['client-non-invite']--; this.#client.delete(tx.key); return
+      case 'client-invite': active['client-invite']--; this.#forgetClient(tx); return
+      case 'client-non-invite': active['client-non-invite']--; this.#forgetClient(tx); return
       case 'server-invite': active['server-invite']--; break
       case 'server-non-invite': active['server-non-invite']--; break
     }
