@@ -73,7 +73,7 @@ export interface TransactionLayerOptions {
    */
   clock?: Clock
   /**
-   * The shared wheel for the long timers (B, D, F, H, I, K, L, M; Timer J runs on a FIFO of its own); pass
+   * The shared wheel for the long timers (B, D, F, H; Timers I, J, K, L and M, one delay each for all, run on FIFOs of the layer); pass
    * one to share it with other users (registration expiry, Timer C).
    * @default a new TimerWheel on `clock` with its default tick
    */
@@ -168,7 +168,8 @@ export class TransactionLayer {
       timers: this.timers,
       counters: this.counters,
       send: this.#send,
-      timerJ: new ExpiryQueue(this.clock, this.timers.timeout),
+      timeoutQueue: new ExpiryQueue(this.clock, this.timers.timeout),
+      t4Queue: new ExpiryQueue(this.clock, this.timers.t4),
       terminated: tx => { this.#forget(tx as AnyClientTransaction | AnyServerTransaction) }
     }
   }
@@ -310,7 +311,8 @@ export class TransactionLayer {
   close (): void {
     for (const tx of [...this.#client.values(), ...this.#clientShared.values()]) tx.terminate()
     for (const tx of [...this.#server.values()]) tx.terminate()
-    this.#ctx.timerJ.clear()
+    this.#ctx.timeoutQueue.clear()
+    this.#ctx.t4Queue.clear()
   }
 
   #receiveRequest (req: SipRequest, source: Source): void {

@@ -196,6 +196,46 @@ t.test('§17.1.3 / §9.1: an INVITE and its CANCEL share a branch; each gets its
   t.equal(h.layer.size, 0, 'every transaction left the maps')
 })
 
+t.test('final waits (Timers K, M, L) run on the layer\'s FIFOs: in order, never early, and one ended first leaves no timer', async t => {
+  const h = new Harness()
+  const ks = [0, 1, 2].map(i => {
+    const tx = h.layer.createClient(request({ method: 'OPTIONS', branch: `z9hG4bK-k${i}` }), target(), new ClientRecorder())
+    h.layer.receive(responseTo(tx.request, 200), source())
+    h.clock.advance(1000)
+    return tx
+  })
+  t.same(ks.map(tx => tx.state), ['completed', 'completed', 'completed'])
+  h.clock.advance(1999) // 4,999 ms after the first 200: Timer K = T4 = 5 s
+  t.same(ks.map(tx => tx.state), ['completed', 'completed', 'completed'], 'none early')
+  h.clock.advance(1)
+  t.same(ks.map(tx => tx.state), ['terminated', 'completed', 'completed'])
+  ks[2]!.terminate()
+  h.clock.advance(1100)
+  t.same(ks.map(tx => tx.state), ['terminated', 'terminated', 'terminated'])
+  t.equal(h.clock.pending, 0, 'no timer once nothing waits')
+  // Timer M (client INVITE, Accepted) and Timer L (server INVITE whose 2xx was relayed): 64·T1.
+  const inv = h.layer.createClient(request({ method: 'INVITE', branch: 'z9hG4bK-m' }), target(), new ClientRecorder())
+  h.layer.receive(responseTo(inv.request, 200, { toTag: 'm' }), source())
+  h.onRequest = tx => { tx.sendResponse(responseTo(tx.request, 200, { toTag: 'l' }).raw, 200, 'l') }
+  h.layer.receive(request({ method: 'INVITE', branch: 'z9hG4bK-l' }), source())
+  const srv = h.serverTxs.at(-1)!
+  t.same([inv.state, srv.state], ['accepted', 'accepted'])
+  h.clock.advance(31_999)
+  t.same([inv.state, srv.state], ['accepted', 'accepted'], 'none early')
+  h.clock.advance(1)
+  t.same([inv.state, srv.state], ['terminated', 'terminated'])
+  t.equal(h.clock.pending, 0)
+  // Ended before their waits: the FIFOs stop their timers.
+  const inv2 = h.layer.createClient(request({ method: 'INVITE', branch: 'z9hG4bK-m2' }), target(), new ClientRecorder())
+  h.layer.receive(responseTo(inv2.request, 200, { toTag: 'm' }), source())
+  const k2 = h.layer.createClient(request({ method: 'OPTIONS', branch: 'z9hG4bK-k9' }), target(), new ClientRecorder())
+  h.layer.receive(responseTo(k2.request, 200), source())
+  inv2.terminate()
+  k2.terminate()
+  t.equal(h.clock.pending, 0, 'no timer after early ends')
+  t.equal(h.layer.size, 0)
+})
+
 t.test('createClient accepts bytes and refuses what cannot be a client transaction', async t => {
   const h = new Harness()
   const rec = new ClientRecorder()
