@@ -99,7 +99,11 @@ export interface ForwardOptions {
    * RFC 3261 §16.6), or undefined to let the failure count.
    */
   failover?: (outcome: BranchOutcome) => ForwardTarget | readonly ForwardTarget[] | undefined
-  /** Called once with the final status sent upstream, and the target of the branch that produced it. */
+  /**
+   * Called once with the final status sent upstream, and the target of the
+   * branch that produced it. Both callbacks are called as methods of the
+   * options object, so they may be methods of a class that holds their state.
+   */
   onFinal?: (status: number, target: ForwardTarget | undefined) => void
   /**
    * Header names to drop from the forwarded request, e.g. the
@@ -940,13 +944,14 @@ class ResponseContext implements ServerTransactionHandler {
   #report (status: number, target: ForwardTarget | undefined): void {
     if (this.#reported) return
     this.#reported = true
-    const onFinal = this.options.onFinal
+    const options = this.options
     // Reported only once the final response is sent, after which no branch is added
     // (addBranches and failover check #finalSent): what chose the branches can go.
     // The context lives on for Timer L/M to relay 2xx retransmissions.
     this.pre = RELEASED_PRE
     this.options = RELEASED_OPTIONS
-    onFinal?.(status, target)
+    // Called as a method: the options may be an object whose onFinal reads its own fields.
+    options.onFinal?.(status, target)
   }
 
   #armTimerC (b: Branch, ms: number): void {
