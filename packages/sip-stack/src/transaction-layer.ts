@@ -114,8 +114,8 @@ interface RequestFacts {
   via: Via
   cookie: boolean
   toTag: string | undefined
-  /** The transaction key (for an ACK: of the INVITE with no To tag / the cookie key). */
-  key: string
+  /** The RFC 2543 transaction key (for an ACK: of the INVITE with no To tag); undefined with the cookie (matched by branch). */
+  key: string | undefined
 }
 
 /** The RFC 3261 §17 transaction layer. */
@@ -134,7 +134,16 @@ export class TransactionLayer {
   readonly #onStrayAck: ((ack: SipRequest, source: Source, tx: ServerInviteTransaction | undefined) => void) | undefined
   readonly #sendTrying: boolean
   readonly #detectMerged: boolean
+  /**
+   * Server transactions of branches with the magic cookie, by branch alone:
+   * the sent-by and method that §17.2.3 also compares are checked on the
+   * transaction found, so a request is looked up by its branch as the parser
+   * cut it, with no key joined and flattened per request. A second one on the
+   * same branch (a CANCEL, §9.1) goes to the map below.
+   */
   readonly #server = new Map<string, AnyServerTransaction>()
+  /** The other server transactions: by {@link serverKey}, or by {@link rfc2543Key} for RFC 2543 requests. */
+  readonly #serverShared = new Map<string, AnyServerTransaction>()
   /**
    * Client transactions by branch alone (RFC 3261 §17.1.3 matches branch and
    * CSeq method): a response's branch is looked up as the parser cut it, with
@@ -176,7 +185,7 @@ export class TransactionLayer {
 
   /** Number of live transactions of all kinds. */
   get size (): number {
-    return this.#server.size + this.#client.size + this.#clientShared.size
+    return this.#server.size + this.#serverShared.size + this.#client.size + this.#clientShared.size
   }
 
   /**
@@ -310,7 +319,7 @@ export class TransactionLayer {
    */
   close (): void {
     for (const tx of [...this.#client.values(), ...this.#clientShared.values()]) tx.terminate()
-    for (const tx of [...this.#server.values()]) tx.terminate()
+    for (const tx of [...this.#server.values(), ...this.#serverShared.values()]) tx.terminate()
     this.#ctx.timeoutQueue.clear()
     this.#ctx.t4Queue.clear()
   }
@@ -322,12 +331,30 @@ export class TransactionLayer {
       this.#receiveAck(req, source, facts)
       return
     }
-    const existing = this.#server.get(facts.key)
+    let branchFree = false
+    let existing: AnyServerTransaction | undefined
+    if (facts.cookie) {
+      const holder = this.#server.get(facts.via.branch!)
+      branchFree = holder === undefined
+      existing = holder !== undefined && matches(holder, facts.via, req.method) ? holder : this.#sharedCookie(facts.via, req.method)
+    } else {
+      existing = this.#serverShared.get(facts.key!)
+    }
     if (existing !== undefined) {
       existing.receiveRequest(req)
       return
     }
-    this.#newServerTransaction(req, source, facts)
+    this.#newServerTransaction(req, source, facts, branchFree)
+  }
+
+  /** §17.2.3 with the magic cookie: branch, sent-by and method (INVITE for an ACK or a CANCEL's target). */
+  #findCookie (via: Via, method: string): AnyServerTransaction | undefined {
+    const holder = this.#server.get(via.branch!)
+    return holder !== undefined && matches(holder, via, method) ? holder : this.#sharedCookie(via, method)
+  }
+
+  #sharedCookie (via: Via, method: string): AnyServerTransaction | undefined {
+    return this.#serverShared.size > 0 ? this.#serverShared.get(serverKey(via, method)) : undefined
   }
 
   /** Read what matching needs; undefined (and counted) when the request lacks it. */
@@ -341,12 +368,9 @@ export class TransactionLayer {
       const cookie = hasMagicCookie(via.branch)
       const method = req.method === 'ACK' ? 'INVITE' : req.method
       const toTag = req.to.tag
-      let key: string
+      let key: string | undefined
       if (cookie) {
-        // Flat before the map hashes it (serverKey flattens the join in place: a new string that
-        // shares nothing with the message), so a new transaction keeps it as is. Not copied
-        // again with ownString: that made it a 32 B slice of the copy, for 32 s.
-        key = serverKey(via, method)
+        // Matched by branch (see #server): no key to build.
         // Read now what the new transaction and the merged check use later.
         void req.cseq
         void req.callId
@@ -364,12 +388,15 @@ export class TransactionLayer {
   }
 
   #receiveAck (ack: SipRequest, source: Source, facts: RequestFacts): void {
-    let tx = this.#server.get(facts.key)
-    if (!facts.cookie) {
+    let tx: AnyServerTransaction | undefined
+    if (facts.cookie) {
+      tx = this.#findCookie(facts.via, 'INVITE')
+    } else {
+      tx = this.#serverShared.get(facts.key!)
       // §17.2.3 (RFC 2543): the ACK's To tag must be the one of our response.
       if (tx !== undefined && tx.responseToTag !== undefined && tx.responseToTag !== facts.toTag) tx = undefined
       // A re-INVITE had the To tag already: it is the key's.
-      tx ??= this.#server.get(rfc2543Key(ack, facts.via, 'INVITE', facts.toTag))
+      tx ??= this.#serverShared.get(rfc2543Key(ack, facts.via, 'INVITE', facts.toTag))
     }
     if (tx instanceof ServerInviteTransaction) {
       if (!tx.receiveAck()) return // absorbed: Completed → Confirmed, or a retransmission
@@ -380,7 +407,8 @@ export class TransactionLayer {
     this.#onStrayAck?.(ack, source, tx)
   }
 
-  #newServerTransaction (req: SipRequest, source: Source, facts: RequestFacts): void {
+  /** `branchFree`: no transaction holds the request's branch (with the cookie), so it is keyed by its branch. */
+  #newServerTransaction (req: SipRequest, source: Source, facts: RequestFacts, branchFree: boolean): void {
     let merged = false
     let mkey: string | undefined
     if (this.#detectMerged) {
@@ -394,13 +422,23 @@ export class TransactionLayer {
     // The usual UDP request answered where it came from (RFC 3581 rport): no target object of its
     // own, the transaction sends to its source (held for Timer J: one such object, not two).
     if (target.port === source.port && target.address === source.address && target.transport === source.transport && target.flowId === source.flowId) target = undefined
-    // The key (see #requestFacts) and To tag live as long as the transaction (Timer J, L: 32 s): copies, not slices of the request's text.
-    const key = facts.key
+    // The key and To tag live as long as the transaction (Timer J, L: 32 s): copies, not slices of the request's text.
+    // serverKey and rfc2543Key flatten their join in place (a new string sharing nothing with the
+    // message): not copied again with ownString, which made it a 32 B slice of the copy.
+    const via = facts.via
+    const key = branchFree ? ownString(via.branch!) : facts.cookie ? serverKey(via, req.method) : facts.key!
     const toTag = facts.toTag === undefined ? undefined : ownString(facts.toTag)
     const tx = req.method === 'INVITE'
       ? new ServerInviteTransaction(this.#ctx, key, target, req, source, toTag, !facts.cookie)
       : new ServerNonInviteTransaction(this.#ctx, key, target, req, source, toTag, !facts.cookie)
-    this.#server.set(key, tx)
+    if (branchFree) {
+      // Usually the source address itself (held by the transaction anyway): no copy then.
+      tx.sentByHost = via.host === source.address ? source.address : ownString(via.host)
+      tx.sentByPort = via.port
+      this.#server.set(key, tx)
+    } else {
+      this.#serverShared.set(key, tx)
+    }
     this.#count(tx)
     if (merged) {
       // §8.2.2.2: answered through its own transaction, so its retransmissions get the 482 too.
@@ -422,8 +460,7 @@ export class TransactionLayer {
 
   /** §9.2: the INVITE server transaction a CANCEL matches, by the §17.2.3 rules with method INVITE. */
   #cancelTarget (cancel: SipRequest, facts: RequestFacts): ServerInviteTransaction | undefined {
-    const key = facts.cookie ? serverKey(facts.via, 'INVITE') : rfc2543Key(cancel, facts.via, 'INVITE', facts.toTag)
-    const tx = this.#server.get(key)
+    const tx = facts.cookie ? this.#findCookie(facts.via, 'INVITE') : this.#serverShared.get(rfc2543Key(cancel, facts.via, 'INVITE', facts.toTag))
     return tx instanceof ServerInviteTransaction ? tx : undefined
   }
 
@@ -479,10 +516,16 @@ export class TransactionLayer {
       case 'server-invite': active['server-invite']--; break
       case 'server-non-invite': active['server-non-invite']--; break
     }
-    this.#server.delete(tx.key)
+    if (tx.sentByHost !== undefined) this.#server.delete(tx.key)
+    else this.#serverShared.delete(tx.key)
     const mkey = tx.mergedKey
     if (mkey !== undefined && this.#merged.get(mkey) === tx) this.#merged.delete(mkey)
   }
+}
+
+/** The rest of §17.2.3 for a transaction found by its branch: the sent-by (host and port as written) and the method. */
+function matches (tx: AnyServerTransaction, via: Via, method: string): boolean {
+  return tx.method === method && tx.sentByHost === via.host && tx.sentByPort === via.port
 }
 
 /**

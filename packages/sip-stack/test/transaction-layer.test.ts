@@ -33,6 +33,38 @@ t.test('§17.2.3: branch, sent-by and method identify a server transaction', asy
   t.equal(h.layer.size, 5)
 })
 
+t.test('§17.2.3: transactions sharing a branch keep matching their own retransmissions and ACKs, whichever ends first', async t => {
+  const h = new Harness({ detectMergedRequests: false })
+  const base: RequestFields = { method: 'OPTIONS', branch: 'z9hG4bK-shared' }
+  const variants: RequestFields[] = [base, { ...base, sentBy: '192.0.2.11:5060' }, { ...base, sentBy: '192.0.2.10' }, { ...base, method: 'INFO' }]
+  for (const v of variants) h.layer.receive(request(v), source())
+  t.equal(h.serverTxs.length, 4)
+  for (const v of variants) h.layer.receive(request(v), source())
+  t.equal(h.serverTxs.length, 4, 'each retransmission matches its own transaction')
+  t.equal(h.layer.counters.retransmissionsReceived, 4)
+  // The first one (keyed by the branch alone) ends: the others still match, and the first request starts anew.
+  h.serverTxs[0]!.terminate()
+  for (const v of variants.slice(1)) h.layer.receive(request(v), source())
+  t.equal(h.serverTxs.length, 4, 'no new transaction for the others')
+  h.layer.receive(request(base), source())
+  t.equal(h.serverTxs.length, 5, 'the ended one\'s request is new again')
+  h.layer.receive(request(base), source())
+  t.equal(h.serverTxs.length, 5)
+  // INVITEs on one branch from two sent-bys: each ACK reaches its own INVITE transaction.
+  h.layer.receive(request({ branch: 'z9hG4bK-inv2' }), source())
+  h.layer.receive(request({ branch: 'z9hG4bK-inv2', sentBy: '192.0.2.12:5060' }), source())
+  const [a, b] = h.serverTxs.slice(-2) as ServerInviteTransaction[]
+  a!.respond(486)
+  b!.respond(486)
+  h.layer.receive(request({ branch: 'z9hG4bK-inv2', sentBy: '192.0.2.12:5060', method: 'ACK', toTag: b!.responseToTag }), source())
+  t.same([a!.state, b!.state], ['completed', 'confirmed'])
+  h.layer.receive(request({ branch: 'z9hG4bK-inv2', method: 'ACK', toTag: a!.responseToTag }), source())
+  t.same([a!.state, b!.state], ['confirmed', 'confirmed'])
+  t.equal(h.strayAcks.length, 0)
+  h.layer.close()
+  t.equal(h.layer.size, 0, 'every transaction left the maps')
+})
+
 t.test('§9.2: a CANCEL is its own transaction, matched to its INVITE', async t => {
   const h = new Harness()
   h.layer.receive(request({ branch: 'z9hG4bK-inv' }), source())
