@@ -208,8 +208,13 @@ class Hash64 {
   }
 }
 
+/** Route edits of the forwarded request (see #routeEdits). */
+interface RouteEdits { removeHeaders?: string[], pushRoute?: string[], popRoute?: boolean }
+
 /** Route edits of a request forwarded as it came (the usual case). */
-const NO_ROUTE_EDITS: { removeHeaders?: string[], pushRoute?: string[] } = Object.freeze({})
+const NO_ROUTE_EDITS: RouteEdits = Object.freeze({})
+/** Route edits of a request whose top Route entry, and only it, was ours (an in-dialog request through our Record-Route). */
+const POP_ROUTE_EDITS: RouteEdits = Object.freeze({ popRoute: true })
 
 /** The char code of a lower-case hex digit for a nibble. */
 function hexDigit (n: number): number {
@@ -509,13 +514,14 @@ export class ProxyCore {
     const via = this.#via(send.transport, source, branch)
     const mf = req.maxForwards
     if (mf !== undefined && mf <= 0) return false
-    const edits = this.#routeEdits(pre)
+    const edits = this.#routeEdits(pre, req)
     const bytes = forwardRequest(req, {
       via,
       maxForwards: (mf ?? 70) - 1,
       topViaParams: viaReceivedParams(req.topVia!, source),
       removeHeaders: edits.removeHeaders,
-      pushRoute: edits.pushRoute
+      pushRoute: edits.pushRoute,
+      popRoute: edits.popRoute
     })
     void this.#tl.sendStateless(bytes, send)
     return true
@@ -606,7 +612,7 @@ export class ProxyCore {
       rr.push(inbound)
     }
     // One object shape for every forward (no spread): absent edits are undefined.
-    const edits = this.#routeEdits(pre, ctx.options.removeHeaders, pushed)
+    const edits = this.#routeEdits(pre, req, ctx.options.removeHeaders, pushed)
     const bytes = forwardRequest(req, {
       via: this.#via(send.transport, source, branch, out),
       maxForwards: (req.maxForwards ?? 70) - 1,
@@ -614,7 +620,8 @@ export class ProxyCore {
       requestUri: requestUri !== req.uri ? requestUri : undefined,
       topViaParams: viaReceivedParams(req.topVia!, source),
       removeHeaders: edits.removeHeaders,
-      pushRoute: edits.pushRoute
+      pushRoute: edits.pushRoute,
+      popRoute: edits.popRoute
     })
     try {
       // The core wrote the branch and keeps method and CSeq: the bytes need no parsing again.
@@ -683,10 +690,15 @@ export class ProxyCore {
     if (tx.respond(status, reason, headers === undefined ? undefined : { headers })) this.#onResponseOut?.(status)
   }
 
-  #routeEdits (pre: Preprocessed, remove?: readonly string[], push?: readonly string[]): { removeHeaders?: string[], pushRoute?: string[] } {
+  #routeEdits (pre: Preprocessed, req: SipRequest, remove?: readonly string[], push?: readonly string[]): RouteEdits {
     if (!pre.ours) {
       if (push === undefined) return remove === undefined ? NO_ROUTE_EDITS : { removeHeaders: [...remove] }
       return remove === undefined ? { pushRoute: [...push] } : { removeHeaders: [...remove], pushRoute: [...push] }
+    }
+    // Only the top entry was ours (the usual in-dialog request): the writer drops that one value
+    // and copies the rest of the Route set as it came, with no list of it made here.
+    if (!pre.uriChanged && remove === undefined && pre.routes.length === req.route.length - 1) {
+      return push === undefined ? POP_ROUTE_EDITS : { popRoute: true, pushRoute: [...push] }
     }
     // Rewrite the Route set without our entries (and without the one moved to the Request-URI).
     const rest = pre.routes.map(r => r.raw)
