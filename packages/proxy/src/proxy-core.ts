@@ -411,7 +411,8 @@ export class ProxyCore {
     } catch {
       ruri = undefined
     }
-    if (ruri !== undefined && routes.length > 0 && ruri.params.has('lr') && this.isOurUri(ruri)) {
+    // Ours first: the usual Request-URI (a remote target) is not, and its parameter map is then never built.
+    if (ruri !== undefined && routes.length > 0 && this.isOurUri(ruri) && ruri.params.has('lr')) {
       const last = routes[routes.length - 1]!
       requestUri = last.uri
       routes = routes.slice(0, -1)
