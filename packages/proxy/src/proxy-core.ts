@@ -100,7 +100,11 @@ export interface ForwardOptions {
    * RFC 3261 §16.6), or undefined to let the failure count.
    */
   failover?: (outcome: BranchOutcome) => ForwardTarget | readonly ForwardTarget[] | undefined
-  /** Called once with the final status sent upstream, and the target of the branch that produced it. */
+  /**
+   * Called once with the final status sent upstream, and the target of the
+   * branch that produced it. Both callbacks are called as methods of the
+   * options object, so they may be methods of a class that holds their state.
+   */
   onFinal?: (status: number, target: ForwardTarget | undefined) => void
   /**
    * Header names to drop from the forwarded request, e.g. the
@@ -207,8 +211,13 @@ class Hash64 {
   }
 }
 
+/** Route edits of the forwarded request (see #routeEdits). */
+interface RouteEdits { removeHeaders?: string[], pushRoute?: string[], popRoute?: boolean }
+
 /** Route edits of a request forwarded as it came (the usual case). */
-const NO_ROUTE_EDITS: { removeHeaders?: string[], pushRoute?: string[] } = Object.freeze({})
+const NO_ROUTE_EDITS: RouteEdits = Object.freeze({})
+/** Route edits of a request whose top Route entry, and only it, was ours (an in-dialog request through our Record-Route). */
+const POP_ROUTE_EDITS: RouteEdits = Object.freeze({ popRoute: true })
 
 /** The char code of a lower-case hex digit for a nibble. */
 function hexDigit (n: number): number {
@@ -407,7 +416,8 @@ export class ProxyCore {
     } catch {
       ruri = undefined
     }
-    if (ruri !== undefined && routes.length > 0 && ruri.params.has('lr') && this.isOurUri(ruri)) {
+    // Ours first: the usual Request-URI (a remote target) is not, and its parameter map is then never built.
+    if (ruri !== undefined && routes.length > 0 && this.isOurUri(ruri) && ruri.params.has('lr')) {
       const last = routes[routes.length - 1]!
       requestUri = last.uri
       routes = routes.slice(0, -1)
@@ -513,13 +523,14 @@ export class ProxyCore {
     const via = this.#via(send.transport, source, branch)
     const mf = req.maxForwards
     if (mf !== undefined && mf <= 0) return false
-    const edits = this.#routeEdits(pre)
+    const edits = this.#routeEdits(pre, req)
     const bytes = forwardRequest(req, {
       via,
       maxForwards: (mf ?? 70) - 1,
       topViaParams: viaReceivedParams(req.topVia!, source),
       removeHeaders: edits.removeHeaders,
-      pushRoute: edits.pushRoute
+      pushRoute: edits.pushRoute,
+      popRoute: edits.popRoute
     })
     void this.#tl.sendStateless(bytes, send)
     return true
@@ -610,7 +621,7 @@ export class ProxyCore {
       rr.push(inbound)
     }
     // One object shape for every forward (no spread): absent edits are undefined.
-    const edits = this.#routeEdits(pre, ctx.options.removeHeaders, pushed)
+    const edits = this.#routeEdits(pre, req, ctx.options.removeHeaders, pushed)
     const bytes = forwardRequest(req, {
       via: this.#via(send.transport, source, branch, out),
       maxForwards: (req.maxForwards ?? 70) - 1,
@@ -618,7 +629,8 @@ export class ProxyCore {
       requestUri: requestUri !== req.uri ? requestUri : undefined,
       topViaParams: viaReceivedParams(req.topVia!, source),
       removeHeaders: edits.removeHeaders,
-      pushRoute: edits.pushRoute
+      pushRoute: edits.pushRoute,
+      popRoute: edits.popRoute
     })
     try {
       // The core wrote the branch and keeps method and CSeq: the bytes need no parsing again.
@@ -687,10 +699,15 @@ export class ProxyCore {
     if (tx.respond(status, reason, headers === undefined ? undefined : { headers })) this.#onResponseOut?.(status)
   }
 
-  #routeEdits (pre: Preprocessed, remove?: readonly string[], push?: readonly string[]): { removeHeaders?: string[], pushRoute?: string[] } {
+  #routeEdits (pre: Preprocessed, req: SipRequest, remove?: readonly string[], push?: readonly string[]): RouteEdits {
     if (!pre.ours) {
       if (push === undefined) return remove === undefined ? NO_ROUTE_EDITS : { removeHeaders: [...remove] }
       return remove === undefined ? { pushRoute: [...push] } : { removeHeaders: [...remove], pushRoute: [...push] }
+    }
+    // Only the top entry was ours (the usual in-dialog request): the writer drops that one value
+    // and copies the rest of the Route set as it came, with no list of it made here.
+    if (!pre.uriChanged && remove === undefined && pre.routes.length === req.route.length - 1) {
+      return push === undefined ? POP_ROUTE_EDITS : { popRoute: true, pushRoute: [...push] }
     }
     // Rewrite the Route set without our entries (and without the one moved to the Request-URI).
     const rest = pre.routes.map(r => r.raw)
@@ -974,13 +991,14 @@ class ResponseContext implements ServerTransactionHandler {
   #report (status: number, target: ForwardTarget | undefined): void {
     if (this.#reported) return
     this.#reported = true
-    const onFinal = this.options.onFinal
+    const options = this.options
     // Reported only once the final response is sent, after which no branch is added
     // (addBranches and failover check #finalSent): what chose the branches can go.
     // The context lives on for Timer L/M to relay 2xx retransmissions.
     this.pre = RELEASED_PRE
     this.options = RELEASED_OPTIONS
-    onFinal?.(status, target)
+    // Called as a method: the options may be an object whose onFinal reads its own fields.
+    options.onFinal?.(status, target)
   }
 
   #armTimerC (b: Branch, ms: number): void {

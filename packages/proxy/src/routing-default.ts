@@ -444,42 +444,14 @@ export class DefaultRouting {
       return
     }
     // Held by the dispatcher for the whole call: a copy, not a slice that keeps the INVITE's text alive.
-    const callId = ownString(req.callId)
-    const fromUser = safeFromUser(req)
-    // The nodes tried, as a set only once there is a failover: a call held
-    // its set (and this closure) for as long as its transactions (32 s).
-    let firstUri: string | undefined
-    let tried: Set<string> | undefined
-    const invite = req.method === 'INVITE'
-    const pick = (): ForwardTarget | undefined => {
-      if (firstUri !== undefined) tried ??= new Set([firstUri])
-      const node = this.dispatcher.select(setId, { callId, fromUser, exclude: tried })
-      if (node === undefined) return undefined
-      if (tried === undefined) firstUri = node.uri
-      else tried.add(node.uri)
-      if (invite) this.dispatcher.callStarted(node.uri, callId)
-      return { destination: node.uri }
-    }
-    const first = pick()
+    const call = new MediaCall(this.dispatcher, this.#logger, setId, ownString(req.callId), safeFromUser(req), req.method === 'INVITE',
+      removeHeaders, this.#config.media.responseTimeoutMs)
+    const first = call.pick()
     if (first === undefined) {
       this.#core.reply(tx, 503, 'No Media Node Available')
       return
     }
-    this.#core.forward(tx, [first], {
-      removeHeaders,
-      responseTimeoutMs: this.#config.media.responseTimeoutMs,
-      failover: (o: BranchOutcome) => {
-        if (o.provisional || !isFailoverStatus(o.status)) return undefined
-        if (o.target.destination !== undefined) {
-          this.dispatcher.reportFailure(o.target.destination)
-          this.#logger.warn({ node: o.target.destination, status: o.status, callId }, 'media node failed a call: failing over')
-        }
-        return pick()
-      },
-      onFinal: (status) => {
-        if (invite && status >= 300) this.dispatcher.callEnded(callId)
-      }
-    })
+    this.#core.forward(tx, [first], call)
   }
 
   /**
@@ -647,6 +619,63 @@ function mediaHostList (sets: readonly DispatcherSetConfig[]): AddressList {
     }
   }
   return new AddressList(hosts)
+}
+
+/**
+ * One call to a media set: its forward options (failover to another node of
+ * the set, the dispatcher's call count on the final response) and the
+ * dispatcher's selection input in one object, where three closures, their
+ * context, an options object and a selection object per pick were made.
+ */
+class MediaCall implements ForwardOptions {
+  readonly removeHeaders: readonly string[] | undefined
+  readonly responseTimeoutMs: number
+  /** The dispatcher's selection input (SelectContext): Call-ID, From user, nodes tried. */
+  readonly callId: string
+  readonly fromUser: string | undefined
+  /** The nodes tried, as a set only once there is a failover. */
+  exclude: Set<string> | undefined = undefined
+  #firstUri: string | undefined = undefined
+  readonly #dispatcher: Dispatcher
+  readonly #logger: Logger
+  readonly #setId: number | string
+  readonly #invite: boolean
+
+  constructor (dispatcher: Dispatcher, logger: Logger, setId: number | string, callId: string, fromUser: string | undefined,
+    invite: boolean, removeHeaders: readonly string[] | undefined, responseTimeoutMs: number) {
+    this.#dispatcher = dispatcher
+    this.#logger = logger
+    this.#setId = setId
+    this.callId = callId
+    this.fromUser = fromUser
+    this.#invite = invite
+    this.removeHeaders = removeHeaders
+    this.responseTimeoutMs = responseTimeoutMs
+  }
+
+  /** The next node of the set not tried yet; an INVITE's is counted as a call on it. */
+  pick (): ForwardTarget | undefined {
+    if (this.#firstUri !== undefined) this.exclude ??= new Set([this.#firstUri])
+    const node = this.#dispatcher.select(this.#setId, this)
+    if (node === undefined) return undefined
+    if (this.exclude === undefined) this.#firstUri = node.uri
+    else this.exclude.add(node.uri)
+    if (this.#invite) this.#dispatcher.callStarted(node.uri, this.callId)
+    return { destination: node.uri }
+  }
+
+  failover (o: BranchOutcome): ForwardTarget | undefined {
+    if (o.provisional || !isFailoverStatus(o.status)) return undefined
+    if (o.target.destination !== undefined) {
+      this.#dispatcher.reportFailure(o.target.destination)
+      this.#logger.warn({ node: o.target.destination, status: o.status, callId: this.callId }, 'media node failed a call: failing over')
+    }
+    return this.pick()
+  }
+
+  onFinal (status: number): void {
+    if (this.#invite && status >= 300) this.#dispatcher.callEnded(this.callId)
+  }
 }
 
 function safeFromUser (req: SipRequest): string | undefined {

@@ -1,7 +1,8 @@
 /**
  * A FIFO of items that all expire the same fixed delay after they were
- * added: Timer J of the non-INVITE server transactions (64·T1 over UDP, a
- * constant per layer, RFC 3261 §17.2.2). Since the delay is constant, items
+ * added: the final waits of the transactions, each a constant per layer
+ * (Timers J, L and M: 64·T1, RFC 3261 §17.2.2, RFC 6026; Timers I and K:
+ * T4 over unreliable transports, RFC 3261 §17.2.1, §17.1.2.2). Since the delay is constant, items
  * expire in the order they were added, so a ring of items and due times and
  * one native timer for the oldest replace a wheel entry and a closure per
  * item: at 16,000 REGISTER/s some 58,000 transactions wait out Timer J, and
@@ -11,8 +12,8 @@
  * of the delay when that is less), so
  * that one native timer serves a batch (as the wheel's 100 ms tick did).
  * There is no cancel: an item that ends early says so ({@link ExpiryQueue.forget})
- * and ignores its expiry; once only such items wait, the queue is emptied and
- * its timer stopped.
+ * and ignores its expiry; once only such items wait (after a forget or an
+ * expiry), the queue is emptied and its timer stopped.
  */
 import type { Clock, TimerHandle } from './clock.js'
 
@@ -115,6 +116,8 @@ export class ExpiryQueue<T extends Expirable> {
       }
       if (!live) this.#dead--
     }
+    // Only items that ended early wait: no timer for them.
+    if (this.#count > 0 && this.#count === this.#dead) this.clear()
     if (this.#count > 0 && this.#timer === undefined) this.#arm()
   }
 }

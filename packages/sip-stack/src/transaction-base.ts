@@ -71,8 +71,13 @@ export interface TransactionContext {
   readonly timers: ResolvedTimers
   readonly counters: TransactionCounters
   readonly send: SendFunction
-  /** Timer J of the non-INVITE server transactions over UDP (64·T1 for all): one FIFO, no wheel entry each. */
-  readonly timerJ: ExpiryQueue<Expirable>
+  /**
+   * The last wait of a state machine that lasts 64·T1 for every transaction
+   * (Timers J, L and M): one FIFO of the layer, no wheel entry and closure each.
+   */
+  readonly timeoutQueue: ExpiryQueue<Expirable>
+  /** The same for the waits of T4 (Timers I and K over unreliable transports). */
+  readonly t4Queue: ExpiryQueue<Expirable>
   /** Called once when a transaction reaches Terminated: remove it from the maps. */
   terminated(tx: Transaction): void
 }
@@ -104,6 +109,8 @@ export abstract class Transaction {
   #longInput = ''
   #fireShort: (() => void) | undefined = undefined
   #fireLong: (() => void) | undefined = undefined
+  /** The layer's FIFO this transaction waits in (see {@link startFinalWait}), until it expires or ends. */
+  #queue: ExpiryQueue<Expirable> | undefined = undefined
   #terminated = false
 
   /** @internal */
@@ -167,7 +174,7 @@ export abstract class Transaction {
     }
   }
 
-  /** Start the long timer (B, D, F, H, I, K, L, M; J has the layer's FIFO) on the wheel, replacing a running one; `input` goes to {@link timerFired}. */
+  /** Start the long timer (B, D, F, H; the final waits have the layer's FIFOs, see {@link startFinalWait}) on the wheel, replacing a running one; `input` goes to {@link timerFired}. */
   protected startLongTimer (input: string, ms: number): void {
     if (this.#long !== undefined) this.ctx.wheel.cancel(this.#long)
     this.#longInput = input
@@ -175,6 +182,27 @@ export abstract class Transaction {
       this.#long = undefined
       this.timerFired(this.#longInput)
     }, ms)
+  }
+
+  /**
+   * Start the wait that ends the state machine (Timer I, J, K, L or M) on
+   * one of the layer's FIFOs (`timeoutQueue` or `t4Queue`): every entry of a
+   * FIFO waits the same delay, so it needs no wheel entry or closure. Such a
+   * wait is never restarted nor stopped, only left when the transaction ends
+   * first; `input` goes to {@link timerFired}.
+   */
+  protected startFinalWait (input: string, queue: ExpiryQueue<Expirable>): void {
+    this.#longInput = input
+    this.#queue = queue
+    queue.push(this)
+  }
+
+  /** @internal The FIFO's delay passed: the final wait's input; false when the transaction ended first. */
+  expire (): boolean {
+    if (this.#queue === undefined) return false
+    this.#queue = undefined
+    this.timerFired(this.#longInput)
+    return true
   }
 
   /** Stop the long timer, if running. */
@@ -236,6 +264,11 @@ export abstract class Transaction {
     this.#terminated = true
     this.stopRetransmitTimer()
     this.stopLongTimer()
+    if (this.#queue !== undefined) {
+      // Ended before its final wait did: the FIFO stops its timer once only such transactions wait.
+      this.#queue.forget()
+      this.#queue = undefined
+    }
     this.ctx.terminated(this)
     return true
   }

@@ -192,7 +192,7 @@ export class ClientInviteTransaction extends ClientTransaction {
     // Kept for Timer M: a copy, not a slice of the 2xx's text.
     const tag = response.to.tag
     this.#acceptedTag = tag === undefined ? undefined : ownString(tag)
-    this.startLongTimer('timer_m', this.ctx.timers.timeout)
+    this.startFinalWait('timer_m', this.ctx.timeoutQueue)
     this.handler.onFinal(response, this)
     // After the TU's onFinal: a TU may still read the request there.
     this.releaseRequest()

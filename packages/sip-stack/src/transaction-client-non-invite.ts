@@ -120,7 +120,7 @@ export class ClientNonInviteTransaction extends ClientTransaction {
           this.#end(() => { this.handler.onFinal(response, this) })
           return
         }
-        this.startLongTimer('timer_k', this.ctx.timers.t4)
+        this.startFinalWait('timer_k', this.ctx.t4Queue)
         this.handler.onFinal(response, this)
         return
       }

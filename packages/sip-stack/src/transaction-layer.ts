@@ -33,7 +33,7 @@ import { DEFAULT_TRANSACTION_TIMERS, resolveTransactionTimers } from './transact
 import type { ResolvedTimers, TransactionTimers } from './transaction-timers.js'
 import { addressFamily } from './transport-address.js'
 import type { SendTarget, Source } from './transport-types.js'
-import { responseDestination, viaReceivedParams } from './transport-via.js'
+import { mayHaveMaddr, responseDestination, viaReceivedParams } from './transport-via.js'
 
 /** A client transaction of either kind, as returned by {@link TransactionLayer.createClient}. */
 export type AnyClientTransaction = ClientInviteTransaction | ClientNonInviteTransaction
@@ -74,7 +74,7 @@ export interface TransactionLayerOptions {
    */
   clock?: Clock
   /**
-   * The shared wheel for the long timers (B, D, F, H, I, K, L, M; Timer J runs on a FIFO of its own); pass
+   * The shared wheel for the long timers (B, D, F, H; Timers I, J, K, L and M, one delay each for all, run on FIFOs of the layer); pass
    * one to share it with other users (registration expiry, Timer C).
    * @default a new TimerWheel on `clock` with its default tick
    */
@@ -115,8 +115,8 @@ interface RequestFacts {
   via: Via
   cookie: boolean
   toTag: string | undefined
-  /** The transaction key (for an ACK: of the INVITE with no To tag / the cookie key). */
-  key: string
+  /** The RFC 2543 transaction key (for an ACK: of the INVITE with no To tag); undefined with the cookie (matched by branch). */
+  key: string | undefined
 }
 
 /** The RFC 3261 §17 transaction layer. */
@@ -135,8 +135,26 @@ export class TransactionLayer {
   readonly #onStrayAck: ((ack: SipRequest, source: Source, tx: ServerInviteTransaction | undefined) => void) | undefined
   readonly #sendTrying: boolean
   readonly #detectMerged: boolean
+  /**
+   * Server transactions of branches with the magic cookie, by branch alone:
+   * the sent-by and method that §17.2.3 also compares are checked on the
+   * transaction found, so a request is looked up by its branch as the parser
+   * cut it, with no key joined and flattened per request. A second one on the
+   * same branch (a CANCEL, §9.1) goes to the map below.
+   */
   readonly #server = new Map<string, AnyServerTransaction>()
+  /** The other server transactions: by {@link serverKey}, or by {@link rfc2543Key} for RFC 2543 requests. */
+  readonly #serverShared = new Map<string, AnyServerTransaction>()
+  /**
+   * Client transactions by branch alone (RFC 3261 §17.1.3 matches branch and
+   * CSeq method): a response's branch is looked up as the parser cut it, with
+   * no key joined and flattened per response. Holds only transactions whose
+   * request and CSeq methods agree; the map below takes a second one on the
+   * same branch (a CANCEL, §9.1) and any other.
+   */
   readonly #client = new Map<string, AnyClientTransaction>()
+  /** The other client transactions, by {@link clientKey} (branch and CSeq method). */
+  readonly #clientShared = new Map<string, AnyClientTransaction>()
   /** Live server transactions by merged-request key (§8.2.2.2). */
   readonly #merged = new Map<string, AnyServerTransaction>()
   readonly #ctx: TransactionContext
@@ -160,17 +178,18 @@ export class TransactionLayer {
       timers: this.timers,
       counters: this.counters,
       send: this.#send,
-      // Timer J's one timer rides on the wheel's tick (at most one more tick
-      // late, 100 ms of 32 s) so that the two share a wake-up instead of each
-      // waking the process on its own 10 times a second under load.
-      timerJ: new ExpiryQueue(wheelClock(this.clock, this.wheel), this.timers.timeout),
+      // The final waits' queues each arm one timer on the wheel's tick (at
+      // most one more tick late, 100 ms of 5 s or 32 s), so that they share a
+      // wake-up instead of each waking the process on its own under load.
+      timeoutQueue: new ExpiryQueue(wheelClock(this.clock, this.wheel), this.timers.timeout),
+      t4Queue: new ExpiryQueue(wheelClock(this.clock, this.wheel), this.timers.t4),
       terminated: tx => { this.#forget(tx as AnyClientTransaction | AnyServerTransaction) }
     }
   }
 
   /** Number of live transactions of all kinds. */
   get size (): number {
-    return this.#server.size + this.#client.size
+    return this.#server.size + this.#serverShared.size + this.#client.size + this.#clientShared.size
   }
 
   /**
@@ -218,14 +237,31 @@ export class TransactionLayer {
     if (!hasMagicCookie(branch)) {
       throw new TransactionRequestError(`${method} needs a top Via branch starting with z9hG4bK (RFC 3261 §8.1.1.7), got ${JSON.stringify(branch ?? null)}`)
     }
-    // Held until Timer M, K or D: one flat string, not a join over the caller's pieces, and the branch a slice of it.
+    // Held until Timer M, K or D: one flat string, not a join over the caller's pieces (nor a slice of a parsed message).
+    const ownBranch = ownString(branch)
+    const holder = this.#client.get(ownBranch)
+    if (holder === undefined && method === cseqMethod) {
+      // The usual case: the branch is the key.
+      const tx = this.#newClient(ownBranch, target, req, method, ownBranch, handler)
+      this.#client.set(ownBranch, tx)
+      return this.#startClient(tx)
+    }
     const key = ownString(clientKey(branch, cseqMethod))
-    if (this.#client.has(key)) throw new TransactionRequestError(`branch ${JSON.stringify(branch)} is already used by a live ${cseqMethod} client transaction`)
-    const ownBranch = key.slice(0, branch.length)
-    const tx = method === 'INVITE'
-      ? new ClientInviteTransaction(this.#ctx, key, target, req, method, ownBranch, handler)
-      : new ClientNonInviteTransaction(this.#ctx, key, target, req, method, ownBranch, handler)
-    this.#client.set(key, tx)
+    if ((holder !== undefined && holder.method === cseqMethod) || this.#clientShared.has(key)) {
+      throw new TransactionRequestError(`branch ${JSON.stringify(branch)} is already used by a live ${cseqMethod} client transaction`)
+    }
+    const tx = this.#newClient(key, target, req, method, ownBranch, handler)
+    this.#clientShared.set(key, tx)
+    return this.#startClient(tx)
+  }
+
+  #newClient (key: string, target: SendTarget, req: SipRequest | Buffer, method: string, branch: string, handler: ClientTransactionHandler): AnyClientTransaction {
+    return method === 'INVITE'
+      ? new ClientInviteTransaction(this.#ctx, key, target, req, method, branch, handler)
+      : new ClientNonInviteTransaction(this.#ctx, key, target, req, method, branch, handler)
+  }
+
+  #startClient (tx: AnyClientTransaction): AnyClientTransaction {
     this.#count(tx)
     tx.start()
     return tx
@@ -268,7 +304,7 @@ export class TransactionLayer {
    */
   responseTarget (request: SipRequest, source: Source): SendTarget {
     const via = request.topVia
-    if (via !== undefined && source.transport === 'udp' && via.received === undefined && !via.params.has('maddr')) {
+    if (via !== undefined && source.transport === 'udp' && via.received === undefined && (!mayHaveMaddr(via) || !via.params.has('maddr'))) {
       // The usual UDP request, as responseDestination decides it without its allocations:
       // RFC 3581 §4 rport → the source address and port; a sent-by that is the source address → its port.
       if (via.rport === null) return { transport: 'udp', address: source.address, port: source.port, flowId: source.flowId }
@@ -286,9 +322,10 @@ export class TransactionLayer {
    * only `onTerminated`.
    */
   close (): void {
-    for (const tx of [...this.#client.values()]) tx.terminate()
-    for (const tx of [...this.#server.values()]) tx.terminate()
-    this.#ctx.timerJ.clear()
+    for (const tx of [...this.#client.values(), ...this.#clientShared.values()]) tx.terminate()
+    for (const tx of [...this.#server.values(), ...this.#serverShared.values()]) tx.terminate()
+    this.#ctx.timeoutQueue.clear()
+    this.#ctx.t4Queue.clear()
   }
 
   #receiveRequest (req: SipRequest, source: Source): void {
@@ -298,12 +335,30 @@ export class TransactionLayer {
       this.#receiveAck(req, source, facts)
       return
     }
-    const existing = this.#server.get(facts.key)
+    let branchFree = false
+    let existing: AnyServerTransaction | undefined
+    if (facts.cookie) {
+      const holder = this.#server.get(facts.via.branch!)
+      branchFree = holder === undefined
+      existing = holder !== undefined && matches(holder, facts.via, req.method) ? holder : this.#sharedCookie(facts.via, req.method)
+    } else {
+      existing = this.#serverShared.get(facts.key!)
+    }
     if (existing !== undefined) {
       existing.receiveRequest(req)
       return
     }
-    this.#newServerTransaction(req, source, facts)
+    this.#newServerTransaction(req, source, facts, branchFree)
+  }
+
+  /** §17.2.3 with the magic cookie: branch, sent-by and method (INVITE for an ACK or a CANCEL's target). */
+  #findCookie (via: Via, method: string): AnyServerTransaction | undefined {
+    const holder = this.#server.get(via.branch!)
+    return holder !== undefined && matches(holder, via, method) ? holder : this.#sharedCookie(via, method)
+  }
+
+  #sharedCookie (via: Via, method: string): AnyServerTransaction | undefined {
+    return this.#serverShared.size > 0 ? this.#serverShared.get(serverKey(via, method)) : undefined
   }
 
   /** Read what matching needs; undefined (and counted) when the request lacks it. */
@@ -317,12 +372,9 @@ export class TransactionLayer {
       const cookie = hasMagicCookie(via.branch)
       const method = req.method === 'ACK' ? 'INVITE' : req.method
       const toTag = req.to.tag
-      let key: string
+      let key: string | undefined
       if (cookie) {
-        // Flat before the map hashes it (serverKey flattens the join in place: a new string that
-        // shares nothing with the message), so a new transaction keeps it as is. Not copied
-        // again with ownString: that made it a 32 B slice of the copy, for 32 s.
-        key = serverKey(via, method)
+        // Matched by branch (see #server): no key to build.
         // Read now what the new transaction and the merged check use later.
         void req.cseq
         void req.callId
@@ -340,12 +392,15 @@ export class TransactionLayer {
   }
 
   #receiveAck (ack: SipRequest, source: Source, facts: RequestFacts): void {
-    let tx = this.#server.get(facts.key)
-    if (!facts.cookie) {
+    let tx: AnyServerTransaction | undefined
+    if (facts.cookie) {
+      tx = this.#findCookie(facts.via, 'INVITE')
+    } else {
+      tx = this.#serverShared.get(facts.key!)
       // §17.2.3 (RFC 2543): the ACK's To tag must be the one of our response.
       if (tx !== undefined && tx.responseToTag !== undefined && tx.responseToTag !== facts.toTag) tx = undefined
       // A re-INVITE had the To tag already: it is the key's.
-      tx ??= this.#server.get(rfc2543Key(ack, facts.via, 'INVITE', facts.toTag))
+      tx ??= this.#serverShared.get(rfc2543Key(ack, facts.via, 'INVITE', facts.toTag))
     }
     if (tx instanceof ServerInviteTransaction) {
       if (!tx.receiveAck()) return // absorbed: Completed → Confirmed, or a retransmission
@@ -356,7 +411,8 @@ export class TransactionLayer {
     this.#onStrayAck?.(ack, source, tx)
   }
 
-  #newServerTransaction (req: SipRequest, source: Source, facts: RequestFacts): void {
+  /** `branchFree`: no transaction holds the request's branch (with the cookie), so it is keyed by its branch. */
+  #newServerTransaction (req: SipRequest, source: Source, facts: RequestFacts, branchFree: boolean): void {
     let merged = false
     let mkey: string | undefined
     if (this.#detectMerged) {
@@ -370,13 +426,23 @@ export class TransactionLayer {
     // The usual UDP request answered where it came from (RFC 3581 rport): no target object of its
     // own, the transaction sends to its source (held for Timer J: one such object, not two).
     if (target.port === source.port && target.address === source.address && target.transport === source.transport && target.flowId === source.flowId) target = undefined
-    // The key (see #requestFacts) and To tag live as long as the transaction (Timer J, L: 32 s): copies, not slices of the request's text.
-    const key = facts.key
+    // The key and To tag live as long as the transaction (Timer J, L: 32 s): copies, not slices of the request's text.
+    // serverKey and rfc2543Key flatten their join in place (a new string sharing nothing with the
+    // message): not copied again with ownString, which made it a 32 B slice of the copy.
+    const via = facts.via
+    const key = branchFree ? ownString(via.branch!) : facts.cookie ? serverKey(via, req.method) : facts.key!
     const toTag = facts.toTag === undefined ? undefined : ownString(facts.toTag)
     const tx = req.method === 'INVITE'
       ? new ServerInviteTransaction(this.#ctx, key, target, req, source, toTag, !facts.cookie)
       : new ServerNonInviteTransaction(this.#ctx, key, target, req, source, toTag, !facts.cookie)
-    this.#server.set(key, tx)
+    if (branchFree) {
+      // Usually the source address itself (held by the transaction anyway): no copy then.
+      tx.sentByHost = via.host === source.address ? source.address : ownString(via.host)
+      tx.sentByPort = via.port
+      this.#server.set(key, tx)
+    } else {
+      this.#serverShared.set(key, tx)
+    }
     this.#count(tx)
     if (merged) {
       // §8.2.2.2: answered through its own transaction, so its retransmissions get the 482 too.
@@ -398,25 +464,27 @@ export class TransactionLayer {
 
   /** §9.2: the INVITE server transaction a CANCEL matches, by the §17.2.3 rules with method INVITE. */
   #cancelTarget (cancel: SipRequest, facts: RequestFacts): ServerInviteTransaction | undefined {
-    const key = facts.cookie ? serverKey(facts.via, 'INVITE') : rfc2543Key(cancel, facts.via, 'INVITE', facts.toTag)
-    const tx = this.#server.get(key)
+    const tx = facts.cookie ? this.#findCookie(facts.via, 'INVITE') : this.#serverShared.get(rfc2543Key(cancel, facts.via, 'INVITE', facts.toTag))
     return tx instanceof ServerInviteTransaction ? tx : undefined
   }
 
   #receiveResponse (resp: SipResponse, source: Source): void {
-    let key: string
+    let branch: string | undefined
+    let method: string
     try {
-      const branch = resp.topVia?.branch
+      branch = resp.topVia?.branch
       if (branch === undefined) {
         this.counters.malformed++
         return
       }
-      key = clientKey(branch, resp.cseq.method)
+      method = resp.cseq.method
     } catch {
       this.counters.malformed++
       return
     }
-    const tx = this.#client.get(key)
+    // §17.1.3: branch and CSeq method; the branch's usual holder is checked for the method.
+    let tx = this.#client.get(branch)
+    if (tx === undefined || tx.method !== method) tx = this.#clientShared.size > 0 ? this.#clientShared.get(clientKey(branch, method)) : undefined
     if (tx === undefined) {
       this.counters.strayResponses++
       this.#onStrayResponse?.(resp, source)
@@ -436,20 +504,32 @@ export class TransactionLayer {
     }
   }
 
+  /** A transaction keyed by its branch alone has the branch itself as key (see createClient). */
+  #forgetClient (tx: AnyClientTransaction): void {
+    if (tx.key === tx.branch) this.#client.delete(tx.key)
+    else this.#clientShared.delete(tx.key)
+  }
+
   #forget (tx: AnyClientTransaction | AnyServerTransaction): void {
     const active = this.counters.active
     // A key maps to its transaction until the transaction ends (a new one is
     // only created for a key nobody holds), so the entry is deleted unchecked.
     switch (tx.kind) {
-      case 'client-invite': active['client-invite']--; this.#client.delete(tx.key); return
-      case 'client-non-invite': active['client-non-invite']--; this.#client.delete(tx.key); return
+      case 'client-invite': active['client-invite']--; this.#forgetClient(tx); return
+      case 'client-non-invite': active['client-non-invite']--; this.#forgetClient(tx); return
       case 'server-invite': active['server-invite']--; break
       case 'server-non-invite': active['server-non-invite']--; break
     }
-    this.#server.delete(tx.key)
+    if (tx.sentByHost !== undefined) this.#server.delete(tx.key)
+    else this.#serverShared.delete(tx.key)
     const mkey = tx.mergedKey
     if (mkey !== undefined && this.#merged.get(mkey) === tx) this.#merged.delete(mkey)
   }
+}
+
+/** The rest of §17.2.3 for a transaction found by its branch: the sent-by (host and port as written) and the method. */
+function matches (tx: AnyServerTransaction, via: Via, method: string): boolean {
+  return tx.method === method && tx.sentByHost === via.host && tx.sentByPort === via.port
 }
 
 /**

@@ -115,7 +115,7 @@ export class ServerInviteTransaction extends ServerTransaction {
       case 'tu_2xx':
         // RFC 6026 §7.1: stay to absorb INVITE retransmissions; Timer L = 64·T1.
         this.#state = 'accepted'
-        this.startLongTimer('timer_l', this.ctx.timers.timeout)
+        this.startFinalWait('timer_l', this.ctx.timeoutQueue)
         this.#send()
         return
       case 'tu_300-699':
@@ -149,7 +149,7 @@ export class ServerInviteTransaction extends ServerTransaction {
         // Confirmed only absorbs ACKs: the final is never sent again.
         this.#last = undefined
         if (this.reliable) this.#end()
-        else this.startLongTimer('timer_i', this.ctx.timers.t4)
+        else this.startFinalWait('timer_i', this.ctx.t4Queue)
         return
       case 'timer_g':
         this.retransmit(this.#last!)

@@ -63,13 +63,6 @@ export class ServerNonInviteTransaction extends ServerTransaction {
     this.#end()
   }
 
-  /** @internal Timer J fired (the layer's FIFO of Completed transactions); ignored once terminated. */
-  expire (): boolean {
-    if (this.#state !== 'completed') return false
-    this.#input('timer_j')
-    return true
-  }
-
   /** @internal A retransmitted request. */
   receiveRequest (_request: SipRequest): void {
     this.ctx.counters.retransmissionsReceived++
@@ -135,7 +128,7 @@ export class ServerNonInviteTransaction extends ServerTransaction {
       case 'tu_200-699':
         this.#state = 'completed'
         // §17.2.2: Timer J absorbs request retransmissions: 64·T1 unreliable, zero reliable.
-        if (!this.reliable) this.ctx.timerJ.push(this)
+        if (!this.reliable) this.startFinalWait('timer_j', this.ctx.timeoutQueue)
         this.#send(bytes!, status)
         if (this.reliable && this.#state === 'completed') this.#end()
         return true
@@ -153,7 +146,7 @@ export class ServerNonInviteTransaction extends ServerTransaction {
         this.#resend()
         return false
       case 'timer_j':
-        this.#end(undefined, true)
+        this.#end()
         return false
       case 'transport_error':
         this.#transportError(error!)
@@ -189,9 +182,7 @@ export class ServerNonInviteTransaction extends ServerTransaction {
   }
 
   /** Enter Terminated; on the first time, report the cause (if any), then onTerminated. */
-  #end (report?: () => void, expired = false): void {
-    // Ended before Timer J: the layer's FIFO stops its timer once only such transactions wait.
-    if (this.#state === 'completed' && !this.reliable && !expired) this.ctx.timerJ.forget()
+  #end (report?: () => void): void {
     this.#state = 'terminated'
     if (!this.finish()) return
     report?.()

@@ -66,6 +66,13 @@ export abstract class ServerTransaction extends Transaction {
    * parse it again should anyone ask, or nothing (see {@link request}). One
    * field for both: each field is 8 B of every transaction held 32 s.
    */
+  /**
+   * @internal The top Via's sent-by, which §17.2.3 matching compares: set by
+   * the layer for a transaction it keys by its branch alone (undefined otherwise).
+   */
+  sentByHost: string | undefined = undefined
+  /** @internal See {@link sentByHost}. */
+  sentByPort: number | undefined = undefined
   #request: SipRequest | Buffer | undefined
   /** The request's To tag (undefined for a request outside a dialog). */
   readonly #requestToTag: string | undefined

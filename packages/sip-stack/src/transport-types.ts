@@ -80,6 +80,11 @@ export interface ViaFields {
   rport: number | null | undefined
   /** All parameters, names lower-cased (read for `maddr`). */
   params: Map<string, string | null>
+  /**
+   * The Via element as received: when given, a Via whose text has no
+   * `maddr` in it is not asked for its parameters (a map built per message).
+   */
+  raw?: string
 }
 
 /** Why a TCP connection was closed; each has a counter. */

@@ -84,7 +84,7 @@ export function responseDestination (via: ViaFields, source?: Source): ResponseD
 
   const flowId = source !== undefined ? source.flowId : undefined
   // §18.2.2: maddr first (multicast or not), with the sent-by port.
-  const maddr = via.params.get('maddr')
+  const maddr = mayHaveMaddr(via) ? via.params.get('maddr') : undefined
   if (maddr !== undefined && maddr !== null && maddr.length > 0) {
     const host = canonicalAddress(maddr)
     return { transport, host, port: sentByPort ?? (addressFamily(host) !== 0 ? SIP_PORT : undefined), flowId }
@@ -92,6 +92,23 @@ export function responseDestination (via: ViaFields, source?: Source): ResponseD
   // RFC 3581 §4: received + rport; else §18.2.2: received + sent-by port.
   if (received !== undefined) return { transport, host: received, port: rport ?? sentByPort ?? SIP_PORT, flowId }
   return sentBy(transport, via, flowId)
+}
+
+/**
+ * False when the Via cannot carry a `maddr` parameter: its text (when known)
+ * does not hold those five letters in any case. A parameter name is a token
+ * written out in full, so a Via with one always matches; a match inside some
+ * other value only costs the parameter map. Spares the map (built from the
+ * parameter list on first read) for nearly every Via.
+ */
+export function mayHaveMaddr (via: ViaFields): boolean {
+  const raw = via.raw
+  if (raw === undefined) return true
+  for (let i = raw.indexOf(';'); i !== -1 && i + 5 <= raw.length; i++) {
+    if ((raw.charCodeAt(i) | 0x20) === 0x6d && (raw.charCodeAt(i + 1) | 0x20) === 0x61 && (raw.charCodeAt(i + 2) | 0x20) === 0x64 &&
+      (raw.charCodeAt(i + 3) | 0x20) === 0x64 && (raw.charCodeAt(i + 4) | 0x20) === 0x72) return true
+  }
+  return false
 }
 
 function sentBy (transport: TransportName, via: ViaFields, flowId: string | undefined): ResponseDestination {

@@ -33,6 +33,38 @@ t.test('§17.2.3: branch, sent-by and method identify a server transaction', asy
   t.equal(h.layer.size, 5)
 })
 
+t.test('§17.2.3: transactions sharing a branch keep matching their own retransmissions and ACKs, whichever ends first', async t => {
+  const h = new Harness({ detectMergedRequests: false })
+  const base: RequestFields = { method: 'OPTIONS', branch: 'z9hG4bK-shared' }
+  const variants: RequestFields[] = [base, { ...base, sentBy: '192.0.2.11:5060' }, { ...base, sentBy: '192.0.2.10' }, { ...base, method: 'INFO' }]
+  for (const v of variants) h.layer.receive(request(v), source())
+  t.equal(h.serverTxs.length, 4)
+  for (const v of variants) h.layer.receive(request(v), source())
+  t.equal(h.serverTxs.length, 4, 'each retransmission matches its own transaction')
+  t.equal(h.layer.counters.retransmissionsReceived, 4)
+  // The first one (keyed by the branch alone) ends: the others still match, and the first request starts anew.
+  h.serverTxs[0]!.terminate()
+  for (const v of variants.slice(1)) h.layer.receive(request(v), source())
+  t.equal(h.serverTxs.length, 4, 'no new transaction for the others')
+  h.layer.receive(request(base), source())
+  t.equal(h.serverTxs.length, 5, 'the ended one\'s request is new again')
+  h.layer.receive(request(base), source())
+  t.equal(h.serverTxs.length, 5)
+  // INVITEs on one branch from two sent-bys: each ACK reaches its own INVITE transaction.
+  h.layer.receive(request({ branch: 'z9hG4bK-inv2' }), source())
+  h.layer.receive(request({ branch: 'z9hG4bK-inv2', sentBy: '192.0.2.12:5060' }), source())
+  const [a, b] = h.serverTxs.slice(-2) as ServerInviteTransaction[]
+  a!.respond(486)
+  b!.respond(486)
+  h.layer.receive(request({ branch: 'z9hG4bK-inv2', sentBy: '192.0.2.12:5060', method: 'ACK', toTag: b!.responseToTag }), source())
+  t.same([a!.state, b!.state], ['completed', 'confirmed'])
+  h.layer.receive(request({ branch: 'z9hG4bK-inv2', method: 'ACK', toTag: a!.responseToTag }), source())
+  t.same([a!.state, b!.state], ['confirmed', 'confirmed'])
+  t.equal(h.strayAcks.length, 0)
+  h.layer.close()
+  t.equal(h.layer.size, 0, 'every transaction left the maps')
+})
+
 t.test('§9.2: a CANCEL is its own transaction, matched to its INVITE', async t => {
   const h = new Harness()
   h.layer.receive(request({ branch: 'z9hG4bK-inv' }), source())
@@ -154,6 +186,88 @@ t.test('§17.1.3: responses match a client transaction by branch and CSeq method
   t.same(rec.events, ['final 200'])
 })
 
+t.test('§17.1.3 / §9.1: an INVITE and its CANCEL share a branch; each gets its own responses, in either order of ending', async t => {
+  const h = new Harness()
+  const invRec = new ClientRecorder()
+  const canRec = new ClientRecorder()
+  const inv = h.layer.createClient(request({ method: 'INVITE', branch: 'z9hG4bK-shared' }), target(), invRec)
+  const can = h.layer.createClient(request({ method: 'CANCEL', branch: 'z9hG4bK-shared' }), target(), canRec)
+  t.equal(h.layer.size, 2)
+  t.throws(() => h.layer.createClient(request({ method: 'CANCEL', branch: 'z9hG4bK-shared' }), target(), canRec), TransactionRequestError, 'a second CANCEL on the branch')
+  t.throws(() => h.layer.createClient(request({ method: 'INVITE', branch: 'z9hG4bK-shared' }), target(), invRec), TransactionRequestError, 'a second INVITE on the branch')
+  h.layer.receive(responseTo(can.request, 200), source())
+  h.layer.receive(responseTo(inv.request, 180), source())
+  t.same(canRec.events, ['final 200'])
+  t.same(invRec.events, ['provisional 180'])
+  h.layer.receive(responseTo(request({ method: 'BYE', branch: 'z9hG4bK-shared' }), 200), source())
+  t.equal(h.strayResponses.length, 1, 'the branch with another CSeq method is stray')
+  // The INVITE ends first: a CANCEL still waiting keeps getting its responses (and the reverse below).
+  const inv2 = h.layer.createClient(request({ method: 'INVITE', branch: 'z9hG4bK-two' }), target(), new ClientRecorder())
+  const can2Rec = new ClientRecorder()
+  const can2 = h.layer.createClient(request({ method: 'CANCEL', branch: 'z9hG4bK-two' }), target(), can2Rec)
+  inv2.terminate()
+  h.layer.receive(responseTo(can2.request, 200), source())
+  t.same(can2Rec.events, ['final 200'])
+  // A CANCEL created before any INVITE on its branch, then the INVITE: both found.
+  const can3Rec = new ClientRecorder()
+  const inv3Rec = new ClientRecorder()
+  const can3 = h.layer.createClient(request({ method: 'CANCEL', branch: 'z9hG4bK-three' }), target(), can3Rec)
+  const inv3 = h.layer.createClient(request({ method: 'INVITE', branch: 'z9hG4bK-three' }), target(), inv3Rec)
+  h.layer.receive(responseTo(inv3.request, 180), source())
+  h.layer.receive(responseTo(can3.request, 200), source())
+  t.same(inv3Rec.events, ['provisional 180'])
+  t.same(can3Rec.events, ['final 200'])
+  // A request whose CSeq method differs from its method is matched by the CSeq method (§17.1.3).
+  const oddRec = new ClientRecorder()
+  h.layer.createClient(Buffer.from(requestText({ method: 'INFO', branch: 'z9hG4bK-odd' })), target(), oddRec, { method: 'INFO', branch: 'z9hG4bK-odd', cseqMethod: 'UPDATE' })
+  h.layer.receive(responseTo(request({ method: 'INFO', branch: 'z9hG4bK-odd' }), 200), source())
+  t.same(oddRec.events, [], 'CSeq INFO does not match')
+  h.layer.receive(responseTo(request({ method: 'UPDATE', branch: 'z9hG4bK-odd' }), 200), source())
+  t.same(oddRec.events, ['final 200'])
+  h.layer.close()
+  t.equal(h.layer.size, 0, 'every transaction left the maps')
+})
+
+t.test('final waits (Timers K, M, L) run on the layer\'s FIFOs: in order, never early, and one ended first leaves no timer', async t => {
+  const h = new Harness()
+  const ks = [0, 1, 2].map(i => {
+    const tx = h.layer.createClient(request({ method: 'OPTIONS', branch: `z9hG4bK-k${i}` }), target(), new ClientRecorder())
+    h.layer.receive(responseTo(tx.request, 200), source())
+    h.clock.advance(1000)
+    return tx
+  })
+  t.same(ks.map(tx => tx.state), ['completed', 'completed', 'completed'])
+  h.clock.advance(1999) // 4,999 ms after the first 200: Timer K = T4 = 5 s
+  t.same(ks.map(tx => tx.state), ['completed', 'completed', 'completed'], 'none early')
+  h.clock.advance(1)
+  t.same(ks.map(tx => tx.state), ['terminated', 'completed', 'completed'])
+  ks[2]!.terminate()
+  h.clock.advance(1100)
+  t.same(ks.map(tx => tx.state), ['terminated', 'terminated', 'terminated'])
+  t.equal(h.clock.pending, 0, 'no timer once nothing waits')
+  // Timer M (client INVITE, Accepted) and Timer L (server INVITE whose 2xx was relayed): 64·T1.
+  const inv = h.layer.createClient(request({ method: 'INVITE', branch: 'z9hG4bK-m' }), target(), new ClientRecorder())
+  h.layer.receive(responseTo(inv.request, 200, { toTag: 'm' }), source())
+  h.onRequest = tx => { tx.sendResponse(responseTo(tx.request, 200, { toTag: 'l' }).raw, 200, 'l') }
+  h.layer.receive(request({ method: 'INVITE', branch: 'z9hG4bK-l' }), source())
+  const srv = h.serverTxs.at(-1)!
+  t.same([inv.state, srv.state], ['accepted', 'accepted'])
+  h.clock.advance(31_999)
+  t.same([inv.state, srv.state], ['accepted', 'accepted'], 'none early')
+  h.clock.advance(1)
+  t.same([inv.state, srv.state], ['terminated', 'terminated'])
+  t.equal(h.clock.pending, 0)
+  // Ended before their waits: the FIFOs stop their timers.
+  const inv2 = h.layer.createClient(request({ method: 'INVITE', branch: 'z9hG4bK-m2' }), target(), new ClientRecorder())
+  h.layer.receive(responseTo(inv2.request, 200, { toTag: 'm' }), source())
+  const k2 = h.layer.createClient(request({ method: 'OPTIONS', branch: 'z9hG4bK-k9' }), target(), new ClientRecorder())
+  h.layer.receive(responseTo(k2.request, 200), source())
+  inv2.terminate()
+  k2.terminate()
+  t.equal(h.clock.pending, 0, 'no timer after early ends')
+  t.equal(h.layer.size, 0)
+})
+
 t.test('createClient accepts bytes and refuses what cannot be a client transaction', async t => {
   const h = new Harness()
   const rec = new ClientRecorder()
@@ -221,6 +335,21 @@ t.test('responseTarget: UDP sent-by port without rport, TCP flow, maddr name fal
     { transport: 'tcp', address: '192.0.2.10', port: 5060, flowId: 'tcp/7' }, 'the connection, else received + sent-by port')
   t.same(h.layer.responseTarget(request({ viaParams: ';maddr=mc.example.com' }), source('udp', '192.0.2.10', 40_002)),
     { transport: 'udp', address: '192.0.2.10', port: 40_002, flowId: 'udp/0/192.0.2.10/40002' })
+})
+
+t.test('responseTarget: an maddr address is found in any case and spacing, and only a Via without one skips its parameters', async t => {
+  const h = new Harness()
+  const src = source('udp', '192.0.2.10', 40_003)
+  // §18.2.2: maddr first, with the sent-by port; parameter names are case-insensitive (§7.3.1), SEMI allows spaces (§25.1).
+  for (const p of [';maddr=192.0.2.99', '; MAddr=192.0.2.99', ';ttl=1 ;MADDR=192.0.2.99', ';x="a;b" ;mAdDr = 192.0.2.99']) {
+    t.same(h.layer.responseTarget(request({ viaParams: p }), src),
+      { transport: 'udp', address: '192.0.2.99', port: 5060, flowId: 'udp/0/192.0.2.10/40003' }, p)
+  }
+  // The same letters elsewhere (host, another parameter's value) only cost the parameter map: the answer is unchanged.
+  for (const [p, sentBy] of [[';x=maddr', undefined], [';rport', 'maddr.example.test:5060'], [';received=192.0.2.10', undefined]] as const) {
+    const req = request({ viaParams: p, sentBy })
+    t.same(h.layer.responseTarget(req, src).address, '192.0.2.10', p)
+  }
 })
 
 t.test('sendStateless hands bytes to send unchanged', async t => {
