@@ -32,7 +32,7 @@ import { startPostgres } from '../lib/postgres.mjs'
 import { ensureKamailio, startKamailio } from '../lib/kamailio.mjs'
 import { problems, runSipp, startSipp } from '../lib/sipp.mjs'
 
-export const timeLimit = { full: 1200, quick: 480 }
+export const timeLimit = { full: 1500, quick: 480 }
 
 const DOMAIN = 'bench.test'
 const USERS = 1000
