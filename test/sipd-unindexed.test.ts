@@ -4,6 +4,7 @@
 // be read from the raw bytes (RFC 3261 §8.2, §16.3), nothing for an ACK, a
 // response or a request without them, each one counted.
 import t from 'tap'
+import type { Test } from 'tap'
 import dgram from 'node:dgram'
 import net from 'node:net'
 import { parseMessage } from '@sipd/sip-parser'
@@ -35,6 +36,28 @@ const response = (l: string[]): string[] => noColon(['SIP/2.0 180 Ringing', ...l
 const noCseq = (l: string[]): string[] => noColon(l.filter(x => !x.startsWith('CSeq')))
 
 /** Status lines and Call-IDs of what came back, in order. */
+interface TcpPeer { sock: net.Socket, got: string, closed: boolean, closedWithin: (ms: number) => Promise<void> }
+
+/** A TCP connection from PEER to sipd that collects what sipd sends and notices the close. */
+async function tcpPeer (t: Test, port: number): Promise<TcpPeer> {
+  const sock = net.connect({ host: '127.0.0.1', port, localAddress: PEER, noDelay: true })
+  const peer: TcpPeer = {
+    sock,
+    got: '',
+    closed: false,
+    closedWithin: async ms => {
+      const end = Date.now() + ms
+      while (!peer.closed && Date.now() < end) await delay(10)
+    }
+  }
+  sock.on('data', d => { peer.got += d.toString('latin1') })
+  sock.on('close', () => { peer.closed = true })
+  sock.on('error', () => {})
+  await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject) })
+  t.teardown(() => { sock.destroy() })
+  return peer
+}
+
 function answers (bytes: string): Array<{ status: number, reason: string, callId: string, cseq: string, toTag: string | undefined }> {
   const out = []
   for (const text of bytes.split(/(?=SIP\/2\.0 \d{3} )/).filter(s => s.length > 0)) {
@@ -82,14 +105,8 @@ t.test('requests that do not index get a 400 when one can be built, over UDP and
 
   t.test('TCP: the 400 before the connection closes, whole and split across segments after a sound message', async t => {
     for (const split of [false, true]) {
-      const sock = net.connect({ host: '127.0.0.1', port, localAddress: PEER, noDelay: true })
-      let got = ''
-      let closed = false
-      sock.on('data', d => { got += d.toString('latin1') })
-      sock.on('close', () => { closed = true })
-      sock.on('error', () => {})
-      await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject) })
-      t.teardown(() => { sock.destroy() })
+      const peer = await tcpPeer(t, port)
+      const sock = peer.sock
       const n = split ? 21 : 20
       const bad = request('TCP', 5060, n, noColon)
       if (split) {
@@ -102,29 +119,21 @@ t.test('requests that do not index get a 400 when one can be built, over UDP and
       } else {
         sock.write(bad)
       }
-      const end = Date.now() + 3000
-      while (!closed && Date.now() < end) await delay(10)
-      t.ok(closed, 'sipd closes the connection (framing is lost)')
-      const a = answers(got)
+      await peer.closedWithin(3000)
+      t.ok(peer.closed, 'sipd closes the connection (framing is lost)')
+      const a = answers(peer.got)
       t.same(a.map(x => [x.status, x.callId]), [...(split ? [[200, 'unindexed-o@test']] : []), [400, `unindexed-${n}@test`]], split ? 'split: OPTIONS 200, then 400' : 'whole: 400')
     }
   })
 
   t.test('TCP: a message over limits.max_message_size gets 513 before the connection closes (RFC 3261 §21.4.11)', async t => {
-    const sock = net.connect({ host: '127.0.0.1', port, localAddress: PEER, noDelay: true })
-    let got = ''
-    let closed = false
-    sock.on('data', d => { got += d.toString('latin1') })
-    sock.on('close', () => { closed = true })
-    sock.on('error', () => {})
-    await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject) })
-    t.teardown(() => { sock.destroy() })
+    const peer = await tcpPeer(t, port)
+    const sock = peer.sock
     const big = request('TCP', 5060, 30, l => [...l.slice(0, -1), 'Content-Type: text/plain', 'Content-Length: 5000'])
     sock.write(Buffer.concat([big, Buffer.alloc(5000, 0x78)]))
-    const end = Date.now() + 3000
-    while (!closed && Date.now() < end) await delay(10)
-    t.ok(closed, 'closed')
-    t.same(answers(got).map(x => [x.status, x.reason, x.callId]), [[513, 'Message Too Large', 'unindexed-30@test']])
+    await peer.closedWithin(3000)
+    t.ok(peer.closed, 'closed')
+    t.same(answers(peer.got).map(x => [x.status, x.reason, x.callId]), [[513, 'Message Too Large', 'unindexed-30@test']])
   })
 
   t.test('sipd still serves', async t => {
