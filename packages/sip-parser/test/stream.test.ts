@@ -267,6 +267,31 @@ t.test('error offsets count from the start of the stream', async t => {
   t.equal(r.errors[0]?.offset, first.length + bad.indexOf('x\r\n'))
 })
 
+t.test('bytes no SIP message starts with fail once their first line is complete, not at the size limit', async t => {
+  for (const junk of ['AAAA BBBB CCCC\r\n', 'GET / HTTP/1.1\r\n', '\u0001NVITE sip:a@b SIP/2.0\r\n', 'INVITE sip:a@b\r\n']) {
+    const first = REALISTIC[4]!
+    // The first line and part of a header, no empty line yet: the old parser waited for more.
+    const r = feed([first, Buffer.from(junk + 'Via: SIP/2.0/TCP h', 'latin1')])
+    t.equal(r.messages.length, 1, `${JSON.stringify(junk)}: the sound message before it is delivered`)
+    t.equal(r.errors[0]?.code, 'SIP_ERR_BAD_START_LINE', `${JSON.stringify(junk)}: refused`)
+    t.equal(r.errors[0]?.offset, first.length, 'at its first byte')
+    t.equal(r.parser.bufferedBytes, 0, 'nothing held')
+  }
+  // Start lines the full parse judges (a version it answers 505 to, a lower-case
+  // version, an unknown method, trailing blanks or words, which it answers 400
+  // once the headers are indexed) still wait for their headers.
+  for (const line of ['OPTIONS sip:a@b SIP/7.0\r\n', 'FOO sip:a@b sip/2.0\r\n', 'OPTIONS sip:a@b SIP/2.0 \r\n', 'OPTIONS sip:a@b SIP/2.0 extra\r\n', 'SIP/2.0 200 OK\r\n', 'SIP/2.0 200\r\n']) {
+    const r = feed([Buffer.from(line + 'Via: SIP/2.0/TCP h', 'latin1')])
+    t.same(r.errors.length, 0, `${JSON.stringify(line)}: no error while incomplete`)
+    t.equal(r.parser.bufferedBytes, line.length + 18, 'held')
+  }
+  // Split inside the first line: judged only once the line ends.
+  const r = feed([Buffer.from('AAAA'), Buffer.from(' BBBB')])
+  t.equal(r.errors.length, 0, 'no verdict on a partial first line')
+  r.parser.push(Buffer.from('\r\n'))
+  t.equal(r.errors[0]?.code, 'SIP_ERR_BAD_START_LINE', 'verdict when the line ends')
+})
+
 t.test('message size limit: never more than maxMessageSize buffered', async t => {
   const max = 1000
   // A body that makes the message too large is refused as soon as the headers are in.

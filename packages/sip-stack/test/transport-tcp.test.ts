@@ -210,7 +210,10 @@ t.test('bytes no SIP message starts with (a TLS ClientHello, binary) close the c
   for (const [name, bytes] of [
     ['TLS ClientHello', Buffer.from('16030100a5010000a10303', 'hex')],
     ['a NUL after a keep-alive and a message', Buffer.concat([Buffer.from('\r\n\r\n' + optionsRequest(1, '127.0.0.1:5060', 'TCP')), Buffer.from([0, 1, 2])])],
-    ['a space', Buffer.from(' INVITE')]
+    ['a space', Buffer.from(' INVITE')],
+    // Starting with a token character: refused once the first line ends (the stream parser), not at max size or idle.
+    ['an HTTP request line', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n')],
+    ['a line of text', Buffer.from('AAAA BBBB CCCC\r\nmore')]
   ] as const) {
     const r = await tcpLayer(t, { tcpIdleTimeout: 60_000 })
     answerAll(r)
