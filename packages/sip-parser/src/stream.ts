@@ -6,6 +6,7 @@
  * without copying. Bytes of an unfinished message are kept in one growable
  * buffer, never more than `maxMessageSize` of them.
  */
+import { TOKEN } from './chars.js'
 import { SipLimitError, SipParseError } from './errors.js'
 import { DEFAULT_MAX_HEADERS, indexMessage } from './message.js'
 import type { SipRequest, SipResponse } from './message.js'
@@ -184,9 +185,11 @@ export class StreamParser {
         }
         this.#crSeen = false
         this.#crlfRun = 0
-        // Bytes that cannot start a SIP message fail as soon as their first
+        // Bytes that cannot start a SIP message fail at once (a first byte no
+        // start line has: a TLS ClientHello, binary) or as soon as their first
         // line is complete, not when max_message_size or idle ends the wait
         // for an empty line. Checked the same way however the bytes were cut.
+        if (TOKEN[c] !== 1) throw new SipParseError(`not a SIP message: starts with byte 0x${c.toString(16).padStart(2, '0')}`, this.#consumed + pos, 'SIP_ERR_BAD_START_LINE')
         const lf = buf.indexOf(LF, pos)
         if (lf >= 0 && lf < len && lf - pos <= this.#maxSize && !looksLikeStartLine(buf, pos, lf)) {
           throw new SipParseError(`invalid start line ${JSON.stringify(buf.toString('latin1', pos, Math.min(lf, pos + 80)))}`, this.#consumed + pos, 'SIP_ERR_BAD_START_LINE')
@@ -259,27 +262,21 @@ export class StreamParser {
   }
 }
 
-/** RFC 3261 §25.1 token characters (a method's). */
-const TOKEN = new Uint8Array(256)
-for (const c of '-.!%*_+`\'~') TOKEN[c.charCodeAt(0)] = 1
-for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1
-for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = TOKEN[c + 32] = 1
-
 /** buf[at..end) starts with "SIP/", in any case. */
 function sipVersionAt (buf: Buffer, at: number, end: number): boolean {
   return end - at >= 4 && (buf[at]! | 0x20) === 0x73 && (buf[at + 1]! | 0x20) === 0x69 && (buf[at + 2]! | 0x20) === 0x70 && buf[at + 3] === 0x2f
 }
 
 /**
- * Whether the line buf[s..lf) could be a start line: a status line ("SIP/")
- * or a token, then somewhere after a space "SIP/". Deliberately much looser
- * than the grammar: a request line the full parse refuses still gets its
- * headers indexed, so that sipd can answer it 400. This only gives up early
- * on bytes that no SIP message starts with (TLS, HTTP, binary, text).
+ * Whether the line buf[s..lf) could be a start line (its first byte, a token
+ * character, is checked before): a status line ("SIP/") or a request line
+ * with " SIP/" somewhere. Deliberately much looser than the grammar: a
+ * request line the full parse refuses still gets its headers indexed, so
+ * that sipd can answer it 400. This only gives up early on bytes that no SIP
+ * message starts with (HTTP, text).
  */
 function looksLikeStartLine (buf: Buffer, s: number, lf: number): boolean {
   if (sipVersionAt(buf, s, lf)) return true
-  if (TOKEN[buf[s]!] !== 1) return false
   for (let i = s + 1; i + 4 <= lf; i++) {
     if (buf[i] === 0x20 && sipVersionAt(buf, i + 1, lf)) return true
   }

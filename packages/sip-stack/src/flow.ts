@@ -4,7 +4,8 @@
  * reason that ends up in the counters.
  */
 import type { Socket } from 'node:net'
-import { isToken, SipParseError, StreamParser } from '@sipd/sip-parser'
+import { StreamParser } from '@sipd/sip-parser'
+import type { SipParseError } from '@sipd/sip-parser'
 import { unmapAddress } from './transport-address.js'
 import { countParseError } from './transport-counters.js'
 import type { TransportCounters } from './transport-counters.js'
@@ -52,7 +53,6 @@ export class TcpFlow {
   #heldLen = 0
   #chunk: Buffer | undefined
   /** The peer sent bytes that cannot start a SIP message: the rest is ignored while the flow closes. */
-  #notSip = false
 
   constructor (
     id: string,
@@ -103,7 +103,6 @@ export class TcpFlow {
     socket.on('data', (chunk: Buffer) => {
       this.#counters.bytesIn.tcp += chunk.length
       const parser = this.#parser
-      if (this.#notSip) return
       this.#chunk = chunk
       this.#bufBase = this.#pushed - parser.bufferedBytes
       parser.push(chunk)
@@ -112,19 +111,6 @@ export class TcpFlow {
       if (buffered === 0) {
         if (this.#heldLen > 0) { this.#held.length = 0; this.#heldLen = 0 }
         return
-      }
-      // Kept bytes that started in this chunk begin a message (those that
-      // started earlier are more than the chunk). One no SIP message or
-      // keep-alive starts with (a TLS ClientHello, 0x16; binary on the plain
-      // TCP port) closes the flow at once instead of waiting for an empty
-      // line that may never come (limits.tcp_idle_ms, max_message_size).
-      if (buffered <= chunk.length && !parser.failed) {
-        const c = chunk[chunk.length - buffered]!
-        if (!mayStartMessage(c)) {
-          this.#notSip = true
-          this.#onParseError(new SipParseError(`not a SIP message: starts with byte 0x${c.toString(16).padStart(2, '0')}`, this.#pushed - buffered, 'SIP_ERR_BAD_START_LINE'), false)
-          return
-        }
       }
       this.#hold(chunk, buffered)
     })
@@ -247,10 +233,10 @@ export class TcpFlow {
     return bytes.subarray(start - heldStart)
   }
 
-  /** `withBytes`: the error came from the parser, during a push (the offsets #failedBytes reads are those of that push). */
-  #onParseError (err: SipParseError, withBytes = true): void {
+  /** An error of the parser, raised during a push (the offsets #failedBytes reads are those of that push). */
+  #onParseError (err: SipParseError): void {
     countParseError(this.#counters, err.code)
-    this.#sink.parseError(err, this.#source as Source, withBytes ? this.#failedBytes() : undefined)
+    this.#sink.parseError(err, this.#source as Source, this.#failedBytes())
     this.#held.length = 0
     this.#heldLen = 0
     // Framing is lost (RFC 3261 §18.3): the parser ignores the rest of the
@@ -262,14 +248,4 @@ export class TcpFlow {
     this.#reason ??= reason
     setImmediate(() => { this.close(reason, true) })
   }
-}
-
-/**
- * A byte a message on a stream may start with: CR or LF (keep-alives, RFC
- * 5626 §3.5.1; ignored before a start line, RFC 3261 §7.5) or a token
- * character (a method, or the S of SIP/2.0).
- */
-function mayStartMessage (c: number): boolean {
-  if (c >= 0x41 && c <= 0x5a) return true
-  return c === 0x0d || c === 0x0a || (c > 0x20 && c < 0x7f && isToken(String.fromCharCode(c)))
 }
