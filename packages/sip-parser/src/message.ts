@@ -17,7 +17,7 @@ import {
   parseVia, splitList, splitListRanges
 } from './grammar.js'
 import { parseSipUriBytes, parseUri } from './uri.js'
-import { OUT_I, SL_I, WASM_FIXED_LINES, wasmIndex, wasmOut, wasmStore } from './wasm-index.js'
+import { OUT_I, SL_I, WASM_FIXED_LINES, wasmIndex, wasmOut, wasmStores } from './wasm-index.js'
 import { elementStop, firstElement, firstElementStart, parseContactBytes, parseNameAddrBytes, parseViaBytes, splitListBytes } from './grammar-bytes.js'
 import type { ParsedNameAddr } from './grammar.js'
 import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, SipUri, Via } from './types.js'
@@ -158,7 +158,7 @@ export abstract class SipMessage {
     const vs = idx[o + F_VALUE]!
     const ve = idx[o + F_VALUE_END]!
     if ((idx[o + F_ID]! & FOLDED) !== 0) return unfold(this.buf, vs, ve)
-    return this.#headText().substring(vs - this.start, ve - this.start)
+    return this.#headText(ve).substring(vs - this.start, ve - this.start)
   }
 
   /** @internal Value of header line `k` decoded as UTF-8 (RFC 3261 §7.3.1: TEXT-UTF8). */
@@ -275,7 +275,7 @@ export abstract class SipMessage {
 
   /** @internal Bytes [s, e) of the header block (start line included) as latin1 text. */
   headSlice (s: number, e: number): string {
-    return this.#headText().substring(s - this.start, e - this.start)
+    return this.#headText(e).substring(s - this.start, e - this.start)
   }
 
   /** @internal The message decoded as latin1 from `start` (at least up to headersEnd), made while indexing. */
@@ -283,10 +283,31 @@ export abstract class SipMessage {
     this.#head = head
   }
 
-  #headText (): string {
+  /**
+   * The head as latin1 text from `start`, covering at least up to `upTo`.
+   * The first decode stops after the lines a proxy reads (the start line and
+   * the first Via, From, To, Call-ID, CSeq, Max-Forwards, Route and
+   * Record-Route lines; see #proxyHeadEnd): the bytes past them (Contact,
+   * credentials, Allow, User-Agent...) are ~40% of an INVITE's head, and the
+   * decode's cost and garbage grow with its length. Anything read past that
+   * decodes the whole head once more.
+   */
+  #headText (upTo: number): string {
     let head = this.#head
-    if (head === undefined) head = this.#head = latin1(this.buf, this.start, this.headersEnd)
+    if (head === undefined || upTo - this.start > head.length) {
+      const end = head === undefined ? Math.max(upTo, this.#proxyHeadEnd()) : this.headersEnd
+      head = this.#head = latin1(this.buf, this.start, end)
+    }
     return head
+  }
+
+  /** Offset just past the last of the first lines of the headers a proxy reads (see #headText). */
+  #proxyHeadEnd (): number {
+    const idx = this.index
+    const h = this.ix - HOT
+    let k = idx[h + H_VIA]!
+    k = Math.max(k, idx[h + H_FROM]!, idx[h + H_TO]!, idx[h + H_CALL_ID]!, idx[h + H_CSEQ]!, idx[h + H_MAX_FORWARDS]!, idx[h + H_ROUTE]!, idx[h + H_RECORD_ROUTE]!)
+    return k < 0 ? this.startLineNext : idx[this.ix + k * STRIDE + F_VALUE_END]!
   }
 
   /**
@@ -314,7 +335,7 @@ export abstract class SipMessage {
         }
         continue
       }
-      const head = this.#headText()
+      const head = this.#headText(idx[o + F_VALUE_END]!)
       const r = splitListBytes(this.buf, vs, idx[o + F_VALUE_END]!)
       if (r.length === 0) throw emptyList(what, vs)
       for (let j = 0; j < r.length; j += 2) {
@@ -338,7 +359,7 @@ export abstract class SipMessage {
     const o = this.ix + k * STRIDE
     const buf = this.buf
     const ve = this.index[o + F_VALUE_END]!
-    const head = this.#headText()
+    const head = this.#headText(ve)
     const n = out.length
     let i = this.index[o + F_VALUE]!
     try {
@@ -369,7 +390,8 @@ export abstract class SipMessage {
     }
     const vs = this.index[o + F_VALUE]!
     try {
-      return parseB(this.buf, this.#headText(), this.start, vs, this.index[o + F_VALUE_END]!)
+      const ve = this.index[o + F_VALUE_END]!
+      return parseB(this.buf, this.#headText(ve), this.start, vs, ve)
     } catch (err) {
       throw at(err, vs)
     }
@@ -432,14 +454,14 @@ export abstract class SipMessage {
             // element, a defect) takes the list split, which names the defect.
             const ve = this.index[o + F_VALUE_END]!
             try {
-              this.#topVia = parseViaBytes(this.buf, this.#headText(), this.start, vs, ve, true)
+              this.#topVia = parseViaBytes(this.buf, this.#headText(ve), this.start, vs, ve, true)
               return this.#topVia
             } catch {}
             const e0 = firstElement(this.buf, vs, ve)
             if (e0 < 0) throw emptyList('Via', vs)
             const s0 = firstElementStart
             try {
-              this.#topVia = parseViaBytes(this.buf, this.#headText(), this.start, s0, e0)
+              this.#topVia = parseViaBytes(this.buf, this.#headText(e0), this.start, s0, e0)
             } catch (err) {
               throw at(err, s0)
             }
@@ -1133,11 +1155,11 @@ function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean,
   // The output is in the store's layout: hot slots, then the entries.
   let index = store
   if (count <= WASM_FIXED_LINES) {
-    if (storeUsed + HOT + STRIDE * WASM_FIXED_LINES > index.length) {
+    if (storeUsed + HOT + STRIDE * count > index.length) {
       index = store = new Int32Array(STORE_BLOCK)
       storeUsed = 0
     }
-    index.set(wasmStore, storeUsed)
+    index.set(wasmStores[count]!, storeUsed)
   } else {
     if (storeUsed + HOT + STRIDE * count > index.length) {
       index = store = new Int32Array(Math.max(STORE_BLOCK, HOT + count * STRIDE * 2))
