@@ -136,6 +136,32 @@ t.test('same index or the same error as the JS indexer: random mutations', async
   t.notOk(r.failed, r.failed ? fc.defaultReportMessage(r) : 'no difference')
 })
 
+t.test('16-byte scans: hosts, parameter names and values of every length up to 40 read the same as the JS grammar', async t => {
+  const msg = (via: string, from: string): Buffer => Buffer.from(`OPTIONS sip:a@b SIP/2.0\r\nVia: ${via}\r\nFrom: ${from}\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n`, 'latin1')
+  const word = (n: number, c = 'a'): string => Array.from({ length: n }, (_, i) => i % 7 === 6 ? '.' : c).join('')
+  let n = 0
+  for (let len = 1; len <= 40; len++) {
+    // An upper-case letter at each place in the host, and just after it (in a parameter).
+    for (const up of [-1, 0, len >> 1, len - 1, len + 1]) {
+      const host = Array.from(word(len, 'h'), (ch, i) => i === up ? 'H' : ch).join('').replace(/\.$/, 'h')
+      for (const tail of ['', ';rport', ':5060;branch=z9hG4bKX', ';x', ', SIP/2.0/UDP b']) {
+        const buf = msg(`SIP/2.0/UDP ${host}${tail}`, '<sip:a@b>')
+        t.same(views(buf, true), views(buf, false), `host ${host}${tail}`)
+        n++
+      }
+    }
+    const name = word(len, 'n').replace(/\./g, '-')
+    for (const value of [word(len, 'v'), word(len, 'v') + '[::1]', '[::1]' + word(len, 'v'), word(len, 'v') + ':' + word(3), word(len, 'v') + '"q"']) {
+      for (const p of [`;${name}=${value}`, `;${name}`, `;tag=${value}`, `;branch=${value};rport`, `;${name}=${value};tag=t`]) {
+        const buf = msg(`SIP/2.0/UDP h.example.com${p}`, `<sip:a@b>${p}`)
+        t.same(views(buf, true), views(buf, false), JSON.stringify(p))
+        n++
+      }
+    }
+  }
+  t.ok(n > 1000)
+})
+
 t.test('same messages and errors on a stream, whole and split', async t => {
   for (const buf of corpus) {
     const two = Buffer.concat([buf, buf])
