@@ -64,7 +64,15 @@ const HOT_DUPS = 15
  * of indexing).
  */
 const STORE_BLOCK = 16 * 1024
-let store = new Int32Array(STORE_BLOCK)
+/**
+ * A store block of `ints` slots, not zero-filled (Buffer.allocUnsafeSlow):
+ * every slot a message reads is written first (hot slots and entries).
+ */
+function newBlock (ints: number): Int32Array {
+  const b = Buffer.allocUnsafeSlow(ints * 4)
+  return new Int32Array(b.buffer, b.byteOffset, ints)
+}
+let store = newBlock(STORE_BLOCK)
 let storeUsed = 0
 
 /** Limits applied while indexing. */
@@ -995,7 +1003,7 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   let nextCr = -1
   // Index the header lines into the shared store (no allocation per message).
   if (storeUsed + HOT + STRIDE * 32 > store.length) {
-    store = new Int32Array(STORE_BLOCK)
+    store = newBlock(STORE_BLOCK)
     storeUsed = 0
   }
   let index = store
@@ -1110,7 +1118,7 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
     while (ve > i && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--
     if (index.length < ix + (count + 1) * STRIDE) {
       // Start a new block; earlier messages keep theirs.
-      const grown = new Int32Array(Math.max(STORE_BLOCK, HOT + (count + 1) * STRIDE * 2))
+      const grown = newBlock(Math.max(STORE_BLOCK, HOT + (count + 1) * STRIDE * 2))
       grown.set(index.subarray(ix - HOT, ix + count * STRIDE))
       index = store = grown
       ix = HOT
@@ -1156,13 +1164,13 @@ function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean,
   let index = store
   if (count <= WASM_FIXED_LINES) {
     if (storeUsed + HOT + STRIDE * count > index.length) {
-      index = store = new Int32Array(STORE_BLOCK)
+      index = store = newBlock(STORE_BLOCK)
       storeUsed = 0
     }
     index.set(wasmStores[count]!, storeUsed)
   } else {
     if (storeUsed + HOT + STRIDE * count > index.length) {
-      index = store = new Int32Array(Math.max(STORE_BLOCK, HOT + count * STRIDE * 2))
+      index = store = newBlock(Math.max(STORE_BLOCK, HOT + count * STRIDE * 2))
       storeUsed = 0
     }
     index.set(W.subarray(OUT_I + 4, OUT_I + 4 + HOT + count * STRIDE), storeUsed)
