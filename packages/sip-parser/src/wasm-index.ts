@@ -5,7 +5,7 @@
  * lone CR; the JS indexer takes over for anything unusual or defective, so
  * that errors are named in one place.
  */
-import { INDEX_WASM, WASM_IN, WASM_NA_OUT, WASM_OUT, WASM_PT_OUT, WASM_SL_OUT, WASM_VIA_OUT } from './index-wasm.js'
+import { INDEX_WASM, WASM_IN, WASM_NA_OUT, WASM_OUT, WASM_PT_OUT, WASM_SL_OUT, WASM_URI_OUT, WASM_VIA_OUT } from './index-wasm.js'
 
 // The few WebAssembly names used here (lib ES2022 has none).
 declare const WebAssembly: {
@@ -16,6 +16,7 @@ interface IndexExports {
   index: (n: number, maxHeaders: number, base: number) => number
   nameAddr: (s: number, e: number, stopAtComma: number) => number
   via: (s: number, e: number, stopAtComma: number) => number
+  sipUri: (s: number, e: number) => number
   mem: { buffer: ArrayBuffer, grow: (pages: number) => number } }
 
 let exportsOf: IndexExports | undefined
@@ -119,4 +120,18 @@ export function wasmVia (buf: Buffer, s: number, e: number, stopAtComma: boolean
   const d = wasmDelta
   const r = wasm.via(s - d, e - d, stopAtComma ? 1 : 0)
   return r < 0 ? -1 : r + d
+}
+
+/** Index in wasmOut of sipUri's output (sips, user start/end, host start/end, host byte kinds, top label class, port, parameters' ';'). */
+export const URI_I = WASM_URI_OUT >> 2
+
+/**
+ * uri.ts parseSipUriBytes for buf[s..e) in wasm, when those bytes are the
+ * held message's: true with the spans in wasmOut from URI_I (memory
+ * offsets), false when the JS grammar must read it.
+ */
+export function wasmSipUri (buf: Uint8Array, s: number, e: number): boolean {
+  if (buf !== heldBuf || s < heldStart || e > heldEnd || wasm === undefined) return false
+  const d = wasmDelta
+  return wasm.sipUri(s - d, e - d) === 0
 }

@@ -76,7 +76,8 @@ function views (buf: Buffer, wasm: boolean): unknown {
     }
     const via = (v: Via | undefined): unknown => v === undefined ? 'none' : [v.protocol, v.transport, v.host, v.port, v.branch, v.received, v.rport, v.raw, [...v.params]]
     const top = read(() => via(m.topVia))
-    return [read(() => addr(m.from)), read(() => addr(m.to)), read(() => m.route.map(addr)), read(() => m.recordRoute.map(addr)), top, read(() => m.via.map(via))]
+    const ruri = m.isRequest ? read(() => { const u = m.requestUri; return [u.scheme, u.user, u.password, u.host, u.hostType, u.port, [...u.params], [...u.headers], u.raw] }) : 'response'
+    return [ruri, read(() => addr(m.from)), read(() => addr(m.to)), read(() => m.route.map(addr)), read(() => m.recordRoute.map(addr)), top, read(() => m.via.map(via))]
   } finally {
     useWasmIndexer(was)
   }
@@ -160,6 +161,27 @@ t.test('16-byte scans: hosts, parameter names and values of every length up to 4
     }
   }
   t.ok(n > 1000)
+})
+
+t.test('Request-URIs read the same from the wasm grammar as from the JS grammar', async t => {
+  const users = ['', 'bob@', 'B.o-b_~!*\'()&=+$,;?/#@', 'a%41@', '@', 'a:pw@', 'a b@', 'é@']
+  const hosts = ['biloxi.example.com', 'BiLoXi.Example.COM', '192.0.2.1', '192.0.2.256', '1.2.3', '1.2.3.4.5', 'h', 'h.', 'a.1', 'a.1b', '1a.b', '-a.b', 'a-.b', 'a..b', '.a', 'a_b', '[::1]', '']
+  const tails = ['', ':5060', ':0', ':65535', ':65536', ':', ':5x', ';transport=udp', ';lr', ';lr;maddr=10.0.0.1', ';=x', ';a=', ';a;', ';a=b=c', ';a=%41', ';a?', '?h=v', ';a=[::1]', ':5060;x=y;Z']
+  let n = 0
+  for (const scheme of ['sip:', 'SIPS:', 'sips:', 'tel:', 'sipx:']) {
+    for (const u of users) {
+      for (const h of hosts) {
+        for (const tail of tails) {
+          const buf = Buffer.from(`OPTIONS ${scheme}${u}${h}${tail} SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n`, 'latin1')
+          const a = JSON.stringify(views(buf, true))
+          const b = JSON.stringify(views(buf, false))
+          if (a !== b) t.fail(`${scheme}${u}${h}${tail}: ${a} vs ${b}`)
+          n++
+        }
+      }
+    }
+  }
+  t.equal(n, 5 * users.length * hosts.length * tails.length)
 })
 
 t.test('same messages and errors on a stream, whole and split', async t => {
