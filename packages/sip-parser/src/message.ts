@@ -166,7 +166,7 @@ export abstract class SipMessage {
     const vs = idx[o + F_VALUE]!
     const ve = idx[o + F_VALUE_END]!
     if ((idx[o + F_ID]! & FOLDED) !== 0) return unfold(this.buf, vs, ve)
-    return this.#headText(ve).substring(vs - this.start, ve - this.start)
+    return this.#headText().substring(vs - this.start, ve - this.start)
   }
 
   /** @internal Value of header line `k` decoded as UTF-8 (RFC 3261 §7.3.1: TEXT-UTF8). */
@@ -283,7 +283,7 @@ export abstract class SipMessage {
 
   /** @internal Bytes [s, e) of the header block (start line included) as latin1 text. */
   headSlice (s: number, e: number): string {
-    return this.#headText(e).substring(s - this.start, e - this.start)
+    return this.#headText().substring(s - this.start, e - this.start)
   }
 
   /** @internal The message decoded as latin1 from `start` (at least up to headersEnd), made while indexing. */
@@ -291,31 +291,11 @@ export abstract class SipMessage {
     this.#head = head
   }
 
-  /**
-   * The head as latin1 text from `start`, covering at least up to `upTo`.
-   * The first decode stops after the lines a proxy reads (the start line and
-   * the first Via, From, To, Call-ID, CSeq, Max-Forwards, Route and
-   * Record-Route lines; see #proxyHeadEnd): the bytes past them (Contact,
-   * credentials, Allow, User-Agent...) are ~40% of an INVITE's head, and the
-   * decode's cost and garbage grow with its length. Anything read past that
-   * decodes the whole head once more.
-   */
-  #headText (upTo: number): string {
+  /** The head as latin1 text from `start` (at least up to headersEnd), decoded on first use. */
+  #headText (): string {
     let head = this.#head
-    if (head === undefined || upTo - this.start > head.length) {
-      const end = head === undefined ? Math.max(upTo, this.#proxyHeadEnd()) : this.headersEnd
-      head = this.#head = latin1(this.buf, this.start, end)
-    }
+    if (head === undefined) head = this.#head = latin1(this.buf, this.start, this.headersEnd)
     return head
-  }
-
-  /** Offset just past the last of the first lines of the headers a proxy reads (see #headText). */
-  #proxyHeadEnd (): number {
-    const idx = this.index
-    const h = this.ix - HOT
-    let k = idx[h + H_VIA]!
-    k = Math.max(k, idx[h + H_FROM]!, idx[h + H_TO]!, idx[h + H_CALL_ID]!, idx[h + H_CSEQ]!, idx[h + H_MAX_FORWARDS]!, idx[h + H_ROUTE]!, idx[h + H_RECORD_ROUTE]!)
-    return k < 0 ? this.startLineNext : idx[this.ix + k * STRIDE + F_VALUE_END]!
   }
 
   /**
@@ -343,7 +323,7 @@ export abstract class SipMessage {
         }
         continue
       }
-      const head = this.#headText(idx[o + F_VALUE_END]!)
+      const head = this.#headText()
       const r = splitListBytes(this.buf, vs, idx[o + F_VALUE_END]!)
       if (r.length === 0) throw emptyList(what, vs)
       for (let j = 0; j < r.length; j += 2) {
@@ -367,7 +347,7 @@ export abstract class SipMessage {
     const o = this.ix + k * STRIDE
     const buf = this.buf
     const ve = this.index[o + F_VALUE_END]!
-    const head = this.#headText(ve)
+    const head = this.#headText()
     const n = out.length
     let i = this.index[o + F_VALUE]!
     try {
@@ -398,8 +378,7 @@ export abstract class SipMessage {
     }
     const vs = this.index[o + F_VALUE]!
     try {
-      const ve = this.index[o + F_VALUE_END]!
-      return parseB(this.buf, this.#headText(ve), this.start, vs, ve)
+      return parseB(this.buf, this.#headText(), this.start, vs, this.index[o + F_VALUE_END]!)
     } catch (err) {
       throw at(err, vs)
     }
@@ -462,14 +441,14 @@ export abstract class SipMessage {
             // element, a defect) takes the list split, which names the defect.
             const ve = this.index[o + F_VALUE_END]!
             try {
-              this.#topVia = parseViaBytes(this.buf, this.#headText(ve), this.start, vs, ve, true)
+              this.#topVia = parseViaBytes(this.buf, this.#headText(), this.start, vs, ve, true)
               return this.#topVia
             } catch {}
             const e0 = firstElement(this.buf, vs, ve)
             if (e0 < 0) throw emptyList('Via', vs)
             const s0 = firstElementStart
             try {
-              this.#topVia = parseViaBytes(this.buf, this.#headText(e0), this.start, s0, e0)
+              this.#topVia = parseViaBytes(this.buf, this.#headText(), this.start, s0, e0)
             } catch (err) {
               throw at(err, s0)
             }

@@ -142,7 +142,7 @@ t.test('property: random parameter lists read the same from the bytes as from th
   t.notOk(out.failed, out.failed ? fc.defaultReportMessage(out) ?? '' : 'ok')
 })
 
-t.test('the head decoded up to the proxy\'s lines first, the rest when read: every accessor in any order reads the same', async t => {
+t.test('every accessor read in any order reads the same, for lines before and after the ones a proxy reads', async t => {
   // Hot lines first, then lines past them (a second Via among them); and the
   // same headers with the hot lines last; and a message with no hot line.
   const texts = [
