@@ -15,15 +15,17 @@
 //   Returns the number of header lines, or -1 when the message needs the JS
 //   indexer (anything unusual, every defect, a bare CR in a header line):
 //   that one then names the defect.
-// - nameAddr(s, e, stopAtComma), via(s, e, stopAtComma): the usual forms of
-//   a name-addr and a Via element over memory offsets of the message still
-//   in memory (see src/wasm-index.ts); -1 sends the caller to the JS grammar.
+// - nameAddr(s, e, stopAtComma), via(s, e, stopAtComma), sipUri(s, e): the
+//   usual forms of a name-addr, a Via element and a sip:/sips: URI over
+//   memory offsets of the message still in memory (see src/wasm-index.ts);
+//   -1 sends the caller to the JS grammar.
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const names = await import(path.join(here, '..', 'dist', 'header-names.js'))
+const chars = await import(path.join(here, '..', 'dist', 'chars.js'))
 
 // Memory layout (must match src/wasm-index.ts).
 const TOKEN = 0 // 256 bytes: 1 for RFC 3261 token characters
@@ -37,6 +39,10 @@ const NA_OUT = 12032 // nameAddr's output: 8 i32
 const PT_OUT = 12096 // params' tracked values: tag, branch, received, rport as start/end pairs (start -1 absent, -2 no value)
 const VIA_OUT = 12160 // via's output: 9 i32
 const SL_OUT = 12224 // index's request line: method end, URI end, URI is ASCII
+const URI_OUT = 12240 // sipUri's output: 9 i32
+const URI_USER = 9472 // 256 bytes: 1 for USER bytes but '%' (uri.ts USER_BYTE)
+const URI_HOST = 9728 // 256 bytes: hostname bytes, 1 digit, 2 lower-case, 3 upper-case, 4 '-', 5 '.' (uri.ts HOST_BYTE)
+const URI_PARAM = 9984 // 256 bytes: 1 for PARAMCHAR bytes but '%' (uri.ts PARAM_BYTE)
 const VIA_HOST = 768 // 256 bytes: Via sent-by host bytes: 1 for '-' '.' '_', digits, lower-case; 2 upper-case
 const OUT = 12288
 const IN = 65536
@@ -84,6 +90,16 @@ for (let c = 0x61; c <= 0x7a; c++) data[VIA_HOST + c] = 1
 for (let c = 0x41; c <= 0x5a; c++) data[VIA_HOST + c] = 2
 data[VIA_HOST + 0x2d] = data[VIA_HOST + 0x2e] = data[VIA_HOST + 0x5f] = 1
 for (let len = 0; len <= 16; len++) for (let i = 0; i < len; i++) data[LENMASK + len * 16 + i] = 0xff
+for (let ch = 0; ch < 128; ch++) {
+  if (ch === 0x25) continue
+  if (chars.USER[ch] === 1) data[URI_USER + ch] = 1
+  if (chars.PARAMCHAR[ch] === 1) data[URI_PARAM + ch] = 1
+}
+for (let ch = 0x30; ch <= 0x39; ch++) data[URI_HOST + ch] = 1
+for (let ch = 0x61; ch <= 0x7a; ch++) data[URI_HOST + ch] = 2
+for (let ch = 0x41; ch <= 0x5a; ch++) data[URI_HOST + ch] = 3
+data[URI_HOST + 0x2d] = 4
+data[URI_HOST + 0x2e] = 5
 let rec = RECORDS
 for (const [s, id] of entries) {
   if (s.length > 32 || !/^[a-z-]+$/.test(s)) throw new Error(`name ${s} does not fit the records`)
@@ -100,7 +116,7 @@ for (const [s, id] of entries) {
   }
   rec += 48
 }
-if (rec > OUT) throw new Error('name table overflows')
+if (rec > URI_USER) throw new Error('name table overflows')
 
 // ---- encoding helpers ----
 function uleb (v) {
@@ -714,13 +730,127 @@ const via = {
   ]
 }
 
+// ---- func 5: sipUri(s, e) -> 0, or -1 (use the JS grammar) ----
+// uri.ts parseSipUriBytes over memory offsets of the message still in
+// memory: sip:/sips:, a user (USER bytes, no escapes), a host name or IPv4
+// candidate, a port, ;name[=value] parameters. Writes at URI_OUT: 1 for
+// sips, user start (-1 none), user end, host start, end, the host's byte
+// kinds (1 << HOST class), the class of its top label's first byte, the port
+// (-1 none), the parameters' ';' (-1 none).
+const U = { s: 0, e: 1, i: 2, ch: 3, start: 4, at: 5, t: 6, hs: 7, ls: 8, kinds: 9, prev: 10, top: 11, v: 12, ns: 13, sch: 14 }
+const uBail = [c(-1), ret]
+// i = first byte at or after i, below e, whose URI_PARAM class is not 1
+const uParamScan = block(loop(
+  get(U.i), get(U.e), geS, brIf(1),
+  get(U.i), load8(), load8(URI_PARAM), c(1), ne, brIf(1),
+  get(U.i), c(1), add, set(U.i), br(0)
+))
+const sipUri = {
+  params: [I32, I32],
+  results: [I32],
+  locals: [[13, I32]],
+  body: [
+    get(U.s), set(U.i),
+    get(U.e), get(U.i), sub, c(5), ltS, if_(uBail),
+    get(U.i), load8(0), c(0x20), or, c(0x73), ne, if_(uBail),
+    get(U.i), load8(1), c(0x20), or, c(0x69), ne, if_(uBail),
+    get(U.i), load8(2), c(0x20), or, c(0x70), ne, if_(uBail),
+    get(U.i), load8(3), c(COLON), eq,
+    ifElse(
+      [c(0), set(U.sch), get(U.i), c(4), add, set(U.i)],
+      [
+        get(U.i), load8(3), c(0x20), or, c(0x73), ne, if_(uBail),
+        get(U.i), load8(4), c(COLON), ne, if_(uBail),
+        c(1), set(U.sch), get(U.i), c(5), add, set(U.i)
+      ]
+    ),
+    get(U.i), set(U.start),
+    // userinfo ends at the URI's first '@'.
+    get(U.i), set(U.at),
+    block(loop(
+      get(U.at), get(U.e), geS, brIf(1),
+      get(U.at), load8(), c(0x40), eq, brIf(1),
+      get(U.at), c(1), add, set(U.at), br(0)
+    )),
+    c(0), c(-1), store32(URI_OUT + 4),
+    get(U.at), get(U.e), ltS,
+    if_(
+      block(loop(
+        get(U.i), get(U.at), geS, brIf(1),
+        get(U.i), load8(), load8(URI_USER), eqz, brIf(1),
+        get(U.i), c(1), add, set(U.i), br(0)
+      )),
+      get(U.i), get(U.at), ne, if_(uBail),
+      get(U.i), get(U.start), eq, if_(uBail),
+      c(0), get(U.start), store32(URI_OUT + 4),
+      c(0), get(U.at), store32(URI_OUT + 8),
+      get(U.at), c(1), add, set(U.i)
+    ),
+    // hostname = *(domainlabel ".") toplabel ["."]: no empty label, none ends in '-' or starts with it.
+    get(U.i), set(U.hs), get(U.i), set(U.ls), c(0), set(U.kinds), c(0), set(U.prev), c(0), set(U.top),
+    block(loop(
+      get(U.i), get(U.e), geS, brIf(1),
+      get(U.i), load8(), load8(URI_HOST), tee(U.t), eqz, brIf(1),
+      get(U.t), c(5), eq,
+      ifElse(
+        [get(U.i), get(U.ls), eq, get(U.prev), c(4), eq, or, if_(uBail), get(U.i), c(1), add, set(U.ls)],
+        [
+          get(U.i), get(U.ls), eq, if_(get(U.t), c(4), eq, if_(uBail), get(U.t), set(U.top)),
+          get(U.kinds), c(1), get(U.t), shl, or, set(U.kinds)
+        ]
+      ),
+      get(U.t), set(U.prev),
+      get(U.i), c(1), add, set(U.i), br(0)
+    )),
+    get(U.i), get(U.hs), eq, get(U.prev), c(4), eq, or, if_(uBail),
+    c(0), get(U.hs), store32(URI_OUT + 12),
+    c(0), get(U.i), store32(URI_OUT + 16),
+    c(0), get(U.kinds), store32(URI_OUT + 20),
+    c(0), get(U.top), store32(URI_OUT + 24),
+    c(0), c(-1), store32(URI_OUT + 28),
+    get(U.i), get(U.e), ltS, get(U.i), load8(), c(COLON), eq, and,
+    if_(
+      get(U.i), c(1), add, tee(U.i), set(U.ns), c(0), set(U.v),
+      block(loop(
+        get(U.i), get(U.e), geS, brIf(1),
+        get(U.i), load8(), c(0x30), sub, tee(U.t), c(9), gtU, brIf(1),
+        get(U.v), c(10), mul, get(U.t), add, tee(U.v), c(65535), gtS, if_(uBail),
+        get(U.i), c(1), add, set(U.i), br(0)
+      )),
+      get(U.i), get(U.ns), eq, if_(uBail),
+      c(0), get(U.v), store32(URI_OUT + 28)
+    ),
+    c(0), get(U.sch), store32(URI_OUT),
+    c(0), c(-1), store32(URI_OUT + 32),
+    get(U.i), get(U.e), geS, if_(c(0), ret),
+    get(U.i), load8(), c(SEMI), ne, if_(uBail),
+    c(0), get(U.i), store32(URI_OUT + 32),
+    // uri-parameters: each ';' pname ['=' pvalue], both non-empty.
+    block(loop(
+      get(U.i), get(U.e), geS, brIf(1),
+      get(U.i), c(1), add, tee(U.i), set(U.ns),
+      uParamScan,
+      get(U.i), get(U.ns), eq, if_(uBail),
+      get(U.i), get(U.e), ltS, get(U.i), load8(), c(EQ), eq, and,
+      if_(
+        get(U.i), c(1), add, tee(U.i), set(U.ns),
+        uParamScan,
+        get(U.i), get(U.ns), eq, if_(uBail)
+      ),
+      get(U.i), get(U.e), ltS, get(U.i), load8(), c(SEMI), ne, and, if_(uBail),
+      br(0)
+    )),
+    c(0)
+  ]
+}
+
 // ---- the module ----
-const funcs = [index, findLF, nameAddr, params, via]
+const funcs = [index, findLF, nameAddr, params, via, sipUri]
 const types = funcs.map(f => [0x60, ...vec(f.params.map(t => [t])), ...vec(f.results.map(t => [t]))])
 const typeSec = section(1, vec(types))
 const funcSec = section(3, vec(funcs.map((_, i) => uleb(i))))
 const memSec = section(5, vec([[0x00, ...uleb(2)]]))
-const exportSec = section(7, vec([[...str('index'), 0x00, 0], [...str('nameAddr'), 0x00, 2], [...str('via'), 0x00, 4], [...str('mem'), 0x02, 0]]))
+const exportSec = section(7, vec([[...str('index'), 0x00, 0], [...str('nameAddr'), 0x00, 2], [...str('via'), 0x00, 4], [...str('sipUri'), 0x00, 5], [...str('mem'), 0x02, 0]]))
 const bodies = funcs.map(f => {
   const b = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.body.flat(Infinity), 0x0b]
   return [...uleb(b.length), ...b]
@@ -743,6 +873,7 @@ export const WASM_NA_OUT = ${NA_OUT}
 export const WASM_PT_OUT = ${PT_OUT}
 export const WASM_VIA_OUT = ${VIA_OUT}
 export const WASM_SL_OUT = ${SL_OUT}
+export const WASM_URI_OUT = ${URI_OUT}
 `
 if (process.argv.includes('--check')) {
   let now = ''

@@ -17,7 +17,7 @@ import {
   parseVia, splitList, splitListRanges
 } from './grammar.js'
 import { parseSipUriBytes, parseUri } from './uri.js'
-import { OUT_I, SL_I, WASM_FIXED_LINES, wasmIndex, wasmOut, wasmStore } from './wasm-index.js'
+import { OUT_I, SL_I, WASM_FIXED_LINES, wasmIndex, wasmOut, wasmStores } from './wasm-index.js'
 import { elementStop, firstElement, firstElementStart, parseContactBytes, parseNameAddrBytes, parseViaBytes, splitListBytes } from './grammar-bytes.js'
 import type { ParsedNameAddr } from './grammar.js'
 import type { AddressHeader, Contact, CSeq, DigestCredentials, NameAddr, SipUri, Via } from './types.js'
@@ -64,7 +64,15 @@ const HOT_DUPS = 15
  * of indexing).
  */
 const STORE_BLOCK = 16 * 1024
-let store = new Int32Array(STORE_BLOCK)
+/**
+ * A store block of `ints` slots, not zero-filled (Buffer.allocUnsafeSlow):
+ * every slot a message reads is written first (hot slots and entries).
+ */
+function newBlock (ints: number): Int32Array {
+  const b = Buffer.allocUnsafeSlow(ints * 4)
+  return new Int32Array(b.buffer, b.byteOffset, ints)
+}
+let store = newBlock(STORE_BLOCK)
 let storeUsed = 0
 
 /** Limits applied while indexing. */
@@ -283,6 +291,7 @@ export abstract class SipMessage {
     this.#head = head
   }
 
+  /** The head as latin1 text from `start` (at least up to headersEnd), decoded on first use. */
   #headText (): string {
     let head = this.#head
     if (head === undefined) head = this.#head = latin1(this.buf, this.start, this.headersEnd)
@@ -973,7 +982,7 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
   let nextCr = -1
   // Index the header lines into the shared store (no allocation per message).
   if (storeUsed + HOT + STRIDE * 32 > store.length) {
-    store = new Int32Array(STORE_BLOCK)
+    store = newBlock(STORE_BLOCK)
     storeUsed = 0
   }
   let index = store
@@ -1088,7 +1097,7 @@ export function indexMessage (buf: Buffer, start: number, limit: number, datagra
     while (ve > i && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--
     if (index.length < ix + (count + 1) * STRIDE) {
       // Start a new block; earlier messages keep theirs.
-      const grown = new Int32Array(Math.max(STORE_BLOCK, HOT + (count + 1) * STRIDE * 2))
+      const grown = newBlock(Math.max(STORE_BLOCK, HOT + (count + 1) * STRIDE * 2))
       grown.set(index.subarray(ix - HOT, ix + count * STRIDE))
       index = store = grown
       ix = HOT
@@ -1133,14 +1142,14 @@ function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean,
   // The output is in the store's layout: hot slots, then the entries.
   let index = store
   if (count <= WASM_FIXED_LINES) {
-    if (storeUsed + HOT + STRIDE * WASM_FIXED_LINES > index.length) {
-      index = store = new Int32Array(STORE_BLOCK)
+    if (storeUsed + HOT + STRIDE * count > index.length) {
+      index = store = newBlock(STORE_BLOCK)
       storeUsed = 0
     }
-    index.set(wasmStore, storeUsed)
+    index.set(wasmStores[count]!, storeUsed)
   } else {
     if (storeUsed + HOT + STRIDE * count > index.length) {
-      index = store = new Int32Array(Math.max(STORE_BLOCK, HOT + count * STRIDE * 2))
+      index = store = newBlock(Math.max(STORE_BLOCK, HOT + count * STRIDE * 2))
       storeUsed = 0
     }
     index.set(W.subarray(OUT_I + 4, OUT_I + 4 + HOT + count * STRIDE), storeUsed)

@@ -8,6 +8,7 @@
  * message.
  */
 import type { Params, SipUri } from './types.js'
+import { URI_I, wasmDelta, wasmOut, wasmSipUri } from './wasm-index.js'
 import { SipParseError, quote } from './errors.js'
 import {
   ALPHA, ALPHANUM, DIGIT, HEX, HNV, PARAMCHAR, PASSWORD, PHONEDIGIT_HEX, SCHEME,
@@ -594,6 +595,15 @@ HOST_BYTE[DOT] = 5
  */
 export function parseSipUriBytes (buf: Uint8Array, text: string, base: number): SipUri | undefined {
   const e = base + text.length
+  // The same grammar in wasm while the message is the one held there (wasm-index.ts).
+  if (wasmSipUri(buf, base, e)) {
+    const W = wasmOut
+    const d = wasmDelta - base
+    const us = W[URI_I + 1]!
+    const pa = W[URI_I + 8]!
+    return sipUriFrom(text, W[URI_I] === 1 ? 'sips' : 'sip', us >= 0 ? text.substring(us + d, W[URI_I + 2]! + d) : undefined,
+      W[URI_I + 3]! + d, W[URI_I + 4]! + d, W[URI_I + 5]!, W[URI_I + 6]!, W[URI_I + 7]!, pa >= 0 ? pa + d : -1)
+  }
   let i = base
   // "sip:" / "sips:" in any case (RFC 3261 §19.1.4).
   if (e - i < 5 || (buf[i]! | 0x20) !== 0x73 || (buf[i + 1]! | 0x20) !== 0x69 || (buf[i + 2]! | 0x20) !== 0x70) return undefined
@@ -640,18 +650,8 @@ export function parseSipUriBytes (buf: Uint8Array, text: string, base: number): 
     prev = t
   }
   if (i === hs || prev === 4) return undefined
-  let host = text.substring(hs - base, i - base)
-  let hostType: HostType
-  if ((kinds & ~2) === 0) {
-    if (!isIPv4(host, 0, host.length)) return undefined
-    hostType = 'ipv4'
-  } else {
-    // The top label starts with a letter (a trailing "." ends the name after it).
-    if (top === 1) return undefined
-    hostType = 'name'
-    if ((kinds & 8) !== 0) host = host.toLowerCase()
-  }
-  let port: number | undefined
+  const hostEnd = i
+  let port = -1
   if (i < e && buf[i] === COLON) {
     const ps = ++i
     let v = 0
@@ -665,7 +665,7 @@ export function parseSipUriBytes (buf: Uint8Array, text: string, base: number): 
     if (i === ps) return undefined
     port = v
   }
-  if (i === e) return new ParsedSipUri(scheme, user, undefined, host, hostType, port, undefined, undefined, text)
+  if (i === e) return sipUriFrom(text, scheme, user, hs - base, hostEnd - base, kinds, top, port, -1)
   if (buf[i] !== SEMI) return undefined
   // uri-parameters: each `;` pname ["=" pvalue], both non-empty paramchars.
   const paramsAt = i - base
@@ -680,7 +680,29 @@ export function parseSipUriBytes (buf: Uint8Array, text: string, base: number): 
     }
     if (i < e && buf[i] !== SEMI) return undefined
   }
-  return new ParsedSipUri(scheme, user, undefined, host, hostType, port, undefined, undefined, text, paramsAt)
+  return sipUriFrom(text, scheme, user, hs - base, hostEnd - base, kinds, top, port, paramsAt)
+}
+
+/**
+ * The URI read by parseSipUriBytes (or its wasm twin): the host at
+ * text[hs..he) with `kinds` (1 << HOST_BYTE class of each byte) and `top`
+ * (the class of its top label's first byte), port -1 when none, the
+ * parameters' ";" at `paramsAt` (-1 none). Undefined for a host that is
+ * neither an IPv4 address nor a host name.
+ */
+function sipUriFrom (text: string, scheme: string, user: string | undefined, hs: number, he: number, kinds: number, top: number, port: number, paramsAt: number): SipUri | undefined {
+  let host = text.substring(hs, he)
+  let hostType: HostType
+  if ((kinds & ~2) === 0) {
+    if (!isIPv4(host, 0, host.length)) return undefined
+    hostType = 'ipv4'
+  } else {
+    // The top label starts with a letter (a trailing "." ends the name after it).
+    if (top === 1) return undefined
+    hostType = 'name'
+    if ((kinds & 8) !== 0) host = host.toLowerCase()
+  }
+  return new ParsedSipUri(scheme, user, undefined, host, hostType, port < 0 ? undefined : port, undefined, undefined, text, paramsAt)
 }
 
 /** One `pname ["=" pvalue]` starting at `start` (after the ";"); returns the offset after it. */

@@ -5,7 +5,7 @@
  * lone CR; the JS indexer takes over for anything unusual or defective, so
  * that errors are named in one place.
  */
-import { INDEX_WASM, WASM_IN, WASM_NA_OUT, WASM_OUT, WASM_PT_OUT, WASM_SL_OUT, WASM_VIA_OUT } from './index-wasm.js'
+import { INDEX_WASM, WASM_IN, WASM_NA_OUT, WASM_OUT, WASM_PT_OUT, WASM_SL_OUT, WASM_URI_OUT, WASM_VIA_OUT } from './index-wasm.js'
 
 // The few WebAssembly names used here (lib ES2022 has none).
 declare const WebAssembly: {
@@ -16,6 +16,7 @@ interface IndexExports {
   index: (n: number, maxHeaders: number, base: number) => number
   nameAddr: (s: number, e: number, stopAtComma: number) => number
   via: (s: number, e: number, stopAtComma: number) => number
+  sipUri: (s: number, e: number) => number
   mem: { buffer: ArrayBuffer, grow: (pages: number) => number } }
 
 let exportsOf: IndexExports | undefined
@@ -33,14 +34,19 @@ export let wasmOut = wasm === undefined ? new Int32Array(0) : new Int32Array(was
 export const OUT_I = WASM_OUT >> 2
 /** Index in wasmOut of the usual request line's split (method end, URI end, URI ASCII; -1 first when not one). */
 export const SL_I = WASM_SL_OUT >> 2
-/** Header lines a fixed-size copy of the store layout covers (see wasmStore). */
+/** Header lines the prebuilt views of the store layout cover (see wasmStores). */
 export const WASM_FIXED_LINES = 32
 /**
- * The output in message.ts's store layout (16 hot slots, then the entries)
- * for up to WASM_FIXED_LINES lines: copied whole with one set(), no
- * subarray per message.
+ * The output in message.ts's store layout (16 hot slots, then the entries):
+ * wasmStores[n] covers n lines, for n up to WASM_FIXED_LINES, so a message
+ * copies just its own slots with one set() and makes no subarray.
  */
-export let wasmStore = wasm === undefined ? new Int32Array(0) : new Int32Array(wasm.mem.buffer, WASM_OUT + 16, 16 + 4 * WASM_FIXED_LINES)
+export let wasmStores = storeViews()
+function storeViews (): Int32Array[] {
+  const views: Int32Array[] = []
+  if (wasm !== undefined) for (let n = 0; n <= WASM_FIXED_LINES; n++) views.push(new Int32Array(wasm.mem.buffer, WASM_OUT + 16, 16 + 4 * n))
+  return views
+}
 /** Entries have room for this many header lines. */
 export const WASM_MAX_HEADERS = ((WASM_IN - WASM_OUT) >> 4) - 8
 
@@ -68,7 +74,7 @@ export function wasmIndex (buf: Buffer, start: number, limit: number, maxHeaders
     wasm.mem.grow(Math.ceil((WASM_IN + n + 16 - u8.length) / 65536))
     u8 = new Uint8Array(wasm.mem.buffer)
     wasmOut = new Int32Array(wasm.mem.buffer)
-    wasmStore = new Int32Array(wasm.mem.buffer, WASM_OUT + 16, 16 + 4 * WASM_FIXED_LINES)
+    wasmStores = storeViews()
   }
   if (start === 0 && limit === buf.length) u8.set(buf, WASM_IN)
   else buf.copy(u8, WASM_IN, start, limit)
@@ -114,4 +120,18 @@ export function wasmVia (buf: Buffer, s: number, e: number, stopAtComma: boolean
   const d = wasmDelta
   const r = wasm.via(s - d, e - d, stopAtComma ? 1 : 0)
   return r < 0 ? -1 : r + d
+}
+
+/** Index in wasmOut of sipUri's output (sips, user start/end, host start/end, host byte kinds, top label class, port, parameters' ';'). */
+export const URI_I = WASM_URI_OUT >> 2
+
+/**
+ * uri.ts parseSipUriBytes for buf[s..e) in wasm, when those bytes are the
+ * held message's: true with the spans in wasmOut from URI_I (memory
+ * offsets), false when the JS grammar must read it.
+ */
+export function wasmSipUri (buf: Uint8Array, s: number, e: number): boolean {
+  if (buf !== heldBuf || s < heldStart || e > heldEnd || wasm === undefined) return false
+  const d = wasmDelta
+  return wasm.sipUri(s - d, e - d) === 0
 }

@@ -141,3 +141,62 @@ t.test('property: random parameter lists read the same from the bytes as from th
   }), { seed: SEED, numRuns: 400 })
   t.notOk(out.failed, out.failed ? fc.defaultReportMessage(out) ?? '' : 'ok')
 })
+
+t.test('every accessor read in any order reads the same, for lines before and after the ones a proxy reads', async t => {
+  // Hot lines first, then lines past them (a second Via among them); and the
+  // same headers with the hot lines last; and a message with no hot line.
+  const texts = [
+    ['INVITE sip:bob@example.com SIP/2.0', 'Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1', 'From: <sip:a@example.com>;tag=f1', 'To: <sip:bob@example.com>',
+      'Call-ID: c1@example.com', 'CSeq: 7 INVITE', 'Max-Forwards: 70', 'Route: <sip:p.example.com;lr>', 'Contact: <sip:a@10.0.0.1>;expires=60',
+      'User-Agent: Phone/1.0 (é)', 'Via: SIP/2.0/TCP b.example.com;branch=z9hG4bK2', 'Subject: last line', 'Content-Length: 0'],
+    ['INVITE sip:bob@example.com SIP/2.0', 'User-Agent: Phone/1.0 (é)', 'Contact: <sip:a@10.0.0.1>;expires=60', 'Subject: last line',
+      'Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1', 'Via: SIP/2.0/TCP b.example.com;branch=z9hG4bK2', 'Route: <sip:p.example.com;lr>',
+      'From: <sip:a@example.com>;tag=f1', 'To: <sip:bob@example.com>', 'Max-Forwards: 70', 'CSeq: 7 INVITE', 'Call-ID: c1@example.com', 'Content-Length: 0'],
+    ['SIP/2.0 200 OK', 'User-Agent: Phone/1.0 (é)', 'Subject: last line', 'Content-Length: 0']
+  ]
+  type Read = [string, (m: SipRequest) => unknown]
+  const reads: Read[] = [
+    ['callId', m => m.callId],
+    ['branches', m => m.via.map(v => v.branch)],
+    ['topVia', m => m.topVia?.host],
+    ['fromTag', m => m.from.tag],
+    ['contact', m => { const c = m.contact; return c === '*' ? c : c.map(x => [x.uri, x.expires]) }],
+    ['userAgent', m => m.header('User-Agent')],
+    ['subject', m => m.header('subject')],
+    ['uri', m => m.uri],
+    ['entries', m => m.headerEntries()]
+  ]
+  const expected = (i: number): Record<string, unknown> => {
+    const resp = i === 2
+    return {
+      callId: resp ? 'throws' : 'c1@example.com',
+      branches: resp ? [] : ['z9hG4bK1', 'z9hG4bK2'],
+      topVia: resp ? undefined : 'a.example.com',
+      fromTag: resp ? 'throws' : 'f1',
+      contact: resp ? [] : [['sip:a@10.0.0.1', 60]],
+      userAgent: 'Phone/1.0 (é)',
+      subject: 'last line',
+      uri: resp ? undefined : 'sip:bob@example.com',
+      entries: texts[i]!.slice(1).map(l => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])
+    }
+  }
+  const rnd = fc.sample(fc.array(fc.nat(reads.length - 1), { minLength: 1, maxLength: 12 }), { numRuns: 200, seed: SEED })
+  const orders = [reads.map((_, i) => i), reads.map((_, i) => reads.length - 1 - i), ...rnd]
+  for (let i = 0; i < texts.length; i++) {
+    const bytes = Buffer.from(texts[i]!.join('\r\n') + '\r\n\r\n', 'utf8')
+    const want = expected(i)
+    for (const order of orders) {
+      const m = parseMessage(bytes) as SipRequest
+      const got: unknown[] = []
+      for (const r of order) {
+        try {
+          got.push(reads[r]![1](m))
+        } catch (err) {
+          if (!(err instanceof SipParseError)) throw err
+          got.push('throws')
+        }
+      }
+      t.same(got, order.map(r => want[reads[r]![0]]), `message ${i}, read in order ${order.map(r => reads[r]![0]).join(', ')}`)
+    }
+  }
+})
