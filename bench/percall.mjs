@@ -213,7 +213,7 @@ try {
   for (const srv of servers) {
     const rows = results[srv.name].filter(x => x.ok === x.offered)
     const ratio = srv.name === first ? '' : `, ÷ ${first} (paired by round) ${median(results[srv.name].map((x, i) => x.cpu / results[first][i].cpu)).toFixed(3)}`
-    console.log(`median ${srv.name}: ${median(rows.map(x => x.cpu)).toFixed(3)} CPU s/1,000 ${UNIT} (${rows.length} clean rounds; main ${median(rows.map(x => x.main)).toFixed(3)}, other threads ${median(rows.map(x => x.other)).toFixed(3)}), sleeps ${median(rows.map(x => x.sleeps)).toFixed(2)}/call${ratio}`)
+    console.log(`median ${srv.name}: ${median(rows.map(x => x.cpu)).toFixed(3)} CPU s/1,000 ${UNIT} (${rows.length} clean rounds; main ${median(rows.map(x => x.main)).toFixed(3)}, other threads ${median(rows.map(x => x.other)).toFixed(3)}), sleeps ${median(rows.map(x => x.sleeps)).toFixed(2)}/${UNIT.slice(0, -1)}${ratio}`)
   }
 } finally {
   for (const s of servers) await s.stop().catch(() => {})
