@@ -19,6 +19,9 @@
 // e.g. an old build against the new one and Kamailio:
 //   node bench/percall.mjs old=/path/to/old/packages/proxy/dist/cli.js new=packages/proxy/dist/cli.js kamailio
 // --idle N first measures each server idle for N s after the warm-up (CPU and wake-ups per second).
+// --register auth|noauth loads REGISTERs instead of calls (as the e2e register and
+// register-noauth profiles: bench/sipp/register-auth.xml, register-noauth.xml, one
+// AOR, memory store) and counts CPU s per 1,000 REGISTERs.
 // Not a suite of `npm run bench`: nothing is written to bench/results.
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -28,18 +31,21 @@ import { REPO_ROOT, freePort } from './lib/sipd.mjs'
 import { runSipp, startSipp } from './lib/sipp.mjs'
 import { ensureKamailio, startKamailio } from './lib/kamailio.mjs'
 
-const opt = { rate: 300, secs: 8, rounds: 5, warm: 6, idle: 0, syscalls: false }
+const opt = { rate: 300, secs: 8, rounds: 5, warm: 6, idle: 0, syscalls: false, register: '' }
 const specs = []
 const argv = process.argv.slice(2)
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i]
   if (a === '--syscalls') opt.syscalls = true
+  else if (a === '--register') opt.register = argv[++i]
   else if (a.startsWith('--') && a.slice(2) in opt) opt[a.slice(2)] = Number(argv[++i])
   else if (a.startsWith('--')) { process.stderr.write(`percall: unknown option ${a}\n`); process.exit(2) }
   else specs.push(a)
 }
+if (opt.register !== '' && opt.register !== 'auth' && opt.register !== 'noauth') { process.stderr.write('percall: --register takes auth or noauth\n'); process.exit(2) }
+const UNIT = opt.register !== '' ? 'REGISTERs' : 'calls'
 if (specs.length === 0 || ![opt.rate, opt.secs, opt.rounds, opt.warm, opt.idle].every(x => Number.isFinite(x) && x >= 0)) {
-  process.stderr.write('usage: node bench/percall.mjs [--rate N] [--secs N] [--rounds N] [--warm N] [--idle N] [--syscalls] NAME=CLI.js[|flags][@ENV=V;…] | kamailio …\n')
+  process.stderr.write('usage: node bench/percall.mjs [--rate N] [--secs N] [--rounds N] [--warm N] [--idle N] [--syscalls] [--register auth|noauth] NAME=CLI.js[|flags][@ENV=V;…] | kamailio …\n')
   process.exit(2)
 }
 
@@ -50,6 +56,8 @@ const SIPP = path.join(REPO_ROOT, 'bench', 'sipp')
 // Own loopback addresses (bench/suites/e2e.mjs uses 127.0.6.x).
 const MEDIA = '127.0.8.100'
 const TRUNK = '127.0.8.200'
+const PHONE = '127.0.8.201'
+const DOMAIN = 'bench.test'
 const SYSCALLS = ['epoll_pwait', 'epoll_wait', 'recvmsg', 'recvfrom', 'sendmsg', 'sendto', 'futex', 'read', 'write', 'mmap', 'munmap', 'madvise', 'mprotect']
 
 /** CPU seconds, sleeps and preemptions of each thread of `pid`: main thread apart, the others summed. */
@@ -90,6 +98,9 @@ async function startSipdBuild (name, cli, flags, env, address) {
   const file = path.join(dir, `${name}.yaml`)
   writeFileSync(file, [
     `listen: ["udp:${address}:5060"]`, `http: "127.0.0.1:${http}"`, 'log_level: warn', 'node_id: percall',
+    // REGISTER loads: the e2e register profiles' registrar (one subscriber, fixed nonce secret).
+    ...(opt.register === '' ? [] : [`domains: [${DOMAIN}]`, 'subscribers:', '  users:', `    - { user: u7, domain: ${DOMAIN}, password: p7 }`, 'auth: { secret: "bench-secret-0123456789abcdef0123456789" }']),
+    ...(opt.register === 'noauth' ? [`registrar: { auth_exempt: ["${PHONE}/32"] }`] : []),
     `trusted: ["${TRUNK}/32"]`, 'media:', '  probe: { interval_ms: 3600000 }', '  sets:',
     `    - { id: 1, algorithm: round-robin, nodes: [{ uri: "sip:${MEDIA}:5060" }] }`].join('\n') + '\n')
   const child = spawn(process.execPath, [...flags, path.resolve(cli), '--config', file], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
@@ -114,9 +125,15 @@ async function startSipdBuild (name, cli, flags, env, address) {
 }
 
 let seq = 0
-/** `rate` calls/s for `secs` s from the trunk to `srv`; resolves with the calls that succeeded. */
+/** `rate` calls/s for `secs` s from the trunk to `srv` (or REGISTERs from a phone); resolves with the calls that succeeded. */
 async function load (srv, rate, secs) {
   const n = Math.max(1, Math.round(rate * secs))
+  if (opt.register !== '') {
+    const r = await runSipp([`${srv.address}:5060`, '-sf', path.join(SIPP, `register-${opt.register}.xml`), '-s', 'u7', '-au', 'u7', '-ap', 'p7', '-key', 'domain', DOMAIN,
+      '-i', PHONE, '-p', '5060', '-m', String(n), '-r', String(rate), '-l', String(rate * 3 + 1000), '-timeout', `${secs + 10}s`, '-timeout_error'],
+    { statFile: path.join(dir, `reg-${seq++}.csv`), timeoutMs: (secs + 15) * 1000 })
+    return { offered: n, ok: r.stats?.SuccessfulCall ?? 0 }
+  }
   const r = await runSipp([`${srv.address}:5060`, '-sf', path.join(SIPP, 'uac-call.xml'), '-aa', '-s', '5551000', '-i', TRUNK, '-p', '5060',
     '-m', String(n), '-r', String(rate), '-d', '0', '-l', String(rate * 3 + 1000), '-timeout', `${secs + 10}s`, '-timeout_error'],
   { statFile: path.join(dir, `uac-${seq++}.csv`), timeoutMs: (secs + 15) * 1000 })
@@ -150,7 +167,7 @@ try {
     const address = `127.0.8.${host++}`
     if (spec === 'kamailio') {
       ensureKamailio()
-      const k = await startKamailio({ host: address, port: 5060, media: [`sip:${MEDIA}:5060`] })
+      const k = await startKamailio({ host: address, port: 5060, media: [`sip:${MEDIA}:5060`], auth: opt.register === 'auth' })
       servers.push({ ...k, name: 'kamailio', kamailio: true, address })
       continue
     }
@@ -163,7 +180,7 @@ try {
     servers.push(await startSipdBuild(nameCli.slice(0, eq), nameCli.slice(eq + 1), flags, env, address))
   }
   const [l1] = os.loadavg()
-  console.log(`percall: ${opt.rate} calls/s, ${opt.rounds} rounds of ${opt.secs} s, warm-up ${opt.warm} s; ${os.cpus().length} cores, load average ${l1.toFixed(2)}`)
+  console.log(`percall: ${opt.rate} ${UNIT}/s, ${opt.rounds} rounds of ${opt.secs} s, warm-up ${opt.warm} s; ${os.cpus().length} cores, load average ${l1.toFixed(2)}`)
   for (const srv of servers) { await load(srv, opt.rate, opt.warm); await sleep(1500) }
   if (opt.idle > 0) {
     const a = servers.map(snapshot)
@@ -187,8 +204,8 @@ try {
       const per = x => (x / Math.max(1, l.ok) * 1000)
       const row = { cpu: per(d.main.cpu + d.other.cpu), main: per(d.main.cpu), other: per(d.other.cpu), sleeps: d.main.sleeps / Math.max(1, l.ok), preempted: (d.main.preempted + d.other.preempted) / Math.max(1, l.ok), ok: l.ok, offered: l.offered }
       results[srv.name][r] = row
-      console.log(`round ${r + 1} ${srv.name}: ${row.cpu.toFixed(3)} CPU s/1,000 calls (main ${row.main.toFixed(3)}, other threads ${row.other.toFixed(3)}), ` +
-        `main-thread sleeps ${row.sleeps.toFixed(2)}/call, preempted ${row.preempted.toFixed(2)}/call, ${l.ok}/${l.offered} calls ok, load ${os.loadavg()[0].toFixed(2)}` +
+      console.log(`round ${r + 1} ${srv.name}: ${row.cpu.toFixed(3)} CPU s/1,000 ${UNIT} (main ${row.main.toFixed(3)}, other threads ${row.other.toFixed(3)}), ` +
+        `main-thread sleeps ${row.sleeps.toFixed(2)}/${UNIT.slice(0, -1)}, preempted ${row.preempted.toFixed(2)}/${UNIT.slice(0, -1)}, ${l.ok}/${l.offered} ${UNIT} ok, load ${os.loadavg()[0].toFixed(2)}` +
         (sc !== undefined ? `\n  per call: ${sc}` : ''))
     }
   }
@@ -196,7 +213,7 @@ try {
   for (const srv of servers) {
     const rows = results[srv.name].filter(x => x.ok === x.offered)
     const ratio = srv.name === first ? '' : `, ÷ ${first} (paired by round) ${median(results[srv.name].map((x, i) => x.cpu / results[first][i].cpu)).toFixed(3)}`
-    console.log(`median ${srv.name}: ${median(rows.map(x => x.cpu)).toFixed(3)} CPU s/1,000 calls (${rows.length} clean rounds; main ${median(rows.map(x => x.main)).toFixed(3)}, other threads ${median(rows.map(x => x.other)).toFixed(3)}), sleeps ${median(rows.map(x => x.sleeps)).toFixed(2)}/call${ratio}`)
+    console.log(`median ${srv.name}: ${median(rows.map(x => x.cpu)).toFixed(3)} CPU s/1,000 ${UNIT} (${rows.length} clean rounds; main ${median(rows.map(x => x.main)).toFixed(3)}, other threads ${median(rows.map(x => x.other)).toFixed(3)}), sleeps ${median(rows.map(x => x.sleeps)).toFixed(2)}/${UNIT.slice(0, -1)}${ratio}`)
   }
 } finally {
   for (const s of servers) await s.stop().catch(() => {})

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createHash } from 'node:crypto'
+import { createHash, createHmac } from 'node:crypto'
 import { DigestAuthenticator, digestResponse, ha1, type DigestAlgorithm, type DigestCredentialsInput } from '../src/digest.js'
 import { InvalidArgumentError } from '../src/errors.js'
 
@@ -49,6 +49,28 @@ t.test('RFC 7616 §3.9.1 example: MD5 and SHA-256 with qop=auth', async t => {
     '8ca523f5e9506fed4657c9700eebdbec')
   t.equal(digestResponse({ ...base, algorithm: 'SHA-256', ha1: ha1('Mufasa', 'http-auth@example.org', 'Circle of Life', 'SHA-256') }),
     '753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1')
+})
+
+t.test('a nonce ends with the first 16 bytes of HMAC-SHA256(secret, payload 0x00 realm), whatever the secret and realm length', async t => {
+  // Computed here with createHmac, apart from the code under test (which builds the HMAC from two hashes).
+  const secrets = [SECRET, 'k'.repeat(64), 'a much longer secret than one SHA-256 block of sixty-four bytes, hashed first by HMAC', 'sécret-ünïcode-0123456789']
+  const realms = ['example.test', 'r', 'x'.repeat(300), 'ünï.example']
+  for (const secret of secrets) {
+    const a = new DigestAuthenticator({ secret })
+    for (const realm of realms) {
+      for (let n = 0; n < 3; n++) {
+        const nonce = param(a.challenge(realm)[0]!, 'nonce')!
+        const payload = Buffer.from(nonce.slice(0, 20), 'base64url')
+        const mac = createHmac('sha256', Buffer.from(secret, 'utf8')).update(payload).update('\0').update(realm, 'utf8').digest().subarray(0, 16)
+        t.equal(nonce.slice(20), mac.toString('base64url'), `secret of ${secret.length} chars, realm of ${realm.length}`)
+        // Another node with the same secret checks it in full (not from its recent table).
+        const other = new DigestAuthenticator({ secret })
+        const response = client('md5', { user: 'alice', realm, pass: 'wonderland', method: 'REGISTER', uri: 'sip:x', nonce, cnonce: 'c', nc: '00000001', qop: 'auth' })
+        const r = other.verify({ method: 'REGISTER', realm, ha1: ha1Of('alice', realm), credentials: { username: 'alice', realm, nonce, uri: 'sip:x', response, cnonce: 'c', nc: '00000001', qop: 'auth', algorithm: 'MD5' } })
+        t.same(r, { ok: true, algorithm: 'MD5' })
+      }
+    }
+  }
 })
 
 t.test('the response sipp 3.6 computes (MD5, qop=auth, RFC 2617)', async t => {
