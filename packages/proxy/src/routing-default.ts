@@ -20,6 +20,10 @@ import { gatewayRequestUri, TrunkRouter } from './trunks.js'
 import { ProxyAuth } from './proxy-auth.js'
 import type { ProxyAuthOptions } from './proxy-auth.js'
 import type { Gateway } from './trunks.js'
+import { isKnownMethod } from './sanity.js'
+
+/** What phones may send through the default policy outside a dialog (Allow of its 405). */
+const PHONE_ALLOW = 'INVITE, ACK, CANCEL, MESSAGE, SUBSCRIBE, REFER'
 
 /** A registered contact of an AOR, as the location service returns it. */
 export interface LocatedContact {
@@ -341,7 +345,11 @@ export class DefaultRouting {
       return
     }
     if (req.method !== 'INVITE' && req.method !== 'MESSAGE' && req.method !== 'SUBSCRIBE' && req.method !== 'REFER') {
-      this.#core.reply(tx, 403, 'Forbidden')
+      // RFC 3261 §21.4.6: a method sipd knows but does not take from phones
+      // outside a dialog is 405 with what it does take; any other stays a
+      // policy refusal (a proxy forwards methods it does not know, §16).
+      if (isKnownMethod(req.method)) this.#core.reply(tx, 405, 'Method Not Allowed', [['Allow', PHONE_ALLOW]])
+      else this.#core.reply(tx, 403, 'Forbidden')
       return
     }
     this.#auth.check(req, user!, domain).then(outcome => {
