@@ -201,7 +201,7 @@ export class Sipd {
         transactions: this.transactions,
         logger: this.logger,
         servedHosts: this.#localHosts,
-        locate: registrarLocate(async aor => await this.lookup(aor), this.locationService.subscribers, this.config.nodeId),
+        locate: registrarLocate(async aor => await this.lookup(aor), this.locationService.subscribers, this.config.nodeId, this.locationService.authExempt),
         auth: { subscribers: this.locationService.subscribers }
       })
       this.media = new MediaAdmin({ config: this.config, policy: this.#policy, logger: this.logger, registry: this.metrics.registry })
