@@ -9,7 +9,8 @@
 // - UPDATE (RFC 3311) and a re-INVITE from the callee in the dialog, by the
 //   Record-Route set;
 // - a 302 relayed with its Contact, the callee's hop ACKed by sipd;
-// - a callee that rings and never answers: Timer C (§16.8) CANCELs it;
+// - a callee that rings and never answers: Timer C (§16.8) CANCELs it and
+//   the caller gets 408 (was the branch's 487);
 // - a phone registered through an edge proxy with Path (RFC 3327) gets its
 //   call through that proxy, the Path pushed as the Route set.
 import t from 'tap'
@@ -213,7 +214,7 @@ media:
     node.reply(cancel!, 200, 'OK')
     node.reply(inv!, 487, 'Request Terminated', { toTag: 'm4' })
     const final = await trunk.response('INVITE', 200, 699, callId)
-    t.ok(final !== undefined && final.status >= 400, `the caller gets a final failure (${String(final?.status)})`)
+    t.equal(final?.status, 408, 'the caller gets 408 Request Timeout (no answer), not a 487 for a CANCEL it never sent')
     trunk.send(ackOf(trunk, '4004', callId, branch, final!))
   })
 

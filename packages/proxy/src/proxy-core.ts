@@ -892,6 +892,8 @@ class Branch implements ClientTransactionHandler {
   cancelled = false
   /** A CANCEL is due once a provisional response arrives (RFC 3261 §9.1). */
   cancelPending = false
+  /** Timer C CANCELled this branch (§16.8): its 487 is a timeout, not the caller's CANCEL. */
+  timedOut = false
   /** Timer C on the transaction layer's wheel (a native timer per branch cost more than the rest of its bookkeeping). */
   timerC: WheelTimer | undefined = undefined
   /** Timer C's callback, made once per branch (Timer C is re-armed by every provisional response). */
@@ -1026,6 +1028,7 @@ class ResponseContext implements ServerTransactionHandler {
     }
     if (b.provisional && !b.cancelled) {
       // §16.8: a branch with a provisional response is CANCELled; its 487 ends it.
+      b.timedOut = true
       this.#cancelBranch(b)
       this.#armTimerC(b, 64 * this.core.t1)
       return
@@ -1061,6 +1064,13 @@ class ResponseContext implements ServerTransactionHandler {
     if (b.done) {
       // A 2xx retransmission or another fork's 2xx through the Accepted client transaction.
       if (status >= 200 && status < 300) this.core.relay(this.tx, resp)
+      return
+    }
+    if (status === 487 && b.timedOut) {
+      // Our own CANCEL after Timer C, not the caller's: the caller gets 408
+      // Request Timeout (as Kamailio's fr_inv_timer), a no-answer, not 487
+      // "terminated by a CANCEL" it never sent.
+      this.branchFailed(b, 408)
       return
     }
     this.#end(b)
