@@ -261,3 +261,64 @@ media:
     t.equal((await node.response('INVITE', 200, 699, callId))?.status, 486, 'the 486 relayed to the media node')
   })
 })
+
+t.test('an IPv4 trunk calls an IPv6 media node: sipd changes family and record-routes twice (RFC 5658)', async t => {
+  const port = await freePort('127.0.0.1', 'udp')
+  const port6 = await freePort('::1', 'udp')
+  const http = await freePort('127.0.0.1', 'tcp')
+  const mediaPort = await freePort('::1', 'udp')
+  const sipd = await spawnSipd({
+    configYaml: `
+listen: ["udp:127.0.0.1:${port}", "udp:[::1]:${port6}"]
+http: "127.0.0.1:${http}"
+log_level: warn
+domains: ["example.test"]
+trusted: ["${TRUNK}/32"]
+media:
+  probe: { interval_ms: 3600000 }
+  sets:
+    - { id: 1, nodes: [{ uri: "sip:[::1]:${mediaPort}" }] }
+`
+  })
+  t.teardown(async () => { await sipd.stop() })
+  // Each party sends where sipd's Via / Record-Route for its side say: the media node to [::1], the trunk to 127.0.0.1.
+  const node = await SipParty.udpAt('::1', mediaPort, port6, '::1')
+  t.teardown(() => { node.close() })
+  const trunk = await SipParty.udp(TRUNK, port)
+  t.teardown(() => { trunk.close() })
+  const callId = `v6-${id()}`
+  trunk.send([
+    'INVITE sip:4006@example.test SIP/2.0',
+    `Via: SIP/2.0/UDP ${TRUNK}:${trunk.port};branch=z9hG4bK${id()};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:+15550100@${TRUNK}>;tag=t${callId}`,
+    'To: <sip:4006@example.test>',
+    `Call-ID: ${callId}`,
+    'CSeq: 1 INVITE',
+    `Contact: <sip:trunk@${TRUNK}:${trunk.port}>`,
+    'Content-Type: application/sdp'
+  ], SDP)
+  const inv = await node.request('INVITE', callId)
+  t.ok(inv, 'the IPv6 media node got the INVITE')
+  t.equal(inv?.via[0]?.host, '[::1]', 'sipd\'s Via names its IPv6 listener, where the node can answer (was 127.0.0.1)')
+  t.equal(inv?.via[0]?.port, port6)
+  t.same(inv?.recordRoute.map(r => r.uri), [`sip:[::1]:${port6};transport=udp;lr`, `sip:127.0.0.1:${port};transport=udp;lr`],
+    'two Record-Route entries: the IPv6 side for the callee, the IPv4 side for the caller')
+  node.reply(inv!, 200, 'OK', { toTag: 'm6', headers: [['Contact', `<sip:fs@[::1]:${mediaPort}>`]], body: SDP, contentType: 'application/sdp' })
+  const ok = await trunk.response('INVITE', 200, 299, callId)
+  t.ok(ok, 'the caller gets the 200')
+  const toward = ok!.recordRoute.map(r => `Route: ${r.raw}`).reverse()
+  t.match(toward[0], '127.0.0.1', 'the caller\'s first Route is sipd\'s IPv4 side')
+  trunk.send([`ACK sip:fs@[::1]:${mediaPort} SIP/2.0`, `Via: SIP/2.0/UDP ${TRUNK}:${trunk.port};branch=z9hG4bK${id()};rport`, 'Max-Forwards: 70',
+    `From: <sip:+15550100@${TRUNK}>;tag=t${callId}`, `To: ${ok!.header('To')!}`, `Call-ID: ${callId}`, 'CSeq: 1 ACK', ...toward])
+  const ack = await node.request('ACK', callId)
+  t.equal(ack?.via[0]?.host, '[::1]', 'the ACK reaches the node from sipd\'s IPv6 side')
+  node.send([`BYE sip:trunk@${TRUNK}:${trunk.port} SIP/2.0`, `Via: SIP/2.0/UDP [::1]:${mediaPort};branch=z9hG4bK${id()};rport`, 'Max-Forwards: 70',
+    `From: ${ok!.header('To')!}`, `To: <sip:+15550100@${TRUNK}>;tag=t${callId}`, `Call-ID: ${callId}`, 'CSeq: 2 BYE', ...inv!.recordRoute.map(r => `Route: ${r.raw}`)])
+  const bye = await trunk.request('BYE', callId)
+  t.ok(bye, 'the callee\'s BYE reaches the caller by both entries')
+  t.equal(bye?.via[0]?.host, '127.0.0.1', 'from sipd\'s IPv4 side')
+  t.equal(bye?.header('Route'), undefined, 'with sipd\'s two Route entries removed')
+  trunk.reply(bye!, 200, 'OK')
+  t.equal((await node.response('BYE', 200, 699, callId))?.status, 200, 'the call ends')
+})

@@ -520,7 +520,7 @@ export class ProxyCore {
       send = hop.target
     }
     const branch = BRANCH_PREFIX + new Hash64().field(req.topVia?.branch ?? '').field(req.method).field(req.callId).add(String(req.cseq.seq)).hex() + '.s'
-    const via = this.#via(send.transport, source, branch)
+    const via = this.#via(send.transport, source, branch, this.#listenerFor(send.transport, source, send))
     const mf = req.maxForwards
     if (mf !== undefined && mf <= 0) return false
     const edits = this.#routeEdits(pre, req)
@@ -597,7 +597,7 @@ export class ProxyCore {
     b.send = send
     const branch = BRANCH_PREFIX + ctx.hash + '.' + this.#branchStem + (this.#branchSeq++).toString(36)
     const recordRoute = ctx.options.recordRoute ?? (req.to.tag === undefined && req.method !== 'REGISTER')
-    const out = this.#listenerFor(send.transport, source)
+    const out = this.#listenerFor(send.transport, source, send)
     const rr: string[] = []
     if (recordRoute) {
       // RFC 5626 §5.3: toward a registered flow our Record-Route names it, so in-dialog requests come down it too.
@@ -782,16 +782,31 @@ export class ProxyCore {
     return { transport, address: unbracket(uri.host), port: uri.port ?? 5060 }
   }
 
-  /** The listener a request leaves through: the one it arrived on when the transport is the same, else the first of that transport. */
-  #listenerFor (transport: TransportName, source: Source): ListenerInfo | undefined {
+  /**
+   * The listener a request to `to` leaves through: the one it arrived on
+   * when the transport and the address family are the same, else the first
+   * of that transport and family (an IPv4 caller's call to an IPv6 node
+   * leaves by the IPv6 listener, whose address goes in Via and in a second
+   * Record-Route, RFC 5658), else as before the family was looked at.
+   */
+  #listenerFor (transport: TransportName, source: Source, to?: SendTarget): ListenerInfo | undefined {
     const all = this.#listeners()
+    const v6 = to !== undefined && to.address.indexOf(':') >= 0
+    let arrived: ListenerInfo | undefined
+    let fitting: ListenerInfo | undefined
     let first: ListenerInfo | undefined
     for (const l of all) {
       if (l.transport !== transport) continue
-      if (source.transport === transport && (l.address === source.local.address || l.address === '0.0.0.0' || l.address === '::') && l.port === source.local.port) return l
+      // '::' takes both families (Node binds it dual-stack); any other address one.
+      const fits = to === undefined || l.address === '::' || (l.address.indexOf(':') >= 0) === v6
+      if (source.transport === transport && (l.address === source.local.address || l.address === '0.0.0.0' || l.address === '::') && l.port === source.local.port) {
+        if (fits) return l
+        arrived = l
+      }
+      if (fits) fitting ??= l
       first ??= l
     }
-    return first
+    return fitting ?? arrived ?? first
   }
 
   #via (transport: TransportName, source: Source, branch: string, listener?: ListenerInfo): string {
