@@ -275,7 +275,7 @@ log_level: warn
 domains: ["example.test"]
 trusted: ["${TRUNK}/32"]
 media:
-  probe: { interval_ms: 3600000 }
+  probe: { interval_ms: 1000 }
   sets:
     - { id: 1, nodes: [{ uri: "sip:[::1]:${mediaPort}" }] }
 `
@@ -286,6 +286,9 @@ media:
   t.teardown(() => { node.close() })
   const trunk = await SipParty.udp(TRUNK, port)
   t.teardown(() => { trunk.close() })
+  const probe = await node.request('OPTIONS', undefined, 4000)
+  t.equal(probe?.via[0]?.host, '[::1]', 'the media prober\'s OPTIONS too comes with an IPv6 Via (was 127.0.0.1: its answers could not come back)')
+  if (probe !== undefined) node.reply(probe, 200, 'OK')
   const callId = `v6-${id()}`
   trunk.send([
     'INVITE sip:4006@example.test SIP/2.0',

@@ -566,7 +566,11 @@ export class ProxyCore {
     }
     const target = this.#sendTarget(u)
     if (target === undefined) return undefined
-    const l = this.#listeners().find(x => x.transport === target.transport)
+    // A listener of the node's address family, where it can answer (an IPv6 node, an IPv4 listener first).
+    const v6 = target.address.indexOf(':') >= 0
+    const all = this.#listeners()
+    const l = all.find(x => x.transport === target.transport && (x.address === '::' || (x.address.indexOf(':') >= 0) === v6)) ??
+      all.find(x => x.transport === target.transport)
     let host = this.#advertiseHost ?? l?.address ?? '127.0.0.1'
     // A wildcard listener: the address the node sees us from is the one it can answer (rport does the rest).
     if (host === '0.0.0.0' || host === '::') host = target.address
