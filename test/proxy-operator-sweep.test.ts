@@ -12,7 +12,12 @@
 // - a callee that rings and never answers: Timer C (§16.8) CANCELs it and
 //   the caller gets 408 (was the branch's 487);
 // - a phone registered through an edge proxy with Path (RFC 3327) gets its
-//   call through that proxy, the Path pushed as the Route set.
+//   call through that proxy, the Path pushed as the Route set;
+// - two contacts answering 200 at once: both 2xx reach the caller (§16.7 step 5);
+// - a phone registered over TCP whose connection is gone: 430 Flow Failed
+//   (RFC 5626 §5.3) at once, no new connection (was 500 from the branch's 503);
+// - an IPv4 trunk calling an IPv6 media node: Via, Record-Route (twice) and
+//   the prober's OPTIONS use the IPv6 listener.
 import t from 'tap'
 import type { SipRequest } from '@sipd/sip-parser'
 import { freePort } from './helpers/servers.js'
@@ -23,6 +28,8 @@ import type { Received } from './helpers/sip-party.js'
 const TRUNK = '127.0.0.91'
 const MEDIA = '127.0.0.92'
 const EDGE = '127.0.0.94'
+const P1 = '127.0.0.95'
+const P2 = '127.0.0.96'
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n'
 
 let n = 0
@@ -45,7 +52,7 @@ http: "127.0.0.1:${http}"
 log_level: warn
 domains: ["example.test"]
 trusted: ["${TRUNK}/32"]
-registrar: { auth_exempt: ["${EDGE}/32"] }
+registrar: { auth_exempt: ["${EDGE}/32", "${P1}/32", "${P2}/32"] }
 timers: { timer_c: 3000 }
 media:
   probe: { interval_ms: 3600000 }
@@ -260,7 +267,68 @@ media:
     t.ok(await edge.request('ACK', callId), 'ACK for the 486 to the edge')
     t.equal((await node.response('INVITE', 200, 699, callId))?.status, 486, 'the 486 relayed to the media node')
   })
+
+  const fromMedia = (user: string, callId: string, branch = `z9hG4bK${id()}`): string[] => [
+    `INVITE sip:${user}@example.test SIP/2.0`,
+    `Via: SIP/2.0/UDP ${MEDIA}:${mediaPort};branch=${branch};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:fs@${MEDIA}>;tag=f${callId}`,
+    `To: <sip:${user}@example.test>`,
+    `Call-ID: ${callId}`,
+    'CSeq: 1 INVITE',
+    `Contact: <sip:fs@${MEDIA}:${mediaPort}>`,
+    'Content-Type: application/sdp'
+  ]
+
+  await t.test('two contacts answer at once: both 2xx reach the caller', async t => {
+    const p1 = await SipParty.udp(P1, port)
+    const p2 = await SipParty.udp(P2, port)
+    t.teardown(() => { p1.close(); p2.close() })
+    t.equal(await register(p1, 'gail'), 200)
+    t.equal(await register(p2, 'gail'), 200)
+    const callId = `c6-${id()}`
+    node.send(fromMedia('gail', callId), SDP)
+    const i1 = await p1.request('INVITE', callId)
+    const i2 = await p2.request('INVITE', callId)
+    t.ok(i1 !== undefined && i2 !== undefined, 'both contacts ring')
+    p1.reply(i1!, 200, 'OK', { toTag: 'g1', headers: [['Contact', `<sip:gail@${P1}:${p1.port}>`]], body: SDP, contentType: 'application/sdp' })
+    p2.reply(i2!, 200, 'OK', { toTag: 'g2', headers: [['Contact', `<sip:gail@${P2}:${p2.port}>`]], body: SDP, contentType: 'application/sdp' })
+    const tags = [(await node.response('INVITE', 200, 299, callId))?.to.tag, (await node.response('INVITE', 200, 299, callId))?.to.tag]
+    t.same(tags.sort(), ['g1', 'g2'], 'the caller gets both 200s, one per dialog (RFC 3261 §16.7 step 5)')
+  })
+
+  await t.test('a TCP phone whose connection is gone: 430 Flow Failed, no new connection', async t => {
+    const phone = await SipParty.tcp(P1, port)
+    t.equal(await register(phone, 'hank'), 200, 'registered over TCP')
+    phone.close()
+    await new Promise(resolve => setTimeout(resolve, 200))
+    const callId = `c7-${id()}`
+    const branch = `z9hG4bK${id()}`
+    node.send(fromMedia('hank', callId, branch), SDP)
+    const final = await node.response('INVITE', 200, 699, callId)
+    t.equal(final?.status, 430, 'the caller gets 430 (RFC 5626 §5.3), not 500 as if sipd had failed')
+    t.equal(final?.reason, 'Flow Failed')
+    // The ACK of a non-2xx final: the INVITE's branch, hop by hop (RFC 3261 §17.1.1.3).
+    node.send(['ACK sip:hank@example.test SIP/2.0', `Via: SIP/2.0/UDP ${MEDIA}:${mediaPort};branch=${branch};rport`, 'Max-Forwards: 70',
+      `From: <sip:fs@${MEDIA}>;tag=f${callId}`, `To: ${final!.header('To')!}`, `Call-ID: ${callId}`, 'CSeq: 1 ACK'])
+  })
 })
+
+async function register (p: SipParty, user: string): Promise<number | undefined> {
+  const tr = p.transport.toUpperCase()
+  p.send([
+    'REGISTER sip:example.test SIP/2.0',
+    `Via: SIP/2.0/${tr} ${p.ip}:${p.port};branch=z9hG4bK${id()};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:${user}@example.test>;tag=r${id()}`,
+    `To: <sip:${user}@example.test>`,
+    `Call-ID: reg-${id()}`,
+    'CSeq: 1 REGISTER',
+    `Contact: <sip:${user}@${p.ip}:${p.port};transport=${p.transport}>`,
+    'Expires: 300'
+  ])
+  return (await p.response('REGISTER', 200, 699))?.status
+}
 
 t.test('an IPv4 trunk calls an IPv6 media node: sipd changes family and record-routes twice (RFC 5658)', async t => {
   const port = await freePort('127.0.0.1', 'udp')

@@ -926,7 +926,9 @@ class Branch implements ClientTransactionHandler {
   onProvisional (resp: SipResponse): void { this.ctx.branchProvisional(this, resp) }
   onFinal (resp: SipResponse): void { this.ctx.branchFinal(this, resp) }
   onTimeout (): void { this.ctx.branchFailed(this, 408) }
-  onTransportError (): void { this.ctx.branchFailed(this, 503) }
+  // RFC 5626 §5.3: the registered flow (the phone's TCP connection) is gone and no new one is opened: 430, as
+  // another node holding it answers; a 503 would reach the caller as 500, as if sipd had failed.
+  onTransportError (): void { this.ctx.branchFailed(this, this.target.flow === true ? 430 : 503) }
 }
 
 /**
