@@ -47,8 +47,12 @@ const TCP: Record<string, { want?: number | 'drop' | 'wait' | number[], close?: 
 
 interface Outcome { finals: number[], closed: boolean }
 
-/** One fixture on a connection of its own: the final statuses, and whether sipd closed it within the wait. */
-async function exchange (host: string, port: number, bytes: Buffer, finals: number, waitMs: number): Promise<Outcome> {
+/**
+ * One fixture on a connection of its own: the final statuses, and whether
+ * sipd closed it; waits for `finals` answers, or with `untilClose` for the
+ * close, at most `waitMs`.
+ */
+async function exchange (host: string, port: number, bytes: Buffer, finals: number, waitMs: number, untilClose = false): Promise<Outcome> {
   return await new Promise(resolve => {
     const s = net.connect({ host, port })
     const out: Outcome = { finals: [], closed: false }
@@ -65,8 +69,7 @@ async function exchange (host: string, port: number, bytes: Buffer, finals: numb
         const status = Number(head.slice(8, 11))
         if (status >= 200) out.finals.push(status)
       }
-      // Enough answers, and the connection is not expected to close: stop waiting.
-      if (finals > 0 && out.finals.length >= finals && waitMs < 2000) done()
+      if (!untilClose && finals > 0 && out.finals.length >= finals) done()
     })
     s.on('close', () => { out.closed = true; done() })
     s.on('error', () => {})
@@ -88,7 +91,7 @@ for (const [family, host] of [['IPv4', '127.0.0.1'], ['IPv6', '::1']] as const) 
       const want = tcp.want ?? EXPECTED[f]!
       const wants = Array.isArray(want) ? want : typeof want === 'number' ? [want] : []
       // Wait for the close where it is due, else for the answers (an INVITE's 100 comes first), else a short while.
-      const r = await exchange(host, port, readFileSync(path.join(dir, f)), tcp.close === true ? 0 : wants.length, tcp.close === true ? 2000 : wants.length > 0 ? 3000 : 300)
+      const r = await exchange(host, port, readFileSync(path.join(dir, f)), wants.length, tcp.close === true ? 2000 : wants.length > 0 ? 3000 : 300, tcp.close === true)
       t.same(r.finals, wants, `${f}: ${wants.length === 0 ? `no answer (${String(want)})` : wants.join(', ')}`)
       if (tcp.close === true) t.ok(r.closed, `${f}: the connection is closed (framing lost)`)
       else if (want === 'wait') t.notOk(r.closed, `${f}: the connection waits for the rest of the message`)
