@@ -95,27 +95,29 @@ media:
     'CSeq: 1 ACK'
   ]
 
-  await t.test('CANCEL before any provisional from the media node', async t => {
-    const trunk = await SipParty.udp(TRUNK, port)
-    t.teardown(() => { trunk.close() })
-    const callId = `c1-${id()}`
-    const branch = `z9hG4bK${id()}`
-    trunk.send(invite(trunk, '4001', callId, branch), SDP)
-    trunk.send(cancelOf(trunk, '4001', callId, branch))
-    const inv = await node.request('INVITE', callId)
-    t.ok(inv, 'the media node got the INVITE')
-    t.ok(await trunk.response('CANCEL', 200, 200, callId), 'the caller\'s CANCEL answered 200 at once (§16.10)')
-    t.notOk(await node.request('CANCEL', callId, 500), 'no CANCEL before a provisional response (§9.1)')
-    node.reply(inv!, 180, 'Ringing', { toTag: 'm1' })
-    const cancel = await node.request('CANCEL', callId)
-    t.ok(cancel, 'the CANCEL follows the 180')
-    node.reply(cancel!, 200, 'OK')
-    node.reply(inv!, 487, 'Request Terminated', { toTag: 'm1' })
-    t.ok(await node.request('ACK', callId), 'sipd ACKs the 487 hop by hop')
-    const final = await trunk.response('INVITE', 200, 699, callId)
-    t.equal(final?.status, 487, 'the caller gets 487')
-    trunk.send(ackOf(trunk, '4001', callId, branch, final!))
-  })
+  for (const transport of ['udp', 'tcp'] as const) {
+    await t.test(`CANCEL before any provisional from the media node (trunk over ${transport})`, async t => {
+      const trunk = transport === 'udp' ? await SipParty.udp(TRUNK, port) : await SipParty.tcp(TRUNK, port)
+      t.teardown(() => { trunk.close() })
+      const callId = `c1-${id()}`
+      const branch = `z9hG4bK${id()}`
+      trunk.send(invite(trunk, '4001', callId, branch), SDP)
+      trunk.send(cancelOf(trunk, '4001', callId, branch))
+      const inv = await node.request('INVITE', callId)
+      t.ok(inv, 'the media node got the INVITE')
+      t.ok(await trunk.response('CANCEL', 200, 200, callId), 'the caller\'s CANCEL answered 200 at once (§16.10)')
+      t.notOk(await node.request('CANCEL', callId, 500), 'no CANCEL before a provisional response (§9.1)')
+      node.reply(inv!, 180, 'Ringing', { toTag: 'm1' })
+      const cancel = await node.request('CANCEL', callId)
+      t.ok(cancel, 'the CANCEL follows the 180')
+      node.reply(cancel!, 200, 'OK')
+      node.reply(inv!, 487, 'Request Terminated', { toTag: 'm1' })
+      t.ok(await node.request('ACK', callId), 'sipd ACKs the 487 hop by hop')
+      const final = await trunk.response('INVITE', 200, 699, callId)
+      t.equal(final?.status, 487, 'the caller gets 487')
+      trunk.send(ackOf(trunk, '4001', callId, branch, final!))
+    })
+  }
 
   await t.test('CANCEL after the 200, then UPDATE and a re-INVITE in the dialog', async t => {
     const trunk = await SipParty.udp(TRUNK, port)
