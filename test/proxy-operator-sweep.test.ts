@@ -6,8 +6,8 @@
 //   holds its own CANCEL until the media node's 180 (RFC 3261 §9.1, §16.10),
 //   then the caller gets 487;
 // - CANCEL after the 200: 200, nothing forwarded, the call goes on;
-// - UPDATE (RFC 3311) and a re-INVITE from the callee in the dialog, by the
-//   Record-Route set;
+// - UPDATE (RFC 3311) in the early and the confirmed dialog and a re-INVITE
+//   from the callee, by the Record-Route set;
 // - a 302 relayed with its Contact, the callee's hop ACKed by sipd;
 // - a callee that rings and never answers: Timer C (§16.8) CANCELs it and
 //   the caller gets 408 (was the branch's 487);
@@ -192,6 +192,42 @@ media:
     t.ok(bye, 'BYE reaches the media node')
     node.reply(bye!, 200, 'OK')
     t.equal((await trunk.response('BYE', 100, 699, callId))?.status, 200, 'the call ends')
+  })
+
+  await t.test('UPDATE in the early dialog (RFC 3311 §5.1), then CANCEL', async t => {
+    const trunk = await SipParty.udp(TRUNK, port)
+    t.teardown(() => { trunk.close() })
+    const callId = `c8-${id()}`
+    const branch = `z9hG4bK${id()}`
+    trunk.send(invite(trunk, '4008', callId, branch), SDP)
+    const inv = await node.request('INVITE', callId)
+    node.reply(inv!, 183, 'Session Progress', { toTag: 'm8', headers: [['Contact', `<sip:fs@${MEDIA}:${mediaPort}>`]], body: SDP, contentType: 'application/sdp' })
+    const early = await trunk.response('INVITE', 183, 183, callId)
+    t.ok(early, 'the caller gets the 183 with the Record-Route set')
+    trunk.send([
+      `UPDATE sip:fs@${MEDIA}:${mediaPort} SIP/2.0`,
+      `Via: SIP/2.0/UDP ${TRUNK}:${trunk.port};branch=z9hG4bK${id()};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:+15550100@${TRUNK}>;tag=t${callId}`,
+      `To: ${early!.header('To')!}`,
+      `Call-ID: ${callId}`,
+      'CSeq: 2 UPDATE',
+      `Contact: <sip:trunk@${TRUNK}:${trunk.port}>`,
+      ...routeLines(early!, true),
+      'Content-Type: application/sdp'
+    ], SDP)
+    const update = await node.request('UPDATE', callId)
+    t.ok(update, 'the UPDATE reaches the media node by the early dialog\'s Route set')
+    node.reply(update!, 200, 'OK', { body: SDP, contentType: 'application/sdp' })
+    t.equal((await trunk.response('UPDATE', 100, 699, callId))?.status, 200, 'its 200 comes back')
+    trunk.send(cancelOf(trunk, '4008', callId, branch))
+    t.equal((await trunk.response('CANCEL', 100, 699, callId))?.status, 200, 'CANCEL 200')
+    const cancel = await node.request('CANCEL', callId)
+    node.reply(cancel!, 200, 'OK')
+    node.reply(inv!, 487, 'Request Terminated', { toTag: 'm8' })
+    const final = await trunk.response('INVITE', 200, 699, callId)
+    t.equal(final?.status, 487, 'the early dialog ends 487')
+    trunk.send(ackOf(trunk, '4008', callId, branch, final!))
   })
 
   await t.test('a 302 from the media node is relayed', async t => {
