@@ -6,6 +6,8 @@
 //   holds its own CANCEL until the media node's 180 (RFC 3261 §9.1, §16.10),
 //   then the caller gets 487;
 // - CANCEL after the 200: 200, nothing forwarded, the call goes on;
+// - CANCEL while the media node is silent: 487 (was 408) once the branch
+//   times out, no CANCEL on a branch without a provisional;
 // - UPDATE (RFC 3311) in the early and the confirmed dialog and a re-INVITE
 //   from the callee, by the Record-Route set;
 // - a 302 relayed with its Contact, the callee's hop ACKed by sipd;
@@ -228,6 +230,24 @@ media:
     const final = await trunk.response('INVITE', 200, 699, callId)
     t.equal(final?.status, 487, 'the early dialog ends 487')
     trunk.send(ackOf(trunk, '4008', callId, branch, final!))
+  })
+
+  await t.test('CANCEL while the media node says nothing at all: 487 once the branch times out', async t => {
+    const trunk = await SipParty.udp(TRUNK, port)
+    t.teardown(() => { trunk.close() })
+    const callId = `c9-${id()}`
+    const branch = `z9hG4bK${id()}`
+    trunk.send(invite(trunk, '4009', callId, branch), SDP)
+    t.ok(await node.request('INVITE', callId), 'the media node got the INVITE and stays silent')
+    trunk.send(cancelOf(trunk, '4009', callId, branch))
+    t.equal((await trunk.response('CANCEL', 100, 699, callId))?.status, 200, 'CANCEL 200')
+    // The branch times out after 3 s here (timer_c, below media.response_timeout_ms).
+    const final = await trunk.response('INVITE', 200, 699, callId, 8000)
+    t.equal(final?.status, 487, 'the cancelled INVITE ends 487, not 408')
+    t.notOk(await node.request('CANCEL', callId, 100), 'no CANCEL was sent on a branch without a provisional (§9.1)')
+    trunk.send(ackOf(trunk, '4009', callId, branch, final!))
+    const media = await (await fetch(`${sipd.httpUrl}/api/media`)).json() as { sets: Array<{ nodes: Array<{ state: string }> }> }
+    t.equal(media.sets[0]?.nodes[0]?.state, 'active', 'a branch the caller cancelled does not mark the node down')
   })
 
   await t.test('a 302 from the media node is relayed', async t => {

@@ -1177,6 +1177,13 @@ class ResponseContext implements ServerTransactionHandler {
       this.#report(500, best.target)
       return
     }
+    if (best.response === undefined && best.status === 408 && this.#cancelled) {
+      // The caller CANCELled and the branch never answered (our CANCEL waited for a provisional, §9.1):
+      // the INVITE ends as a cancelled one (487, §9.2), not as a timeout the caller did not wait for.
+      this.core.reply(this.tx, 487, 'Request Terminated')
+      this.#report(487, best.target)
+      return
+    }
     if (best.response !== undefined) this.core.relay(this.tx, best.response, this.#otherChallenges(best))
     else this.core.reply(this.tx, best.status, best.status === 430 ? 'Flow Failed' : reasonPhrase(best.status))
     this.#report(best.status, best.target)
