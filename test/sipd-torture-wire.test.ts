@@ -81,7 +81,7 @@ t.test('torture messages over UDP', async t => {
       if (status >= 300) {
         try {
           const resp = parseMessage(msg)
-          if (resp.cseq.method === 'INVITE') sockets[0]!.send(ackFor(resp, inviteUri, inviteVia), port, '127.0.0.1')
+          if (!resp.isRequest && resp.cseq.method === 'INVITE') sockets[0]!.send(ackFor(resp, inviteUri, inviteVia), port, '127.0.0.1')
         } catch {
           // A 400 to a request without Call-ID or CSeq (insuf.dat) needs no ACK:
           // the sanity stage answers statelessly.
