@@ -2,12 +2,12 @@
  * @sipd/proxy: the sipd application (config, server composition, routing,
  * metrics, HTTP). The `sipd` command is `dist/cli.js`.
  */
-export { Sipd, ALLOW } from './server.js'
+export { Sipd } from './server.js'
 export type { SipdStatus, RouteDecision, RouteContext, RouteTarget, RoutingModule } from './server.js'
 export { loadConfig, buildConfig, ConfigError } from './config.js'
 export type { SipdConfig, MediaSetConfig, MediaNodeConfig, MediaAlgorithm } from './config.js'
 export { SipdMetrics } from './metrics.js'
-export { checkRequest, SUPPORTED_EXTENSIONS } from './sanity.js'
+export { ALLOW, checkRequest, SUPPORTED_EXTENSIONS } from './sanity.js'
 export { createLogger } from './logger.js'
 export { ProxyCore, DEFAULT_PROXY_CORE_OPTIONS, ProxyError, loopHash } from './proxy-core.js'
 export type { ProxyCoreOptions, ForwardTarget, ForwardOptions, BranchOutcome, Preprocessed, Refusal } from './proxy-core.js'

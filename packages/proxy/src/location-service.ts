@@ -45,6 +45,8 @@ export class LocationService {
   readonly locations: LocationStore
   readonly subscribers: SubscriberStore
   readonly registrar: Registrar
+  /** Whether REGISTERs from `address` bind without authentication (registrar.auth_exempt); undefined when none do. */
+  readonly authExempt: ((address: string) => boolean) | undefined
   readonly #client: { disconnect: () => void } | undefined
   readonly #logger: Logger
 
@@ -73,6 +75,7 @@ export class LocationService {
     const authFailures = new Map<string, Counter.Internal>()
     // registrar.auth_exempt: REGISTERs from these networks bind without digest.
     const exempt = config.registrar.authExempt.length > 0 ? new AddressList(config.registrar.authExempt) : undefined
+    if (exempt !== undefined) this.authExempt = address => exempt.has(address)
     if (exempt !== undefined) logger.info({ networks: config.registrar.authExempt }, 'registrar: REGISTERs from these networks are accepted without authentication (registrar.auth_exempt)')
     this.registrar = new Registrar({
       domains: config.domains,

@@ -520,7 +520,7 @@ export class ProxyCore {
       send = hop.target
     }
     const branch = BRANCH_PREFIX + new Hash64().field(req.topVia?.branch ?? '').field(req.method).field(req.callId).add(String(req.cseq.seq)).hex() + '.s'
-    const via = this.#via(send.transport, source, branch)
+    const via = this.#via(send.transport, source, branch, this.#listenerFor(send.transport, source, send))
     const mf = req.maxForwards
     if (mf !== undefined && mf <= 0) return false
     const edits = this.#routeEdits(pre, req)
@@ -566,7 +566,11 @@ export class ProxyCore {
     }
     const target = this.#sendTarget(u)
     if (target === undefined) return undefined
-    const l = this.#listeners().find(x => x.transport === target.transport)
+    // A listener of the node's address family, where it can answer (an IPv6 node, an IPv4 listener first).
+    const v6 = target.address.indexOf(':') >= 0
+    const all = this.#listeners()
+    const l = all.find(x => x.transport === target.transport && (x.address === '::' || (x.address.indexOf(':') >= 0) === v6)) ??
+      all.find(x => x.transport === target.transport)
     let host = this.#advertiseHost ?? l?.address ?? '127.0.0.1'
     // A wildcard listener: the address the node sees us from is the one it can answer (rport does the rest).
     if (host === '0.0.0.0' || host === '::') host = target.address
@@ -597,7 +601,7 @@ export class ProxyCore {
     b.send = send
     const branch = BRANCH_PREFIX + ctx.hash + '.' + this.#branchStem + (this.#branchSeq++).toString(36)
     const recordRoute = ctx.options.recordRoute ?? (req.to.tag === undefined && req.method !== 'REGISTER')
-    const out = this.#listenerFor(send.transport, source)
+    const out = this.#listenerFor(send.transport, source, send)
     const rr: string[] = []
     if (recordRoute) {
       // RFC 5626 §5.3: toward a registered flow our Record-Route names it, so in-dialog requests come down it too.
@@ -782,16 +786,31 @@ export class ProxyCore {
     return { transport, address: unbracket(uri.host), port: uri.port ?? 5060 }
   }
 
-  /** The listener a request leaves through: the one it arrived on when the transport is the same, else the first of that transport. */
-  #listenerFor (transport: TransportName, source: Source): ListenerInfo | undefined {
+  /**
+   * The listener a request to `to` leaves through: the one it arrived on
+   * when the transport and the address family are the same, else the first
+   * of that transport and family (an IPv4 caller's call to an IPv6 node
+   * leaves by the IPv6 listener, whose address goes in Via and in a second
+   * Record-Route, RFC 5658), else as before the family was looked at.
+   */
+  #listenerFor (transport: TransportName, source: Source, to?: SendTarget): ListenerInfo | undefined {
     const all = this.#listeners()
+    const v6 = to !== undefined && to.address.indexOf(':') >= 0
+    let arrived: ListenerInfo | undefined
+    let fitting: ListenerInfo | undefined
     let first: ListenerInfo | undefined
     for (const l of all) {
       if (l.transport !== transport) continue
-      if (source.transport === transport && (l.address === source.local.address || l.address === '0.0.0.0' || l.address === '::') && l.port === source.local.port) return l
+      // '::' takes both families (Node binds it dual-stack); any other address one.
+      const fits = to === undefined || l.address === '::' || (l.address.indexOf(':') >= 0) === v6
+      if (source.transport === transport && (l.address === source.local.address || l.address === '0.0.0.0' || l.address === '::') && l.port === source.local.port) {
+        if (fits) return l
+        arrived = l
+      }
+      if (fits) fitting ??= l
       first ??= l
     }
-    return first
+    return fitting ?? arrived ?? first
   }
 
   #via (transport: TransportName, source: Source, branch: string, listener?: ListenerInfo): string {
@@ -892,6 +911,8 @@ class Branch implements ClientTransactionHandler {
   cancelled = false
   /** A CANCEL is due once a provisional response arrives (RFC 3261 §9.1). */
   cancelPending = false
+  /** Timer C CANCELled this branch (§16.8): its 487 is a timeout, not the caller's CANCEL. */
+  timedOut = false
   /** Timer C on the transaction layer's wheel (a native timer per branch cost more than the rest of its bookkeeping). */
   timerC: WheelTimer | undefined = undefined
   /** Timer C's callback, made once per branch (Timer C is re-armed by every provisional response). */
@@ -905,7 +926,9 @@ class Branch implements ClientTransactionHandler {
   onProvisional (resp: SipResponse): void { this.ctx.branchProvisional(this, resp) }
   onFinal (resp: SipResponse): void { this.ctx.branchFinal(this, resp) }
   onTimeout (): void { this.ctx.branchFailed(this, 408) }
-  onTransportError (): void { this.ctx.branchFailed(this, 503) }
+  // RFC 5626 §5.3: the registered flow (the phone's TCP connection) is gone and no new one is opened: 430, as
+  // another node holding it answers; a 503 would reach the caller as 500, as if sipd had failed.
+  onTransportError (): void { this.ctx.branchFailed(this, this.target.flow === true ? 430 : 503) }
 }
 
 /**
@@ -1026,6 +1049,7 @@ class ResponseContext implements ServerTransactionHandler {
     }
     if (b.provisional && !b.cancelled) {
       // §16.8: a branch with a provisional response is CANCELled; its 487 ends it.
+      b.timedOut = true
       this.#cancelBranch(b)
       this.#armTimerC(b, 64 * this.core.t1)
       return
@@ -1061,6 +1085,13 @@ class ResponseContext implements ServerTransactionHandler {
     if (b.done) {
       // A 2xx retransmission or another fork's 2xx through the Accepted client transaction.
       if (status >= 200 && status < 300) this.core.relay(this.tx, resp)
+      return
+    }
+    if (status === 487 && b.timedOut) {
+      // Our own CANCEL after Timer C, not the caller's: the caller gets 408
+      // Request Timeout (as Kamailio's fr_inv_timer), a no-answer, not 487
+      // "terminated by a CANCEL" it never sent.
+      this.branchFailed(b, 408)
       return
     }
     this.#end(b)
@@ -1144,6 +1175,13 @@ class ResponseContext implements ServerTransactionHandler {
     if (best.status === 503) {
       this.core.reply(this.tx, 500, 'Server Internal Error')
       this.#report(500, best.target)
+      return
+    }
+    if (best.response === undefined && best.status === 408 && this.#cancelled) {
+      // The caller CANCELled and the branch never answered (our CANCEL waited for a provisional, §9.1):
+      // the INVITE ends as a cancelled one (487, §9.2), not as a timeout the caller did not wait for.
+      this.core.reply(this.tx, 487, 'Request Terminated')
+      this.#report(487, best.target)
       return
     }
     if (best.response !== undefined) this.core.relay(this.tx, best.response, this.#otherChallenges(best))

@@ -20,6 +20,10 @@ import { gatewayRequestUri, TrunkRouter } from './trunks.js'
 import { ProxyAuth } from './proxy-auth.js'
 import type { ProxyAuthOptions } from './proxy-auth.js'
 import type { Gateway } from './trunks.js'
+import { isKnownMethod } from './sanity.js'
+
+/** What phones may send through the default policy outside a dialog (Allow of its 405). */
+const PHONE_ALLOW = 'INVITE, ACK, CANCEL, MESSAGE, SUBSCRIBE, REFER'
 
 /** A registered contact of an AOR, as the location service returns it. */
 export interface LocatedContact {
@@ -44,7 +48,9 @@ export type Locate = (aor: string) => Promise<readonly LocatedContact[] | undefi
 
 /**
  * A {@link Locate} over the registrar: undefined for an AOR that is no
- * subscriber of ours and has no binding, or for a disabled subscriber; else
+ * subscriber of ours (unknown or deleted) and has no binding that an
+ * `exempt` source (registrar.auth_exempt) registered, or for a disabled
+ * subscriber; else
  * its bindings (possibly none), each reached so
  * that the request uses the phone's own flow:
  * - a binding registered through an edge proxy: by its Path (RFC 3327 §5.3);
@@ -53,18 +59,25 @@ export type Locate = (aor: string) => Promise<readonly LocatedContact[] | undefi
  * - a binding whose flow this node holds: to the address the REGISTER came
  *   from, so the TCP connection (or the NAT binding) it arrived on is reused.
  */
-export function registrarLocate (lookup: (aor: string) => Promise<readonly Binding[]>, subscribers: SubscriberStore, localNode?: string): Locate {
+export function registrarLocate (lookup: (aor: string) => Promise<readonly Binding[]>, subscribers: SubscriberStore, localNode?: string,
+  exempt?: (address: string) => boolean): Locate {
   return async (aor) => {
     const colon = aor.indexOf(':')
     const at = aor.indexOf('@')
     if (at <= colon) return undefined
     const sub = await subscribers.lookup(aor.slice(colon + 1, at), aor.slice(at + 1))
     if (sub !== undefined && !sub.enabled) return undefined
-    const bindings = await lookup(aor)
-    // An AOR without subscriber has bindings only when registrar.auth_exempt
-    // let it register (no subscriber needed there): its calls reach them, as
-    // with a registrar that does not authenticate. Without any: not ours (404).
-    if (sub === undefined && bindings.length === 0) return undefined
+    let bindings = await lookup(aor)
+    if (sub === undefined) {
+      // No subscriber (never one, or deleted since): only bindings that
+      // registrar.auth_exempt let in without one stay reachable, as with a
+      // registrar that does not authenticate. A deleted subscriber's
+      // digest-registered phone stops getting calls once the subscriber
+      // cache forgets it (subscribers.cache_ttl_ms), not when its bindings
+      // expire. None left: not ours (404).
+      bindings = exempt === undefined ? [] : bindings.filter(b => b.received !== undefined && exempt(b.received.address))
+      if (bindings.length === 0) return undefined
+    }
     return bindings.map(b => locatedContact(b, localNode))
   }
 }
@@ -341,7 +354,11 @@ export class DefaultRouting {
       return
     }
     if (req.method !== 'INVITE' && req.method !== 'MESSAGE' && req.method !== 'SUBSCRIBE' && req.method !== 'REFER') {
-      this.#core.reply(tx, 403, 'Forbidden')
+      // RFC 3261 §21.4.6: a method sipd knows but does not take from phones
+      // outside a dialog is 405 with what it does take; any other stays a
+      // policy refusal (a proxy forwards methods it does not know, §16).
+      if (isKnownMethod(req.method)) this.#core.reply(tx, 405, 'Method Not Allowed', [['Allow', PHONE_ALLOW]])
+      else this.#core.reply(tx, 403, 'Forbidden')
       return
     }
     this.#auth.check(req, user!, domain).then(outcome => {

@@ -9,6 +9,17 @@ import type { SipRequest, SipResponse } from '@sipd/sip-parser'
 /** Option tags sipd implements (RFC 3327 Path). */
 export const SUPPORTED_EXTENSIONS: readonly string[] = ['path']
 
+/** Methods sipd handles as a proxy/registrar (Allow in answers to OPTIONS, 405 and 501). */
+export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, MESSAGE'
+
+/** {@link ALLOW} as a set, for the one lookup a request to sipd itself costs. */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(ALLOW.split(', '))
+
+/** True for a method in {@link ALLOW}: one sipd understands (a 405 rather than a 501 when it is refused). */
+export function isKnownMethod (method: string): boolean {
+  return KNOWN_METHODS.has(method)
+}
+
 /** What the sanity stage decided. */
 export type SanityVerdict =
   | undefined
@@ -49,18 +60,29 @@ export function copiedFieldsClean (msg: SipRequest | SipResponse): boolean {
 }
 
 /**
- * Check a parsed request. `toUs` says whether the Request-URI targets sipd
- * itself (then Require applies to us, and an OPTIONS with Max-Forwards 0 is
- * answered rather than refused, §16.3 step 3 / §11).
+ * Check a parsed request. `toUs` says whether sipd itself is the UAS: the
+ * Request-URI targets sipd, or the registrar takes this REGISTER. Then
+ * Require applies to us, an unknown method is 501, and an OPTIONS or a
+ * REGISTER with Max-Forwards 0 is answered rather than refused (§16.3 step 3
+ * binds an element that forwards; §8.2 and §10.3 have no such check).
  */
 export function checkRequest (req: SipRequest, toUs: boolean): SanityVerdict {
   const bad = validateRequest(req)
   if (bad !== undefined) return { status: bad.status, reason: reasonFrom(bad.reason), headers: bad.headers?.map(([n, v]) => [n, v]) }
   try {
-    // RFC 3261 §16.3 step 3: Max-Forwards 0 ends the request here.
     const mf = req.maxForwards
     if (!copiedFieldsClean(req)) return { status: 400, reason: 'CR or LF in From, To or Route' }
-    if (mf === 0 && !(toUs && req.method === 'OPTIONS') && req.method !== 'ACK') {
+    // RFC 3261 §8.2.1, §21.5.2: a method sipd does not know, addressed to
+    // sipd itself outside any dialog and route, is the UAS's 501 (before
+    // any authentication: nothing here could be authorised). For a user's
+    // URI a proxy forwards whatever the method (§16), so the policy decides.
+    if (toUs && !KNOWN_METHODS.has(req.method) && req.to.tag === undefined && req.route.length === 0) {
+      return { status: 501, reason: 'Not Implemented', headers: [['Allow', ALLOW]] }
+    }
+    // RFC 3261 §16.3 step 3: Max-Forwards 0 ends the request here, unless we
+    // are its final recipient: OPTIONS (§11) or a REGISTER our registrar
+    // answers (§10.3: the registrar is the UAS and forwards nothing).
+    if (mf === 0 && !(toUs && (req.method === 'OPTIONS' || req.method === 'REGISTER')) && req.method !== 'ACK') {
       return { status: 483, reason: 'Too Many Hops' }
     }
     // RFC 3261 §16.3 step 5 (Proxy-Require) and §8.2.2.3 (Require, when we are the UAS).

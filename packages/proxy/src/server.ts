@@ -15,16 +15,13 @@ import type { SipdConfig } from './config.js'
 import { startHttpServer } from './http-server.js'
 import type { RouteHandler } from './http-server.js'
 import { SipdMetrics } from './metrics.js'
-import { checkRequest, copiedFieldsClean, reasonFrom, SUPPORTED_EXTENSIONS } from './sanity.js'
+import { ALLOW, checkRequest, copiedFieldsClean, reasonFrom, SUPPORTED_EXTENSIONS } from './sanity.js'
 import { ProxyCore } from './proxy-core.js'
 import { salvageRequest } from './salvage.js'
 import { DefaultRouting, registrarLocate } from './routing-default.js'
 import { flowRouting, LocationService } from './location-service.js'
 import { MediaAdmin, xmlCurlRoutes } from './media-admin.js'
 import type { Binding } from '@sipd/registrar'
-
-/** Methods sipd handles as a proxy/registrar (Allow in answers to OPTIONS). */
-export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, MESSAGE'
 
 /** Unparseable messages that cannot be answered are logged at warn at most this often (a flood must not flood the log). */
 const DROP_WARN_INTERVAL_MS = 60_000
@@ -204,7 +201,7 @@ export class Sipd {
         transactions: this.transactions,
         logger: this.logger,
         servedHosts: this.#localHosts,
-        locate: registrarLocate(async aor => await this.lookup(aor), this.locationService.subscribers, this.config.nodeId),
+        locate: registrarLocate(async aor => await this.lookup(aor), this.locationService.subscribers, this.config.nodeId, this.locationService.authExempt),
         auth: { subscribers: this.locationService.subscribers }
       })
       this.media = new MediaAdmin({ config: this.config, policy: this.#policy, logger: this.logger, registry: this.metrics.registry })
@@ -358,7 +355,8 @@ export class Sipd {
     }
     this.metrics.requestIn(msg.method)
     const toUs = this.isToUs(msg)
-    const verdict = checkRequest(msg, toUs)
+    // A REGISTER the registrar answers has sipd as its UAS whatever its Request-URI (§10.3).
+    const verdict = checkRequest(msg, toUs || (msg.method === 'REGISTER' && this.#registrarTakes(msg)))
     if (verdict !== undefined) {
       this.metrics.sanity.labels(String(verdict.status)).inc()
       if (msg.method !== 'ACK') {
@@ -442,6 +440,13 @@ export class Sipd {
     if (req.method === 'CANCEL') {
       // No transaction of ours to cancel (the layer matched none).
       this.#respond(tx, 481, 'Call/Transaction Does Not Exist')
+      return
+    }
+    if (req.method !== 'REGISTER' && this.isToUs(req)) {
+      // RFC 3261 §8.2.1, §21.4.6: sipd itself, without a routing policy, is
+      // only a registrar; the method is known (unknown ones got 501) but not
+      // served at this URI.
+      this.#respond(tx, 405, 'Method Not Allowed', [['Allow', 'OPTIONS, REGISTER']])
       return
     }
     this.#respond(tx, req.method === 'REGISTER' ? 403 : 404, req.method === 'REGISTER' ? 'Domain Not Served' : 'Not Found')

@@ -60,3 +60,39 @@ t.test('Proxy-Authorization that does not parse is a 400, not an exception', asy
   const none = await auth.check(invite(), 'alice', 'example.test')
   t.equal(none.ok ? 0 : none.status, 407, 'no credentials: the challenge')
 })
+
+function request (method: string, uri: string, edit: (lines: string[]) => string[] = l => l): SipRequest {
+  const lines = [
+    `${method} ${uri} SIP/2.0`,
+    'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKmethod',
+    'Max-Forwards: 70',
+    'From: <sip:alice@example.test>;tag=1',
+    `To: <${uri}>`,
+    'Call-ID: method@192.0.2.1',
+    `CSeq: 1 ${method}`
+  ]
+  return parseMessage(edit(lines).join('\r\n') + '\r\nContent-Length: 0\r\n\r\n') as SipRequest
+}
+
+t.test('an unknown method addressed to sipd itself is 501 with Allow (RFC 3261 §8.2.1, §21.5.2)', async t => {
+  for (const method of ['FOO', 'PUBLISH', 'invite']) {
+    const v = checkRequest(request(method, 'sip:example.test'), true)
+    t.equal(v?.status, 501, `${method}: 501`)
+    t.match(v?.headers, [['Allow', /^INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER/]], `${method}: Allow lists what sipd does`)
+  }
+  t.equal(checkRequest(request('FOO', 'sip:bob@example.test'), false), undefined, 'for a user\'s URI the policy decides (a proxy forwards any method, §16)')
+  t.equal(checkRequest(request('FOO', 'sip:example.test', l => l.map(x => x.startsWith('To:') ? x + ';tag=9' : x)), true), undefined, 'in a dialog: routed as such')
+  t.equal(checkRequest(request('FOO', 'sip:example.test', l => [...l, 'Route: <sip:edge.example.test;lr>']), true), undefined, 'with a Route set: routed by it')
+  for (const method of ['INFO', 'MESSAGE', 'SUBSCRIBE']) t.equal(checkRequest(request(method, 'sip:example.test'), true), undefined, `${method}: known, passes the sanity stage`)
+  const mf0 = checkRequest(request('FOO', 'sip:example.test', l => l.map(x => x.startsWith('Max-Forwards:') ? 'Max-Forwards: 0' : x)), true)
+  t.equal(mf0?.status, 501, 'the UAS answers 501 whatever Max-Forwards says')
+})
+
+t.test('Max-Forwards 0: 483 unless sipd is the final recipient (OPTIONS, a REGISTER the registrar takes)', async t => {
+  const mf0 = (l: string[]): string[] => l.map(x => x.startsWith('Max-Forwards:') ? 'Max-Forwards: 0' : x)
+  t.equal(checkRequest(request('REGISTER', 'sip:example.test', mf0), true), undefined, 'REGISTER to our registrar: processed (RFC 3261 §10.3; §16.3 step 3 binds forwarding)')
+  t.equal(checkRequest(request('REGISTER', 'sip:elsewhere.test', mf0), false)?.status, 483, 'a REGISTER sipd would forward: 483')
+  t.equal(checkRequest(request('OPTIONS', 'sip:example.test', mf0), true), undefined, 'OPTIONS to us: answered (§11)')
+  t.equal(checkRequest(request('INVITE', 'sip:bob@example.test', mf0), false)?.status, 483, 'an INVITE to forward: 483')
+  t.equal(checkRequest(request('INVITE', 'sip:example.test', mf0), true)?.status, 483, 'an INVITE to sipd itself goes on to the policy, which forwards: 483')
+})
