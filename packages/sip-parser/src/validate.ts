@@ -5,7 +5,9 @@
  * Max-Forwards 0 (483) depend on the element and are left to it.
  */
 import { SipParseError } from './errors.js'
-import { H_CALL_ID, H_CSEQ, H_FROM, H_TO, H_VIA } from './header-names.js'
+import {
+  H_CALL_ID, H_CONTACT, H_CSEQ, H_EXPIRES, H_FROM, H_PROXY_REQUIRE, H_RECORD_ROUTE, H_REQUIRE, H_ROUTE, H_TO, H_VIA
+} from './header-names.js'
 import type { SipRequest, SipResponse } from './message.js'
 import type { ValidationFailure } from './types.js'
 
@@ -17,8 +19,32 @@ const MANDATORY: ReadonlyArray<readonly [number, string]> = [
   [H_CSEQ, 'CSeq']
 ]
 
-/** Request-URI schemes an element can route (others get 416, RFC 3261 §8.2.2.1). */
-const SCHEMES = new Set(['sip', 'sips', 'tel'])
+/**
+ * True when the Request-URI text starts with a scheme an element can route:
+ * sip, sips or tel in any case (others get 416, RFC 3261 §8.2.2.1, §19.1.4).
+ */
+function routableScheme (uri: string): boolean {
+  const c0 = uri.charCodeAt(0) | 0x20
+  const c1 = uri.charCodeAt(1) | 0x20
+  const c2 = uri.charCodeAt(2) | 0x20
+  if (c0 === 0x73 && c1 === 0x69 && c2 === 0x70) { // sip
+    const c3 = uri.charCodeAt(3)
+    return c3 === 0x3a || ((c3 | 0x20) === 0x73 && uri.charCodeAt(4) === 0x3a)
+  }
+  return c0 === 0x74 && c1 === 0x65 && c2 === 0x6c && uri.charCodeAt(3) === 0x3a // tel
+}
+
+/**
+ * True when the Via elements are more than the top one: a second Via line,
+ * or a comma anywhere in the first line (a comma in a quoted parameter value
+ * too: then the whole list is parsed, which is only slower).
+ */
+function moreThanTopVia (req: SipRequest, k: number): boolean {
+  if (req.findId(H_VIA, k + 1) >= 0) return true
+  const buf = req.buf
+  for (let i = req.lineAt(k), e = req.nextAt(k); i < e; i++) if (buf[i] === 0x2c) return true
+  return false
+}
 
 function reasonOf (err: unknown): string {
   // A reason phrase is one line of UTF-8 text: keep it short and printable.
@@ -55,8 +81,10 @@ export function validateRequest (req: SipRequest): ValidationFailure | undefined
   try {
     const topVia = req.topVia
     if (topVia === undefined) return bad('Missing Via header')
-    // Every Via must parse: a response travels back over them.
-    void req.via
+    // Every Via must parse: a response travels back over them. The top one
+    // (which the request's path reads anyway) is the whole list when its
+    // line is the only one and holds one element.
+    if (moreThanTopVia(req, req.findId(H_VIA))) void req.via
     void req.callId
     const cseq = req.cseq
     void req.from
@@ -64,25 +92,27 @@ export function validateRequest (req: SipRequest): ValidationFailure | undefined
     // RFC 3261 §8.1.1.5 / RFC 4475 §3.1.2.17: the CSeq method matches the request method.
     if (cseq.method !== req.method) return bad(`CSeq method ${cseq.method} does not match request method ${req.method}`)
     void req.maxForwards
-    void req.expires
     void req.contentLength
-    void req.contact
-    void req.route
-    void req.recordRoute
-    void req.require
-    void req.proxyRequire
+    // Views of headers most requests lack are looked up before they are
+    // built: an absent header gives nothing to check (and no empty array).
+    if (req.findId(H_EXPIRES) >= 0) void req.expires
+    if (req.findId(H_CONTACT) >= 0) void req.contact
+    if (req.findId(H_ROUTE) >= 0) void req.route
+    if (req.findId(H_RECORD_ROUTE) >= 0) void req.recordRoute
+    if (req.findId(H_REQUIRE) >= 0) void req.require
+    if (req.findId(H_PROXY_REQUIRE) >= 0) void req.proxyRequire
   } catch (err) {
     if (err instanceof SipParseError) return bad(reasonOf(err))
     throw err
   }
   const uri = req.uri
-  const colon = uri.indexOf(':')
-  const scheme = colon > 0 ? uri.slice(0, colon).toLowerCase() : ''
-  if (!SCHEMES.has(scheme)) return { status: 416, reason: 'Unsupported URI Scheme' }
+  if (!routableScheme(uri)) return { status: 416, reason: 'Unsupported URI Scheme' }
   try {
     const ruri = req.requestUri
-    // RFC 3261 §19.1.5: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
-    if (ruri.headers.size > 0) return bad('Request-URI must not contain headers')
+    // RFC 3261 §19.1.5: headers are not allowed in a Request-URI (RFC 4475
+    // §3.1.2.11). They follow a '?', so without one there are none to look
+    // at (and no empty Map is made to say so).
+    if (uri.indexOf('?') >= 0 && ruri.headers.size > 0) return bad('Request-URI must not contain headers')
   } catch (err) {
     if (err instanceof SipParseError) return bad(reasonOf(err))
     throw err
