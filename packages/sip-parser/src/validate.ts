@@ -4,6 +4,7 @@
  * Require / Proxy-Require against supported extensions (420) and
  * Max-Forwards 0 (483) depend on the element and are left to it.
  */
+import { ALPHANUM, TOKEN } from './chars.js'
 import { SipParseError } from './errors.js'
 import {
   H_CALL_ID, H_CONTACT, H_CSEQ, H_EXPIRES, H_FROM, H_PROXY_REQUIRE, H_RECORD_ROUTE, H_REQUIRE, H_ROUTE, H_TO, H_VIA
@@ -62,6 +63,63 @@ function isSip20 (version: string): boolean {
   return version.length === 7 && (version === 'SIP/2.0' || version.toUpperCase() === 'SIP/2.0')
 }
 
+/** User-part characters plainContact takes: alphanumerics and the marks of RFC 3261 §25.1 user that need no care ('%', ';', '?', '/', ',' and '#' do). */
+const PLAIN_USER = new Uint8Array(128)
+for (let c = 0; c < 128; c++) if (ALPHANUM[c] === 1) PLAIN_USER[c] = 1
+for (const ch of "-_.!~*'()&=+$") PLAIN_USER[ch.charCodeAt(0)] = 1
+
+/**
+ * True when Contact line `k` is `<sip:` (or sips), an optional user of
+ * plain characters and `@`, a dotted-quad IPv4 host (parts 0-255), an
+ * optional port up to 65535, `>` and nothing more: a value the Contact
+ * grammar accepts, known so from its bytes without building the view (the
+ * usual Contact of a trunk, a media node, sipp). Anything else (a display
+ * name, parameters, a host name, a folded line) is left to the grammar.
+ */
+function plainContact (req: SipRequest, k: number): boolean {
+  const buf = req.buf
+  const e = req.nextAt(k)
+  let i = req.lineAt(k)
+  while (i < e && TOKEN[buf[i]!] === 1) i++
+  while (i < e && (buf[i] === 0x20 || buf[i] === 0x09)) i++
+  if (buf[i] !== 0x3a) return false
+  i++
+  while (i < e && (buf[i] === 0x20 || buf[i] === 0x09)) i++
+  if (e - i < 13 || buf[i] !== 0x3c || (buf[i + 1]! | 0x20) !== 0x73 || (buf[i + 2]! | 0x20) !== 0x69 || (buf[i + 3]! | 0x20) !== 0x70) return false
+  i += 4
+  if ((buf[i]! | 0x20) === 0x73) i++
+  if (buf[i] !== 0x3a) return false
+  i++
+  let j = i
+  while (j < e && PLAIN_USER[buf[j]!] === 1) j++
+  if (buf[j] === 0x40) {
+    if (j === i) return false
+    i = j + 1
+  }
+  for (let part = 0; part < 4; part++) {
+    if (part > 0) {
+      if (buf[i] !== 0x2e) return false
+      i++
+    }
+    const d0 = i
+    let v = 0
+    while (i < e && i - d0 < 3 && buf[i]! >= 0x30 && buf[i]! <= 0x39) v = v * 10 + buf[i++]! - 0x30
+    if (i === d0 || v > 255) return false
+  }
+  if (buf[i] === 0x3a) {
+    const d0 = ++i
+    let v = 0
+    while (i < e && i - d0 < 5 && buf[i]! >= 0x30 && buf[i]! <= 0x39) v = v * 10 + buf[i++]! - 0x30
+    if (i === d0 || v > 65535) return false
+  }
+  if (buf[i] !== 0x3e) return false
+  i++
+  while (i < e && (buf[i] === 0x20 || buf[i] === 0x09)) i++
+  if (i < e && buf[i] === 0x0d) i++
+  if (i < e && buf[i] === 0x0a) i++
+  return i === e
+}
+
 function bad (what: string): ValidationFailure {
   return { status: 400, reason: what }
 }
@@ -96,7 +154,9 @@ export function validateRequest (req: SipRequest): ValidationFailure | undefined
     // Views of headers most requests lack are looked up before they are
     // built: an absent header gives nothing to check (and no empty array).
     if (req.findId(H_EXPIRES) >= 0) void req.expires
-    if (req.findId(H_CONTACT) >= 0) void req.contact
+    // One plain Contact (see plainContact) needs no view to know it parses.
+    const kc = req.findId(H_CONTACT)
+    if (kc >= 0 && (req.findId(H_CONTACT, kc + 1) >= 0 || !plainContact(req, kc))) void req.contact
     if (req.findId(H_ROUTE) >= 0) void req.route
     if (req.findId(H_RECORD_ROUTE) >= 0) void req.recordRoute
     if (req.findId(H_REQUIRE) >= 0) void req.require

@@ -625,6 +625,9 @@ t.test('validateRequest', async t => {
   }
   t.equal(validateRequest(parseReq(request([VIA + ';x="a,b"', FROM, TO, CALL_ID, CSEQ]))), undefined, 'a comma in a quoted Via parameter')
   t.equal(validateRequest(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ, 'Contact: *']))), undefined, 'Contact: *')
+  for (const c of ['<sip:trunk@127.0.0.2:5060>', '<SIPS:1.2.3.4>', 'm: <sip:a.b@10.0.0.1>', 'Contact:\t<sip:a@1.2.3.4:65535>  ']) {
+    t.equal(validateRequest(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ, c.startsWith('m:') ? c : c.startsWith('Contact:') ? c : 'Contact: ' + c]))), undefined, `plain Contact ${c}`)
+  }
   const cases: Array<[string, string[], string, number, string]> = [
     ['version', [VIA, FROM, TO, CALL_ID, CSEQ], 'INVITE sip:b@x SIP/3.0', 505, 'Version Not Supported'],
     ['no Via', [FROM, TO, CALL_ID, CSEQ], START, 400, 'Missing Via header'],
@@ -637,6 +640,8 @@ t.test('validateRequest', async t => {
     ['Via', [VIA + ', SIP/2.0/UDP', FROM, TO, CALL_ID, CSEQ], START, 400, 'missing space before sent-by in Via'],
     ['second Via line', [VIA, 'Via: SIP/2.0/UDP h:0x', FROM, TO, CALL_ID, CSEQ], START, 400, 'Via parameters'],
     ['Via after a quoted comma', [VIA + ';x="a,b", SIP/2.0/UDP', FROM, TO, CALL_ID, CSEQ], START, 400, 'missing space before sent-by in Via'],
+    ['text after a plain Contact', [VIA, FROM, TO, CALL_ID, CSEQ, 'Contact: <sip:a@1.2.3.4>x'], START, 400, 'unexpected "x" in Contact parameters'],
+    ['plain Contact unclosed', [VIA, FROM, TO, CALL_ID, CSEQ, 'Contact: <sip:a@1.2.3.4:5060'], START, 400, 'missing ">" in Contact'],
     ['second Contact', [VIA, FROM, TO, CALL_ID, CSEQ, 'Contact: <sip:a@b>, <sip:c@d'], START, 400, 'missing ">" in Contact'],
     ['Record-Route', [VIA, FROM, TO, CALL_ID, CSEQ, 'Record-Route: <sip:a'], START, 400, 'missing ">" in Record-Route'],
     ['Proxy-Require', [VIA, FROM, TO, CALL_ID, CSEQ, 'Proxy-Require: a b'], START, 400, 'invalid option tag "a b" in Proxy-Require'],
