@@ -907,10 +907,8 @@ class Branch implements ClientTransactionHandler {
   cancelled = false
   /** A CANCEL is due once a provisional response arrives (RFC 3261 §9.1). */
   cancelPending = false
-  /** Timer C on the transaction layer's wheel (a native timer per branch cost more than the rest of its bookkeeping). */
+  /** Timer C on the transaction layer's wheel (a native timer per branch cost more than the rest of its bookkeeping); the wheel calls {@link onWheelTimer}, no closure. */
   timerC: WheelTimer | undefined = undefined
-  /** Timer C's callback, made once per branch (Timer C is re-armed by every provisional response). */
-  fireTimerC: (() => void) | undefined = undefined
 
   constructor (ctx: ResponseContext, target: ForwardTarget) {
     this.ctx = ctx
@@ -921,6 +919,8 @@ class Branch implements ClientTransactionHandler {
   onFinal (resp: SipResponse): void { this.ctx.branchFinal(this, resp) }
   onTimeout (): void { this.ctx.branchFailed(this, 408) }
   onTransportError (): void { this.ctx.branchFailed(this, 503) }
+  /** Timer C fired (WheelCallback). */
+  onWheelTimer (): void { this.ctx.timerCFired(this) }
 }
 
 /**
@@ -1019,10 +1019,11 @@ class ResponseContext implements ServerTransactionHandler {
   #armTimerC (b: Branch, ms: number): void {
     const wheel = this.core.wheel
     if (b.timerC !== undefined) wheel.cancel(b.timerC)
-    b.timerC = wheel.schedule(b.fireTimerC ??= () => { this.#timerCFired(b) }, ms)
+    b.timerC = wheel.schedule(b, ms)
   }
 
-  #timerCFired (b: Branch, ioRead = false): void {
+  /** @internal Timer C of branch `b` fired (see Branch#onWheelTimer). */
+  timerCFired (b: Branch, ioRead = false): void {
     b.timerC = undefined
     if (b.done) return
     if (!b.provisional && !ioRead) {
@@ -1030,7 +1031,7 @@ class ResponseContext implements ServerTransactionHandler {
       // node's response may be waiting unread in the socket. Decide after the
       // pending I/O is read, or a busy sipd would fail live nodes over (and
       // the media policy mark them down) for its own delay.
-      setImmediate(() => { this.#timerCFired(b, true) })
+      setImmediate(() => { this.timerCFired(b, true) })
       return
     }
     if (ioRead && b.provisional) {
@@ -1103,7 +1104,6 @@ class ResponseContext implements ServerTransactionHandler {
 
   #end (b: Branch): void {
     b.done = true
-    b.fireTimerC = undefined
     if (b.timerC !== undefined) {
       this.core.wheel.cancel(b.timerC)
       b.timerC = undefined
