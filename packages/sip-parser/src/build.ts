@@ -34,6 +34,14 @@ export function reasonPhrase (status: number): string {
   return REASONS[status] ?? (status < 200 ? 'Provisional' : status < 300 ? 'Success' : status < 400 ? 'Redirect' : status < 500 ? 'Client Error' : status < 600 ? 'Server Error' : 'Global Failure')
 }
 
+/** Status lines with the standard reason phrase, by status, made once (100 Trying goes out for every INVITE). */
+const STATUS_LINES: string[] = []
+
+/** `SIP/2.0 <status> <standard reason>` CRLF; ASCII, so its length is its byte length. */
+function statusLine (status: number): string {
+  return STATUS_LINES[status] ??= 'SIP/2.0 ' + status + ' ' + reasonPhrase(status) + '\r\n'
+}
+
 /**
  * Text written into a header or start line must not hold CR or LF: it would
  * end the line early and let a caller-supplied value inject header lines.
@@ -259,8 +267,8 @@ function viaLine (msg: SipMessage, k: number, p: TopViaParams | undefined, first
 export function createResponse (req: SipRequest, status: number, reason?: string, opts: ResponseOptions = {}): Buffer {
   if (!Number.isInteger(status) || status < 100 || status > 699) throw new RangeError(`status must be an integer from 100 to 699, got ${status}`)
   const src = req.buf
-  const first = 'SIP/2.0 ' + status + ' ' + (reason === undefined ? reasonPhrase(status) : line(reason, 'reason phrase')) + '\r\n'
-  const firstLen = Buffer.byteLength(first)
+  const first = reason === undefined ? statusLine(status) : 'SIP/2.0 ' + status + ' ' + line(reason, 'reason phrase') + '\r\n'
+  const firstLen = reason === undefined ? first.length : Buffer.byteLength(first)
   let size = firstLen
   // Plan (editLines / editTexts / editLens): the lines to copy (text
   // undefined) or to write anew, so the output is sized once.
