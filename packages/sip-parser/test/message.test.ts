@@ -625,6 +625,10 @@ t.test('validateRequest', async t => {
   }
   t.equal(validateRequest(parseReq(request([VIA + ';x="a,b"', FROM, TO, CALL_ID, CSEQ]))), undefined, 'a comma in a quoted Via parameter')
   t.equal(validateRequest(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ, 'Contact: *']))), undefined, 'Contact: *')
+  for (const cl of ['Content-Length: 0', 'l:0', 'Content-Length : 000000000 ', 'Content-Length:\t0000000000']) {
+    t.equal(validateRequest(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ, cl]))), undefined, cl)
+    t.equal(validateResponse(parseResp('SIP/2.0 200 OK\r\n' + [VIA, FROM, TO + ';tag=2', CALL_ID, CSEQ, cl].join('\r\n') + '\r\n\r\n')), undefined, `response: ${cl}`)
+  }
   for (const c of ['<sip:trunk@127.0.0.2:5060>', '<SIPS:1.2.3.4>', 'm: <sip:a.b@10.0.0.1>', 'Contact:\t<sip:a@1.2.3.4:65535>  ']) {
     t.equal(validateRequest(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ, c.startsWith('m:') ? c : c.startsWith('Contact:') ? c : 'Contact: ' + c]))), undefined, `plain Contact ${c}`)
   }
