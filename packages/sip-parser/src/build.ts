@@ -10,6 +10,7 @@ import {
 } from './header-names.js'
 import { isToken, splitList } from './grammar.js'
 import { quote } from './errors.js'
+import { TOKEN } from './chars.js'
 import type { SipMessage, SipRequest } from './message.js'
 
 /** Reason phrases of RFC 3261 §21 and common extensions. */
@@ -31,6 +32,14 @@ const REASONS: Record<number, string> = {
 /** The standard reason phrase for a status code. */
 export function reasonPhrase (status: number): string {
   return REASONS[status] ?? (status < 200 ? 'Provisional' : status < 300 ? 'Success' : status < 400 ? 'Redirect' : status < 500 ? 'Client Error' : status < 600 ? 'Server Error' : 'Global Failure')
+}
+
+/** Status lines with the standard reason phrase, by status, made once (100 Trying goes out for every INVITE). */
+const STATUS_LINES: string[] = []
+
+/** `SIP/2.0 <status> <standard reason>` CRLF; ASCII, so its length is its byte length. */
+function statusLine (status: number): string {
+  return STATUS_LINES[status] ??= 'SIP/2.0 ' + status + ' ' + reasonPhrase(status) + '\r\n'
 }
 
 /**
@@ -56,12 +65,43 @@ function uriText (s: string, what: string): string {
   return s
 }
 
-/** One growable output buffer per message (as in porsager/postgres bytes.js). */
+/** Copies up to this many bytes are made by a loop (see Out#bytes). */
+const SHORT_COPY = 32
+
+/**
+ * The slab small outputs are cut from, as Buffer.allocUnsafe cuts from its
+ * pool, but 64 KiB instead of 8 KiB: a new pool per ~8 forwards cost 2-3% of
+ * a stateless ACK (an ArrayBuffer made and later freed each time). A slab
+ * lives as long as any Buffer cut from it; so does a pool.
+ */
+const SLAB_SIZE = 64 * 1024
+let slab = new ArrayBuffer(0)
+let slabUsed = 0
+
+/** An uninitialised Buffer of `size` bytes (every byte is written by the caller). */
+function outBuffer (size: number): Buffer {
+  if (size > 4096) return Buffer.allocUnsafe(size)
+  if (slabUsed + size > slab.byteLength) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE).buffer
+    slabUsed = 0
+  }
+  const b = Buffer.from(slab, slabUsed, size)
+  // Eight-byte aligned, as Node's pool.
+  slabUsed += (size + 7) & ~7
+  return b
+}
+
+/**
+ * One output buffer per message, sized by the caller from what it will
+ * write (the copied byte ranges and Buffer.byteLength of the written text):
+ * one allocation of the exact size, no regrowth, no subarray at the end.
+ * `fit` stays as a guard, so a size planned short costs a copy, never bytes.
+ */
 class Out {
   buf: Buffer
   len = 0
   constructor (size: number) {
-    this.buf = Buffer.allocUnsafe(size)
+    this.buf = outBuffer(size)
   }
 
   fit (n: number): void {
@@ -71,21 +111,72 @@ class Out {
     this.buf = grown
   }
 
-  str (s: string): void {
-    this.fit(s.length * 3)
+  /** Write `s` as UTF-8; `n`, when given, is its Buffer.byteLength. */
+  str (s: string, n = s.length * 3): void {
+    this.fit(n)
     this.len += writeUtf8(this.buf, s, this.len)
   }
 
+  /** `: N` and CRLF after a header name (N of 0..255, as Max-Forwards): bytes, no string. */
+  colonNumberLine (v: number): void {
+    this.fit(7)
+    const b = this.buf
+    let i = this.len
+    b[i++] = 0x3a
+    b[i++] = 0x20
+    if (v >= 100) b[i++] = 0x30 + ((v / 100) | 0)
+    if (v >= 10) b[i++] = 0x30 + (((v / 10) | 0) % 10)
+    b[i++] = 0x30 + (v % 10)
+    b[i++] = 0x0d
+    b[i++] = 0x0a
+    this.len = i
+  }
+
+  crlf (): void {
+    this.fit(2)
+    this.buf[this.len++] = 0x0d
+    this.buf[this.len++] = 0x0a
+  }
+
   bytes (src: Buffer, start: number, end: number): void {
-    if (end <= start) return
-    this.fit(end - start)
-    src.copy(this.buf, this.len, start, end)
-    this.len += end - start
+    const n = end - start
+    if (n <= 0) return
+    this.fit(n)
+    if (n <= SHORT_COPY) {
+      // A short range by a loop: Buffer#copy of part of a Buffer makes a
+      // Uint8Array view of it first (Node 20 _copyActual), garbage per call.
+      const b = this.buf
+      let o = this.len
+      for (let i = start; i < end; i++) b[o++] = src[i]!
+    } else {
+      src.copy(this.buf, this.len, start, end)
+    }
+    this.len += n
   }
 
   done (): Buffer {
-    return this.buf.subarray(0, this.len)
+    return this.len === this.buf.length ? this.buf : this.buf.subarray(0, this.len)
   }
+}
+
+/** End of the header name starting at `s`: its first non-token byte. */
+function nameEnd (buf: Buffer, s: number): number {
+  let i = s
+  while (TOKEN[buf[i]!] === 1) i++
+  return i
+}
+
+/**
+ * Bytes ensureCrlf will add after copying [s, e) that ends a run of header
+ * lines: 0 when it ends in CRLF, 1 for a bare LF (made CRLF), 2 when it
+ * ends in neither (a datagram's end); 0 for an empty range (what was
+ * written before it decides; it ends in CRLF but in rare cases, which
+ * `fit` then covers).
+ */
+function crlfFix (buf: Buffer, s: number, e: number): number {
+  if (e <= s) return 0
+  if (buf[e - 1] === 0x0a) return e - 2 >= s && buf[e - 2] === 0x0d ? 0 : 1
+  return 2
 }
 
 /**
@@ -174,29 +265,73 @@ function viaLine (msg: SipMessage, k: number, p: TopViaParams | undefined, first
  * Timestamp for 100 (§8.2.6.1).
  */
 export function createResponse (req: SipRequest, status: number, reason?: string, opts: ResponseOptions = {}): Buffer {
-  const out = new Out(req.headersEnd - req.start + 256)
   if (!Number.isInteger(status) || status < 100 || status > 699) throw new RangeError(`status must be an integer from 100 to 699, got ${status}`)
-  out.str('SIP/2.0 ' + status + ' ' + (reason === undefined ? reasonPhrase(status) : line(reason, 'reason phrase')) + '\r\n')
+  const src = req.buf
+  const first = reason === undefined ? statusLine(status) : 'SIP/2.0 ' + status + ' ' + line(reason, 'reason phrase') + '\r\n'
+  const firstLen = reason === undefined ? first.length : Buffer.byteLength(first)
+  let size = firstLen
+  // Plan (editLines / editTexts / editLens): the lines to copy (text
+  // undefined) or to write anew, so the output is sized once.
+  let n = 0
   let firstVia = true
   for (let k = 0; k < req.headerCount; k++) {
     const id = req.idAt(k)
+    let text: string | undefined
     if (id === H_VIA) {
-      const edited = viaLine(req, k, opts.topViaParams, firstVia)
+      text = viaLine(req, k, opts.topViaParams, firstVia)
       firstVia = false
-      if (edited !== undefined) out.str(edited)
-      else out.bytes(req.buf, req.lineAt(k), req.nextAt(k))
-      ensureCrlf(out)
     } else if (id === H_TO && opts.toTag !== undefined && status > 100 && !hasTag(req)) {
       if (!isToken(opts.toTag)) throw new TypeError(`toTag must be a token: ${quote(opts.toTag)}`)
-      out.str(req.nameAt(k) + ': ' + req.valueAt(k) + ';tag=' + opts.toTag + '\r\n')
-    } else if (id === H_FROM || id === H_TO || id === H_CALL_ID || id === H_CSEQ ||
-      (id === H_TIMESTAMP && status === 100) || (id === H_RECORD_ROUTE && opts.copyRecordRoute === true)) {
-      out.bytes(req.buf, req.lineAt(k), req.nextAt(k))
-      ensureCrlf(out)
+      text = req.nameAt(k) + ': ' + req.valueAt(k) + ';tag=' + opts.toTag + '\r\n'
+    } else if (!(id === H_FROM || id === H_TO || id === H_CALL_ID || id === H_CSEQ ||
+      (id === H_TIMESTAMP && status === 100) || (id === H_RECORD_ROUTE && opts.copyRecordRoute === true))) {
+      continue
+    }
+    const len = text === undefined ? req.nextAt(k) - req.lineAt(k) + crlfFix(src, req.lineAt(k), req.nextAt(k)) : Buffer.byteLength(text)
+    size += len
+    editLines[n] = k
+    editTexts[n] = text
+    editLens[n++] = len
+  }
+  const b = opts.body === undefined ? undefined : typeof opts.body === 'string' ? Buffer.from(opts.body, 'utf8') : opts.body
+  const tail = finishText(opts.headers, b, opts.contentType)
+  const tailLen = Buffer.byteLength(tail)
+  size += tailLen + (b === undefined ? 0 : b.length)
+  const out = new Out(size)
+  out.str(first, firstLen)
+  // Copied lines that follow each other in the request (Via, From, To,
+  // Call-ID, CSeq often do) and end in CRLF go out as one copy.
+  let from = 0
+  let to = 0
+  for (let j = 0; j < n; j++) {
+    const k = editLines[j]!
+    const text = editTexts[j]
+    if (text === undefined) {
+      const s = req.lineAt(k)
+      const e = req.nextAt(k)
+      if (s !== to || to === from) {
+        out.bytes(src, from, to)
+        from = s
+      }
+      to = e
+      if (editLens[j] !== e - s) {
+        // A bare LF or no line end: written as CRLF.
+        out.bytes(src, from, to)
+        ensureCrlf(out)
+        from = to
+      }
+    } else {
+      out.bytes(src, from, to)
+      from = to
+      out.str(text, editLens[j])
+      editTexts[j] = undefined
     }
   }
+  out.bytes(src, from, to)
   if (req.bareCr === true) dropBareCr(out)
-  return finish(out, opts.headers, opts.body, opts.contentType)
+  out.str(tail, tailLen)
+  if (b !== undefined) out.bytes(b, 0, b.length)
+  return out.done()
 }
 
 /**
@@ -230,14 +365,20 @@ function ensureCrlf (out: Out): void {
   if (n >= 1 && b[n - 1] === 0x0a) {
     out.len--
   }
-  out.str('\r\n')
+  out.crlf()
+}
+
+/** The header lines a new message ends with, the empty line included: `headers`, Content-Type when there is a body, Content-Length. */
+function finishText (headers: ReadonlyArray<readonly [string, string]> | undefined, b: Buffer | undefined, contentType: string | undefined): string {
+  let t = ''
+  if (headers !== undefined) for (const [n, v] of headers) t += headerName(n) + ': ' + line(v, n) + '\r\n'
+  if (b !== undefined && b.length > 0 && contentType !== undefined) t += 'Content-Type: ' + line(contentType, 'Content-Type') + '\r\n'
+  return t + 'Content-Length: ' + (b === undefined ? 0 : b.length) + '\r\n\r\n'
 }
 
 function finish (out: Out, headers: ReadonlyArray<readonly [string, string]> | undefined, body: Buffer | string | undefined, contentType: string | undefined): Buffer {
-  if (headers !== undefined) for (const [n, v] of headers) out.str(headerName(n) + ': ' + line(v, n) + '\r\n')
   const b = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body, 'utf8') : body
-  if (b !== undefined && b.length > 0 && contentType !== undefined) out.str('Content-Type: ' + line(contentType, 'Content-Type') + '\r\n')
-  out.str('Content-Length: ' + (b === undefined ? 0 : b.length) + '\r\n\r\n')
+  out.str(finishText(headers, b, contentType))
   if (b !== undefined) out.bytes(b, 0, b.length)
   return out.done()
 }
@@ -283,25 +424,37 @@ export interface ForwardEdits {
 }
 
 /**
+ * Edits of the header lines of the message being forwarded, planned before
+ * the output is sized: line index and its replacement (undefined: dropped).
+ * Module scratch, reused: forwardRequest runs to its end without yielding.
+ */
+const editLines: number[] = []
+const editTexts: Array<string | undefined> = []
+const editLens: number[] = []
+/** forwardRequest's Max-Forwards lines: the name is copied, the value written as bytes (editLens holds the name's end). */
+const MF_LINE = '\u0000mf'
+
+/**
  * Splice-forward a request: the start line (or a new Request-URI), the new
  * Via, Record-Route and Route lines are written; every other header line and
- * the body are copied from the received bytes.
+ * the body are copied from the received bytes. The edits are planned first
+ * and the output sized from them exactly; the usual forward (no line added
+ * after the headers) copies the last edited line's end through the body in
+ * one piece.
  */
 export function forwardRequest (req: SipRequest, e: ForwardEdits): Buffer {
   const src = req.buf
-  const out = new Out(req.end - req.start + 512)
-  if (e.requestUri !== undefined) {
-    out.str(req.method + ' ' + uriText(e.requestUri, 'Request-URI') + ' ' + req.version + '\r\n')
-  } else {
-    out.bytes(src, req.start, req.startLineNext)
-    ensureCrlf(out)
-  }
   if (e.maxForwards !== undefined && !(Number.isInteger(e.maxForwards) && e.maxForwards >= 0 && e.maxForwards <= 255)) {
     throw new RangeError(`maxForwards must be an integer from 0 to 255, got ${e.maxForwards}`)
   }
-  if (e.via !== undefined) out.str('Via: ' + line(e.via, 'Via') + '\r\n')
-  if (e.recordRoute !== undefined) for (const rr of e.recordRoute) out.str('Record-Route: ' + line(rr, 'Record-Route') + '\r\n')
-  if (e.pushRoute !== undefined) for (const r of e.pushRoute) out.str('Route: ' + line(r, 'Route') + '\r\n')
+  // The start line and the lines put on top, as one string.
+  // The start line (when new) and the lines put on top, as one string: one
+  // write (writing them in pieces, name bytes and value, measured slower).
+  let head = ''
+  if (e.requestUri !== undefined) head = req.method + ' ' + uriText(e.requestUri, 'Request-URI') + ' ' + req.version + '\r\n'
+  if (e.via !== undefined) head += 'Via: ' + line(e.via, 'Via') + '\r\n'
+  if (e.recordRoute !== undefined) for (const rr of e.recordRoute) head += 'Record-Route: ' + line(rr, 'Record-Route') + '\r\n'
+  if (e.pushRoute !== undefined) for (const r of e.pushRoute) head += 'Route: ' + line(r, 'Route') + '\r\n'
   let removeIds: number[] | undefined
   let removeNames: string[] | undefined
   if (e.removeHeaders !== undefined) {
@@ -315,11 +468,13 @@ export function forwardRequest (req: SipRequest, e: ForwardEdits): Buffer {
   let routePopped = e.popRoute !== true
   let sawMaxForwards = false
   let sawContentLength = false
+  let edits = 0
+  // Bytes of the header lines that are copied, less the edited lines, plus their replacements.
+  const headLen = Buffer.byteLength(head)
+  let size = (e.requestUri !== undefined ? 0 : req.startLineNext - req.start + crlfFix(src, req.start, req.startLineNext)) + headLen
   let copyFrom = req.startLineNext
   for (let k = 0; k < req.headerCount; k++) {
     const id = req.idAt(k)
-    const lineStart = req.lineAt(k)
-    const next = req.nextAt(k)
     let replacement: string | undefined
     let drop = false
     if (id === H_VIA && firstVia) {
@@ -327,11 +482,11 @@ export function forwardRequest (req: SipRequest, e: ForwardEdits): Buffer {
       replacement = viaLine(req, k, e.topViaParams, true)
     } else if (id === H_MAX_FORWARDS && e.maxForwards !== undefined) {
       sawMaxForwards = true
-      replacement = req.nameAt(k) + ': ' + e.maxForwards + '\r\n'
+      replacement = MF_LINE
     } else if (id === H_ROUTE && !routePopped) {
       routePopped = true
-      const v = req.valueAt(k)
-      const rest = v.indexOf(',') >= 0 ? splitList(v).slice(1) : []
+      // One element (no comma in the line): the line goes, no text made.
+      const rest = hasComma(src, req.lineAt(k), req.nextAt(k)) ? splitList(req.valueAt(k)).slice(1) : []
       if (rest.length === 0) drop = true
       else replacement = req.nameAt(k) + ': ' + rest.join(', ') + '\r\n'
     } else if (id === H_CONTENT_LENGTH) {
@@ -342,20 +497,64 @@ export function forwardRequest (req: SipRequest, e: ForwardEdits): Buffer {
       drop = true
     }
     if (drop || replacement !== undefined) {
-      out.bytes(src, copyFrom, lineStart)
-      if (replacement !== undefined) out.str(replacement)
-      copyFrom = next
+      let n = 0
+      if (replacement === MF_LINE) {
+        // Name as received (token bytes), ': ', the number, CRLF.
+        n = nameEnd(src, req.lineAt(k))
+        size += n - req.lineAt(k) + 4 + (e.maxForwards! >= 100 ? 3 : e.maxForwards! >= 10 ? 2 : 1)
+      } else if (replacement !== undefined) {
+        n = Buffer.byteLength(replacement)
+        size += n
+      }
+      size += req.lineAt(k) - copyFrom
+      editLines[edits] = k
+      editLens[edits] = n
+      editTexts[edits++] = replacement
+      copyFrom = req.nextAt(k)
     }
   }
-  // Header lines up to the empty line are unchanged from here on.
-  out.bytes(src, copyFrom, req.headersEnd)
-  ensureCrlf(out)
-  if (e.maxForwards !== undefined && !sawMaxForwards) out.str('Max-Forwards: ' + e.maxForwards + '\r\n')
-  if (e.addHeaders !== undefined) for (const [n, v] of e.addHeaders) out.str(headerName(n) + ': ' + line(v, n) + '\r\n')
+  // Header lines up to the empty line are unchanged from copyFrom on.
+  const lastFix = crlfFix(src, copyFrom, req.headersEnd)
+  let tail = ''
+  if (e.maxForwards !== undefined && !sawMaxForwards) tail += 'Max-Forwards: ' + e.maxForwards + '\r\n'
+  if (e.addHeaders !== undefined) for (const [n, v] of e.addHeaders) tail += headerName(n) + ': ' + line(v, n) + '\r\n'
   // A stream transport needs Content-Length (RFC 3261 §18.3): add it when missing.
-  if (!sawContentLength) out.str('Content-Length: ' + (req.end - req.bodyStart) + '\r\n')
-  out.str('\r\n')
-  out.bytes(src, req.bodyStart, req.end)
+  if (!sawContentLength) tail += 'Content-Length: ' + (req.end - req.bodyStart) + '\r\n'
+  // The usual end: nothing to add, and the received empty line is CRLF, so
+  // the rest of the headers, the empty line and the body are one copy.
+  const oneCopy = tail === '' && lastFix === 0 && copyFrom < req.headersEnd && req.bodyStart === req.headersEnd + 2 &&
+    src[req.headersEnd] === 0x0d && src[req.headersEnd + 1] === 0x0a
+  tail += '\r\n'
+  const tailLen = oneCopy ? 0 : Buffer.byteLength(tail)
+  size += req.headersEnd - copyFrom + lastFix + (oneCopy ? 2 : tailLen) + req.end - req.bodyStart
+  const out = new Out(size)
+  if (e.requestUri === undefined) {
+    out.bytes(src, req.start, req.startLineNext)
+    ensureCrlf(out)
+  }
+  if (head !== '') out.str(head, headLen)
+  copyFrom = req.startLineNext
+  for (let j = 0; j < edits; j++) {
+    const k = editLines[j]!
+    const r = editTexts[j]
+    if (r === MF_LINE) {
+      out.bytes(src, copyFrom, editLens[j]!)
+      out.colonNumberLine(e.maxForwards!)
+    } else {
+      out.bytes(src, copyFrom, req.lineAt(k))
+      if (r !== undefined) out.str(r, editLens[j])
+    }
+    editTexts[j] = undefined
+    copyFrom = req.nextAt(k)
+  }
+  if (oneCopy) {
+    out.bytes(src, copyFrom, req.end)
+  } else {
+    out.bytes(src, copyFrom, req.headersEnd)
+    ensureCrlf(out)
+    out.str(tail, tailLen)
+    out.bytes(src, req.bodyStart, req.end)
+  }
   return out.done()
 }
 
@@ -367,13 +566,24 @@ export function stripTopVia (resp: SipMessage): Buffer {
   const k = resp.findId(H_VIA)
   if (k < 0) return resp.raw
   const src = resp.buf
-  const v = resp.valueAt(k)
-  const out = new Out(resp.end - resp.start)
-  out.bytes(src, resp.start, resp.lineAt(k))
-  if (v.indexOf(',') >= 0) {
-    const rest = splitList(v).slice(1)
-    if (rest.length > 0) out.str(resp.nameAt(k) + ': ' + rest.join(', ') + '\r\n')
+  const lineStart = resp.lineAt(k)
+  const next = resp.nextAt(k)
+  // The usual Via line holds one element (no comma): it goes, no text made.
+  let text = ''
+  if (hasComma(src, lineStart, next)) {
+    const rest = splitList(resp.valueAt(k)).slice(1)
+    if (rest.length > 0) text = resp.nameAt(k) + ': ' + rest.join(', ') + '\r\n'
   }
-  out.bytes(src, resp.nextAt(k), resp.end)
+  const textLen = text === '' ? 0 : Buffer.byteLength(text)
+  const out = new Out(lineStart - resp.start + textLen + resp.end - next)
+  out.bytes(src, resp.start, lineStart)
+  if (textLen > 0) out.str(text, textLen)
+  out.bytes(src, next, resp.end)
   return out.done()
+}
+
+/** True when bytes [s, e) hold a comma (a list of more than one element, or a comma in a quoted string: then the list is split). */
+function hasComma (buf: Buffer, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if (buf[i] === 0x2c) return true
+  return false
 }

@@ -318,3 +318,24 @@ t.test('stripTopVia (RFC 3261 §16.7 step 3)', async t => {
   const none = resp(base.replace('%VIA%', ''))
   t.ok(stripTopVia(none).equals(none.raw), 'no Via: unchanged')
 })
+
+t.test('outputs are sized exactly: one allocation, no spare bytes (above 4 KiB, where Buffer.allocUnsafe does not pool)', async t => {
+  const body = 'x'.repeat(5000)
+  const base = (start: string, more: string[]): string => [start, 'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1', ...more, 'Max-Forwards: 70',
+    // A long From: the responses copy it too.
+    'From: "' + 'p'.repeat(4200) + '" <sip:a@b>;tag=1', 'To: <sip:c@d>', 'Call-ID: abc@host', 'CSeq: 1 INVITE'].join('\r\n')
+  const whole = (b: Buffer, what: string): void => {
+    t.equal(b.buffer.byteLength, b.length, `${what}: the Buffer is its whole allocation`)
+    t.equal(b.byteOffset, 0, `${what}: at its start`)
+  }
+  const inv = req(base('INVITE sip:c@d SIP/2.0', ['Route: <sip:192.0.2.9;lr>']) + `\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
+  // The usual forward, and the cases that write after the headers or fix a line end.
+  whole(forwardRequest(inv, { via: 'SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK2', maxForwards: 69, recordRoute: ['<sip:192.0.2.2;lr>'], popRoute: true }), 'forward')
+  whole(forwardRequest(inv, { requestUri: 'sip:ü@d', maxForwards: 9, topViaParams: { received: '192.0.2.7', rport: 1 }, removeHeaders: ['Content-Length', 'max-forwards'], addHeaders: [['X-U', 'ü']] }), 'forward with a new Request-URI, added lines')
+  whole(forwardRequest(req(base('INVITE sip:c@d SIP/2.0', []).replace(/\r\n/g, '\n') + '\n\n'), { maxForwards: 100 }), 'forward of bare-LF lines, Content-Length added')
+  whole(createResponse(inv, 100), '100 Trying')
+  whole(createResponse(inv, 200, 'ÖK', { toTag: 'z', headers: [['Contact', '<sip:ü@e>']], body, contentType: 'text/plain', copyRecordRoute: true }), '200 with a body')
+  const r = resp(['SIP/2.0 200 OK', 'Via: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK2, SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1', 'From: <sip:a@b>;tag=1', 'To: <sip:c@d>;tag=2',
+    'Call-ID: abc@host', 'CSeq: 1 INVITE', `Content-Length: ${body.length}`, '', body].join('\r\n'))
+  whole(stripTopVia(r), 'stripTopVia of a two-element Via line')
+})

@@ -618,6 +618,20 @@ t.test('validateRequest', async t => {
   t.equal(validateRequest(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ], '', 'INVITE tel:+15551234567 SIP/2.0'))), undefined)
   t.equal(validateRequest(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ], '', 'INVITE sips:bob@biloxi.example.com SIP/2.0'))), undefined)
   t.equal(validateRequest(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ]))), undefined, 'Max-Forwards may be absent (RFC 2543 peers)')
+  // The shortcuts (one Via element checked through the top Via, schemes by
+  // char codes, URI headers only after a '?') accept what the full views do.
+  for (const start of ['INVITE SIPS:b@x SIP/2.0', 'INVITE TEL:+15551234 SIP/2.0', 'INVITE Sip:b@x SIP/2.0', 'INVITE sip:a?b@x SIP/2.0']) {
+    t.equal(validateRequest(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ], '', start))), undefined, start)
+  }
+  t.equal(validateRequest(parseReq(request([VIA + ';x="a,b"', FROM, TO, CALL_ID, CSEQ]))), undefined, 'a comma in a quoted Via parameter')
+  t.equal(validateRequest(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ, 'Contact: *']))), undefined, 'Contact: *')
+  for (const cl of ['Content-Length: 0', 'l:0', 'Content-Length : 000000000 ', 'Content-Length:\t0000000000']) {
+    t.equal(validateRequest(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ, cl]))), undefined, cl)
+    t.equal(validateResponse(parseResp('SIP/2.0 200 OK\r\n' + [VIA, FROM, TO + ';tag=2', CALL_ID, CSEQ, cl].join('\r\n') + '\r\n\r\n')), undefined, `response: ${cl}`)
+  }
+  for (const c of ['<sip:trunk@127.0.0.2:5060>', '<SIPS:1.2.3.4>', 'm: <sip:a.b@10.0.0.1>', 'Contact:\t<sip:a@1.2.3.4:65535>  ']) {
+    t.equal(validateRequest(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ, c.startsWith('m:') ? c : c.startsWith('Contact:') ? c : 'Contact: ' + c]))), undefined, `plain Contact ${c}`)
+  }
   const cases: Array<[string, string[], string, number, string]> = [
     ['version', [VIA, FROM, TO, CALL_ID, CSEQ], 'INVITE sip:b@x SIP/3.0', 505, 'Version Not Supported'],
     ['no Via', [FROM, TO, CALL_ID, CSEQ], START, 400, 'Missing Via header'],
@@ -628,6 +642,16 @@ t.test('validateRequest', async t => {
     ['CSeq method', [VIA, FROM, TO, CALL_ID, 'CSeq: 1 BYE'], START, 400, 'CSeq method BYE does not match request method INVITE'],
     ['Max-Forwards', [VIA, FROM, TO, CALL_ID, CSEQ, 'Max-Forwards: many'], START, 400, 'invalid Max-Forwards "many"'],
     ['Via', [VIA + ', SIP/2.0/UDP', FROM, TO, CALL_ID, CSEQ], START, 400, 'missing space before sent-by in Via'],
+    ['second Via line', [VIA, 'Via: SIP/2.0/UDP h:0x', FROM, TO, CALL_ID, CSEQ], START, 400, 'Via parameters'],
+    ['Via after a quoted comma', [VIA + ';x="a,b", SIP/2.0/UDP', FROM, TO, CALL_ID, CSEQ], START, 400, 'missing space before sent-by in Via'],
+    ['text after a plain Contact', [VIA, FROM, TO, CALL_ID, CSEQ, 'Contact: <sip:a@1.2.3.4>x'], START, 400, 'unexpected "x" in Contact parameters'],
+    ['plain Contact unclosed', [VIA, FROM, TO, CALL_ID, CSEQ, 'Contact: <sip:a@1.2.3.4:5060'], START, 400, 'missing ">" in Contact'],
+    ['second Contact', [VIA, FROM, TO, CALL_ID, CSEQ, 'Contact: <sip:a@b>, <sip:c@d'], START, 400, 'missing ">" in Contact'],
+    ['Record-Route', [VIA, FROM, TO, CALL_ID, CSEQ, 'Record-Route: <sip:a'], START, 400, 'missing ">" in Record-Route'],
+    ['Proxy-Require', [VIA, FROM, TO, CALL_ID, CSEQ, 'Proxy-Require: a b'], START, 400, 'invalid option tag "a b" in Proxy-Require'],
+    ['scheme sipx', [VIA, FROM, TO, CALL_ID, CSEQ], 'INVITE sipx:b@x SIP/2.0', 416, 'Unsupported URI Scheme'],
+    ['scheme tels', [VIA, FROM, TO, CALL_ID, CSEQ], 'INVITE tels:+1 SIP/2.0', 416, 'Unsupported URI Scheme'],
+    ['scheme si', [VIA, FROM, TO, CALL_ID, CSEQ], 'INVITE si:b SIP/2.0', 416, 'Unsupported URI Scheme'],
     ['Contact', [VIA, FROM, TO, CALL_ID, CSEQ, 'Contact: <sip:a@b'], START, 400, 'missing ">" in Contact'],
     ['Route', [VIA, FROM, TO, CALL_ID, CSEQ, 'Route: sip:a@b, <'], START, 400, 'Route'],
     ['Require', [VIA, FROM, TO, CALL_ID, CSEQ, 'Require: a b'], START, 400, 'invalid option tag "a b" in Require'],

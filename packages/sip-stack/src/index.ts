@@ -17,6 +17,7 @@ export type { Target, TargetTransport, DnsClient, ResolverOptions } from './reso
 export { SYSTEM_CLOCK, FakeClock } from './clock.js'
 export type { Clock, TimerHandle } from './clock.js'
 export { TimerWheel, WheelTimer, DEFAULT_TIMER_WHEEL_OPTIONS } from './timer-wheel.js'
+export type { WheelCallback } from './timer-wheel.js'
 export type { TimerWheelOptions } from './timer-wheel.js'
 export { TransactionLayer, DEFAULT_TRANSACTION_LAYER_OPTIONS } from './transaction-layer.js'
 export type { TransactionLayerOptions, AnyClientTransaction, AnyServerTransaction } from './transaction-layer.js'

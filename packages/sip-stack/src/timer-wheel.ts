@@ -43,18 +43,27 @@ const IDLE = -1
 const FIRING = -2
 
 /**
+ * What a timer runs instead of a function: `onWheelTimer()` of an object
+ * that already exists (a transaction, a proxy branch), so that scheduling
+ * makes no closure (and holds none for the timer's 32 s or 3 min).
+ */
+export interface WheelCallback {
+  onWheelTimer (): void
+}
+
+/**
  * A timer scheduled on a {@link TimerWheel}; pass it to
  * {@link TimerWheel.cancel}. One object per schedule, never reused.
  */
 export class WheelTimer {
-  /** @internal */ fn: (() => void) | undefined
+  /** @internal */ fn: (() => void) | WheelCallback | undefined
   /** @internal absolute tick on which the timer is due */ dueTick: number
   /** @internal slot index while linked, else IDLE or FIRING */ slot = IDLE
   /** @internal */ prev: WheelTimer | undefined = undefined
   /** @internal */ next: WheelTimer | undefined = undefined
 
   /** @internal */
-  constructor (fn: () => void, dueTick: number) {
+  constructor (fn: (() => void) | WheelCallback, dueTick: number) {
     this.fn = fn
     this.dueTick = dueTick
   }
@@ -116,8 +125,8 @@ export class TimerWheel {
     return this.#tickMs
   }
 
-  /** Run `fn` once, `ms` milliseconds from now (rounded up to the next tick). */
-  schedule (fn: () => void, ms: number): WheelTimer {
+  /** Run `fn` (or `fn.onWheelTimer()`) once, `ms` milliseconds from now (rounded up to the next tick). */
+  schedule (fn: (() => void) | WheelCallback, ms: number): WheelTimer {
     if (this.#size === 0 && this.#native === undefined && !this.#ticking) {
       // Idle wheel: nothing to catch up on, so restart counting from now.
       this.#processed = this.#currentTick()
@@ -250,7 +259,8 @@ export class TimerWheel {
       timer.slot = IDLE
       timer.fn = undefined
       try {
-        fn()
+        if (typeof fn === 'function') fn()
+        else fn.onWheelTimer()
       } catch (error) {
         failure ??= { error }
       }

@@ -108,7 +108,6 @@ export abstract class Transaction {
   #shortInput = ''
   #longInput = ''
   #fireShort: (() => void) | undefined = undefined
-  #fireLong: (() => void) | undefined = undefined
   /** The layer's FIFO this transaction waits in (see {@link startFinalWait}), until it expires or ends. */
   #queue: ExpiryQueue<Expirable> | undefined = undefined
   #terminated = false
@@ -174,14 +173,22 @@ export abstract class Transaction {
     }
   }
 
-  /** Start the long timer (B, D, F, H; the final waits have the layer's FIFOs, see {@link startFinalWait}) on the wheel, replacing a running one; `input` goes to {@link timerFired}. */
+  /**
+   * Start the long timer (B, D, F, H; the final waits have the layer's
+   * FIFOs, see {@link startFinalWait}) on the wheel, replacing a running
+   * one; `input` goes to {@link timerFired}. The wheel calls the
+   * transaction itself ({@link onWheelTimer}): no closure is made or held.
+   */
   protected startLongTimer (input: string, ms: number): void {
     if (this.#long !== undefined) this.ctx.wheel.cancel(this.#long)
     this.#longInput = input
-    this.#long = this.ctx.wheel.schedule(this.#fireLong ??= () => {
-      this.#long = undefined
-      this.timerFired(this.#longInput)
-    }, ms)
+    this.#long = this.ctx.wheel.schedule(this, ms)
+  }
+
+  /** @internal The long timer fired (WheelCallback). */
+  onWheelTimer (): void {
+    this.#long = undefined
+    this.timerFired(this.#longInput)
   }
 
   /**

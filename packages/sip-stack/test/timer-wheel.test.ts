@@ -241,3 +241,26 @@ t.test('the native timer is armed for whole milliseconds, never short of the tic
   t.ok(delays.every(ms => Number.isInteger(ms)), `whole milliseconds: ${delays.join(', ')}`)
   t.equal(delays[0], 100, 'first tick: 99.7 ms rounded up')
 })
+
+t.test('an object as the callback: its onWheelTimer runs once, in scheduling order with functions; cancel and errors as for functions', async t => {
+  const clock = new FakeClock()
+  const wheel = new TimerWheel(clock, { tickMs: 10, slots: 8 })
+  const log: string[] = []
+  const obj = (name: string, fail = false): { onWheelTimer: () => void } => ({
+    onWheelTimer () {
+      log.push(name)
+      if (fail) throw new Error(name)
+    }
+  })
+  wheel.schedule(obj('a'), 20)
+  wheel.schedule(() => log.push('f'), 20)
+  wheel.schedule(obj('throws', true), 20)
+  wheel.schedule(obj('b'), 20)
+  const gone = wheel.schedule(obj('cancelled'), 20)
+  wheel.cancel(gone)
+  t.throws(() => clock.advance(20), { message: 'throws' })
+  t.same(log, ['a', 'f', 'throws', 'b'])
+  clock.advance(1000)
+  t.same(log, ['a', 'f', 'throws', 'b'], 'each ran once')
+  t.equal(wheel.size, 0)
+})
