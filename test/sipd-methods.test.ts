@@ -2,6 +2,8 @@
 // §21.4.6, §21.5.2, §16.3 step 3, §10.3):
 // - a method sipd does not know, addressed to sipd itself: 501 with Allow,
 //   before any authentication, whatever the policy;
+// - Allow (of the OPTIONS 200, the 405 and the 501) lists what sipd serves: a
+//   registrar only on its defaults, every proxied method once it routes;
 // - a known method sipd does not serve at that URI: 405 with Allow (sipd on
 //   its defaults; a phone's out-of-dialog INFO through the default policy);
 // - a REGISTER with Max-Forwards 0 for a domain our registrar serves is
@@ -77,7 +79,7 @@ t.test('sipd on its defaults (a registrar only)', async t => {
 
   const foo = finalOf(await phone.ask(request('FOO', self, phone.port), port))
   t.equal(foo?.status, 501, 'FOO to sipd itself: 501 Not Implemented')
-  t.match(allowOf(foo), /^INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER/, 'with the methods sipd handles')
+  t.equal(allowOf(foo), 'OPTIONS, REGISTER', 'with the methods sipd serves here, a registrar only')
   const invite = finalOf(await phone.ask(request('INVITE', self, phone.port), port))
   t.equal(invite?.status, 405, 'an INVITE to sipd itself, which only registers: 405 Method Not Allowed')
   t.equal(allowOf(invite), 'OPTIONS, REGISTER', 'with what sipd does at its own URI')
@@ -85,6 +87,7 @@ t.test('sipd on its defaults (a registrar only)', async t => {
   t.equal(user?.status, 404, 'FOO to a user: not sipd itself, 404 as before')
   const opts = finalOf(await phone.ask(request('OPTIONS', self, phone.port), port))
   t.equal(opts?.status, 200, 'sipd still answers OPTIONS')
+  t.equal(allowOf(opts), 'OPTIONS, REGISTER', 'its Allow says what the 405 says (RFC 3261 §11.2)')
 })
 
 t.test('sipd with a domain, subscribers and a media set (the default policy)', async t => {
@@ -113,9 +116,11 @@ media:
     for (const method of ['FOO', 'PUBLISH']) {
       const r = finalOf(await phone.ask(request(method, uri, phone.port), port))
       t.equal(r?.status, 501, `${method} ${uri}: 501, not a 407 challenge`)
-      t.ok(allowOf(r), 'with Allow')
+      t.match(allowOf(r), /^INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER/, 'with Allow: every method sipd proxies')
     }
   }
+  const opts = finalOf(await phone.ask(request('OPTIONS', `sip:127.0.0.1:${port}`, phone.port), port))
+  t.equal(allowOf(opts), allowOf(finalOf(await phone.ask(request('FOO', `sip:127.0.0.1:${port}`, phone.port), port))), 'OPTIONS and 501 agree on Allow')
   const info = finalOf(await phone.ask(request('INFO', 'sip:bob@example.test', phone.port), port))
   t.equal(info?.status, 405, 'a phone\'s INFO outside a dialog: 405, the policy does not take it')
   t.equal(allowOf(info), 'INVITE, ACK, CANCEL, MESSAGE, SUBSCRIBE, REFER')

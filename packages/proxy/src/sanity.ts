@@ -65,8 +65,9 @@ export function copiedFieldsClean (msg: SipRequest | SipResponse): boolean {
  * Require applies to us, an unknown method is 501, and an OPTIONS or a
  * REGISTER with Max-Forwards 0 is answered rather than refused (§16.3 step 3
  * binds an element that forwards; §8.2 and §10.3 have no such check).
+ * `allow` is the Allow of that 501: the methods sipd serves at its own URI.
  */
-export function checkRequest (req: SipRequest, toUs: boolean): SanityVerdict {
+export function checkRequest (req: SipRequest, toUs: boolean, allow: string = ALLOW): SanityVerdict {
   const bad = validateRequest(req)
   if (bad !== undefined) return { status: bad.status, reason: reasonFrom(bad.reason), headers: bad.headers?.map(([n, v]) => [n, v]) }
   try {
@@ -77,7 +78,7 @@ export function checkRequest (req: SipRequest, toUs: boolean): SanityVerdict {
     // any authentication: nothing here could be authorised). For a user's
     // URI a proxy forwards whatever the method (§16), so the policy decides.
     if (toUs && !KNOWN_METHODS.has(req.method) && req.to.tag === undefined && req.route.length === 0) {
-      return { status: 501, reason: 'Not Implemented', headers: [['Allow', ALLOW]] }
+      return { status: 501, reason: 'Not Implemented', headers: [['Allow', allow]] }
     }
     // RFC 3261 §16.3 step 3: Max-Forwards 0 ends the request here, unless we
     // are its final recipient: OPTIONS (§11) or a REGISTER our registrar

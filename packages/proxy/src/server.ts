@@ -26,7 +26,13 @@ import type { Binding } from '@sipd/registrar'
 /** Unparseable messages that cannot be answered are logged at warn at most this often (a flood must not flood the log). */
 const DROP_WARN_INTERVAL_MS = 60_000
 
-const OPTIONS_HEADERS: ReadonlyArray<readonly [string, string]> = [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Supported', SUPPORTED_EXTENSIONS.join(', ')]]
+/** What sipd serves at its own URI when it only registers (no routing module, no default policy). */
+const REGISTRAR_ALLOW = 'OPTIONS, REGISTER'
+
+/** The headers of sipd's 200 to an OPTIONS addressed to it, for the methods it serves (`allow`). */
+function optionsHeaders (allow: string): ReadonlyArray<readonly [string, string]> {
+  return [['Allow', allow], ['Accept', 'application/sdp'], ['Supported', SUPPORTED_EXTENSIONS.join(', ')]]
+}
 
 /** One target of a `forward` decision. */
 export interface RouteTarget {
@@ -86,6 +92,9 @@ export class Sipd {
   #status: SipdStatus = 'starting'
   #listeners: ListenerInfo[] = []
   #routing: RoutingModule | undefined
+  /** The methods sipd serves at its own URI (Allow of its OPTIONS 200, 405 and 501): all it proxies once it routes, else a registrar's. */
+  #allow = REGISTRAR_ALLOW
+  #optionsHeaders = optionsHeaders(REGISTRAR_ALLOW)
   /** The RFC 3261 §16 stateful proxy core (forwarding, response contexts, CANCEL). */
   readonly proxy: ProxyCore
   /** Registrar, location and subscriber stores (issue 7). */
@@ -208,6 +217,8 @@ export class Sipd {
       await this.media.start()
       for (const [key, handler] of this.media.routes()) this.#routes.set(key, handler)
       this.#policy.start()
+      this.#allow = ALLOW
+      this.#optionsHeaders = optionsHeaders(ALLOW)
     }
     const c = this.config.http.lastIndexOf(':')
     this.#http = await startHttpServer({
@@ -356,7 +367,7 @@ export class Sipd {
     this.metrics.requestIn(msg.method)
     const toUs = this.isToUs(msg)
     // A REGISTER the registrar answers has sipd as its UAS whatever its Request-URI (§10.3).
-    const verdict = checkRequest(msg, toUs || (msg.method === 'REGISTER' && this.#registrarTakes(msg)))
+    const verdict = checkRequest(msg, toUs || (msg.method === 'REGISTER' && this.#registrarTakes(msg)), this.#allow)
     if (verdict !== undefined) {
       this.metrics.sanity.labels(String(verdict.status)).inc()
       if (msg.method !== 'ACK') {
@@ -372,7 +383,7 @@ export class Sipd {
     if (msg.method === 'OPTIONS' && toUs) {
       // Keep-alive pings and probes: answered statelessly (RFC 3261 §8.2.7),
       // as Kamailio's sl module does, so they hold no transaction for Timer J.
-      this.transactions.replyStateless(msg, source, 200, 'OK', { headers: OPTIONS_HEADERS })
+      this.transactions.replyStateless(msg, source, 200, 'OK', { headers: this.#optionsHeaders })
       this.metrics.responseOut(200)
       return
     }
@@ -446,7 +457,7 @@ export class Sipd {
       // RFC 3261 §8.2.1, §21.4.6: sipd itself, without a routing policy, is
       // only a registrar; the method is known (unknown ones got 501) but not
       // served at this URI.
-      this.#respond(tx, 405, 'Method Not Allowed', [['Allow', 'OPTIONS, REGISTER']])
+      this.#respond(tx, 405, 'Method Not Allowed', [['Allow', REGISTRAR_ALLOW]])
       return
     }
     this.#respond(tx, req.method === 'REGISTER' ? 403 : 404, req.method === 'REGISTER' ? 'Domain Not Served' : 'Not Found')
