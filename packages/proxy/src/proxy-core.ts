@@ -570,10 +570,7 @@ export class ProxyCore {
     const target = this.#sendTarget(u)
     if (target === undefined) return undefined
     // A listener of the node's address family, where it can answer (an IPv6 node, an IPv4 listener first).
-    const v6 = target.address.indexOf(':') >= 0
-    const all = this.#listeners()
-    const l = all.find(x => x.transport === target.transport && (x.address === '::' || (x.address.indexOf(':') >= 0) === v6)) ??
-      all.find(x => x.transport === target.transport)
+    const l = this.#listenerFor(target.transport, undefined, target)
     let host = this.#advertiseHost ?? l?.address ?? '127.0.0.1'
     // A wildcard listener: the address the node sees us from is the one it can answer (rport does the rest).
     if (host === '0.0.0.0' || host === '::') host = target.address
@@ -803,12 +800,13 @@ export class ProxyCore {
 
   /**
    * The listener a request to `to` leaves through: the one it arrived on
-   * when the transport and the address family are the same, else the first
-   * of that transport and family (an IPv4 caller's call to an IPv6 node
-   * leaves by the IPv6 listener, whose address goes in Via and in a second
-   * Record-Route, RFC 5658), else as before the family was looked at.
+   * (`source`; none for sipd's own requests) when the transport and the
+   * address family are the same, else the first of that transport and
+   * family (an IPv4 caller's call to an IPv6 node leaves by the IPv6
+   * listener, whose address goes in Via and in a second Record-Route,
+   * RFC 5658), else the one it arrived on, else the first of the transport.
    */
-  #listenerFor (transport: TransportName, source: Source, to?: SendTarget): ListenerInfo | undefined {
+  #listenerFor (transport: TransportName, source: Source | undefined, to?: SendTarget): ListenerInfo | undefined {
     const all = this.#listeners()
     const v6 = to !== undefined && to.address.indexOf(':') >= 0
     let arrived: ListenerInfo | undefined
@@ -818,7 +816,7 @@ export class ProxyCore {
       if (l.transport !== transport) continue
       // '::' takes both families (Node binds it dual-stack); any other address one.
       const fits = to === undefined || l.address === '::' || (l.address.indexOf(':') >= 0) === v6
-      if (source.transport === transport && (l.address === source.local.address || l.address === '0.0.0.0' || l.address === '::') && l.port === source.local.port) {
+      if (source?.transport === transport && (l.address === source.local.address || l.address === '0.0.0.0' || l.address === '::') && l.port === source.local.port) {
         if (fits) return l
         arrived = l
       }

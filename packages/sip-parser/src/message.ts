@@ -186,6 +186,11 @@ export abstract class SipMessage {
     return latin1(this.buf, s, nameEndAt(this.buf, s))
   }
 
+  /** @internal Offset of header line `k`'s value: past its name, the colon and the whitespace around it. */
+  valueStartAt (k: number): number {
+    return this.index[this.ix + k * STRIDE + F_VALUE]!
+  }
+
   /** @internal Offset of header line `k` (its name). */
   lineAt (k: number): number {
     return this.index[this.ix + k * STRIDE + F_LINE]!
@@ -610,7 +615,14 @@ export abstract class SipMessage {
   get contentLength (): number | undefined {
     if (this.#contentLength === undefined) {
       const k = this.#onlyLine(H_CONTENT_LENGTH, 'Content-Length')
-      this.#contentLength = k < 0 ? null : this.#rebase(k, () => parseUint(this.rawAt(k), 'Content-Length', 0x7fffffff))
+      if (k < 0) {
+        this.#contentLength = null
+      } else {
+        // One unfolded line of up to 9 digits (below 2**31) is read from its bytes, as Max-Forwards: no value string.
+        const o = this.ix + k * STRIDE
+        const n = (this.index[o + F_ID]! & FOLDED) === 0 ? digitsAt(this.buf, this.index[o + F_VALUE]!, this.index[o + F_VALUE_END]!) : -2
+        this.#contentLength = n >= 0 ? n : this.#rebase(k, () => parseUint(this.rawAt(k), 'Content-Length', 0x7fffffff))
+      }
     }
     return this.#contentLength ?? undefined
   }

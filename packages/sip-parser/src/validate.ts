@@ -4,12 +4,12 @@
  * Require / Proxy-Require against supported extensions (420) and
  * Max-Forwards 0 (483) depend on the element and are left to it.
  */
-import { ALPHANUM, TOKEN } from './chars.js'
+import { ALPHANUM } from './chars.js'
 import { SipParseError } from './errors.js'
 import {
-  H_CALL_ID, H_CONTACT, H_CONTENT_LENGTH, H_CSEQ, H_EXPIRES, H_FROM, H_PROXY_REQUIRE, H_RECORD_ROUTE, H_REQUIRE, H_ROUTE, H_TO, H_VIA
+  H_CALL_ID, H_CONTACT, H_CSEQ, H_EXPIRES, H_FROM, H_PROXY_REQUIRE, H_RECORD_ROUTE, H_REQUIRE, H_ROUTE, H_TO, H_VIA
 } from './header-names.js'
-import type { SipMessage, SipRequest, SipResponse } from './message.js'
+import type { SipRequest, SipResponse } from './message.js'
 import type { ValidationFailure } from './types.js'
 
 const MANDATORY: ReadonlyArray<readonly [number, string]> = [
@@ -74,13 +74,14 @@ for (const ch of "-_.!~*'()&=+$") PLAIN_USER[ch.charCodeAt(0)] = 1
  * optional port up to 65535, `>` and nothing more: a value the Contact
  * grammar accepts, known so from its bytes without building the view (the
  * usual Contact of a trunk, a media node, sipp). Anything else (a display
- * name, parameters, a host name, a folded line) is left to the grammar.
+ * name, parameters, a host name, a line folded after the value) is left to
+ * the grammar.
  */
 function plainContact (req: SipRequest, k: number): boolean {
   const buf = req.buf
   const e = req.nextAt(k)
-  let i = valueStart(buf, req.lineAt(k), e)
-  if (i < 0 || e - i < 13 || buf[i] !== 0x3c || (buf[i + 1]! | 0x20) !== 0x73 || (buf[i + 2]! | 0x20) !== 0x69 || (buf[i + 3]! | 0x20) !== 0x70) return false
+  let i = req.valueStartAt(k)
+  if (e - i < 13 || buf[i] !== 0x3c || (buf[i + 1]! | 0x20) !== 0x73 || (buf[i + 2]! | 0x20) !== 0x69 || (buf[i + 3]! | 0x20) !== 0x70) return false
   i += 4
   if ((buf[i]! | 0x20) === 0x73) i++
   if (buf[i] !== 0x3a) return false
@@ -111,45 +112,12 @@ function plainContact (req: SipRequest, k: number): boolean {
   return lineEndsAt(buf, i + 1, e)
 }
 
-/** Where the value of the header line [s, e) starts: past the name, the colon and whitespace; -1 without a colon there. */
-function valueStart (buf: Buffer, s: number, e: number): number {
-  let i = s
-  while (i < e && TOKEN[buf[i]!] === 1) i++
-  while (i < e && (buf[i] === 0x20 || buf[i] === 0x09)) i++
-  if (buf[i] !== 0x3a) return -1
-  i++
-  while (i < e && (buf[i] === 0x20 || buf[i] === 0x09)) i++
-  return i
-}
-
 /** True when only whitespace and the line end (CRLF or LF) are left from `i` to `e`: no folded continuation. */
 function lineEndsAt (buf: Buffer, i: number, e: number): boolean {
   while (i < e && (buf[i] === 0x20 || buf[i] === 0x09)) i++
   if (i < e && buf[i] === 0x0d) i++
   if (i < e && buf[i] === 0x0a) i++
   return i === e
-}
-
-/**
- * True when the message's only Content-Length line holds 1 to 9 digits and
- * nothing else: a value its view takes (below 2**31), so the view (a
- * substring and a parse per message) need not be built to check it.
- */
-function plainContentLength (msg: SipMessage, k: number): boolean {
-  if (msg.findId(H_CONTENT_LENGTH, k + 1) >= 0) return false
-  const buf = msg.buf
-  const e = msg.nextAt(k)
-  let i = valueStart(buf, msg.lineAt(k), e)
-  if (i < 0) return false
-  const d0 = i
-  while (i < e && i - d0 < 9 && buf[i]! >= 0x30 && buf[i]! <= 0x39) i++
-  return i > d0 && lineEndsAt(buf, i, e)
-}
-
-/** Checks Content-Length as its view would: absent, plain (see plainContentLength), or through the view, which throws for a defect. */
-function checkContentLength (msg: SipMessage): void {
-  const k = msg.findId(H_CONTENT_LENGTH)
-  if (k >= 0 && !plainContentLength(msg, k)) void msg.contentLength
 }
 
 function bad (what: string): ValidationFailure {
@@ -182,7 +150,7 @@ export function validateRequest (req: SipRequest): ValidationFailure | undefined
     // RFC 3261 §8.1.1.5 / RFC 4475 §3.1.2.17: the CSeq method matches the request method.
     if (cseq.method !== req.method) return bad(`CSeq method ${cseq.method} does not match request method ${req.method}`)
     void req.maxForwards
-    checkContentLength(req)
+    void req.contentLength
     // Views of headers most requests lack are looked up before they are
     // built: an absent header gives nothing to check (and no empty array).
     if (req.findId(H_EXPIRES) >= 0) void req.expires
@@ -231,7 +199,7 @@ export function validateResponse (resp: SipResponse): string | undefined {
     void resp.cseq
     void resp.from
     void resp.to
-    checkContentLength(resp)
+    void resp.contentLength
   } catch (err) {
     if (err instanceof SipParseError) return reasonOf(err)
     throw err
