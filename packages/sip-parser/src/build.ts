@@ -10,7 +10,6 @@ import {
 } from './header-names.js'
 import { isToken, splitList } from './grammar.js'
 import { quote } from './errors.js'
-import { TOKEN } from './chars.js'
 import type { SipMessage, SipRequest } from './message.js'
 
 /** Reason phrases of RFC 3261 §21 and common extensions. */
@@ -157,13 +156,6 @@ class Out {
   done (): Buffer {
     return this.len === this.buf.length ? this.buf : this.buf.subarray(0, this.len)
   }
-}
-
-/** End of the header name starting at `s`: its first non-token byte. */
-function nameEnd (buf: Buffer, s: number): number {
-  let i = s
-  while (TOKEN[buf[i]!] === 1) i++
-  return i
 }
 
 /**
@@ -500,7 +492,7 @@ export function forwardRequest (req: SipRequest, e: ForwardEdits): Buffer {
       let n = 0
       if (replacement === MF_LINE) {
         // Name as received (token bytes), ': ', the number, CRLF.
-        n = nameEnd(src, req.lineAt(k))
+        n = req.nameEndAt(k)
         size += n - req.lineAt(k) + 4 + (e.maxForwards! >= 100 ? 3 : e.maxForwards! >= 10 ? 2 : 1)
       } else if (replacement !== undefined) {
         n = Buffer.byteLength(replacement)

@@ -186,6 +186,11 @@ export abstract class SipMessage {
     return latin1(this.buf, s, nameEndAt(this.buf, s))
   }
 
+  /** @internal Offset just past header line `k`'s name (its token bytes). */
+  nameEndAt (k: number): number {
+    return nameEndAt(this.buf, this.lineAt(k))
+  }
+
   /** @internal Offset of header line `k`'s value: past its name, the colon and the whitespace around it. */
   valueStartAt (k: number): number {
     return this.index[this.ix + k * STRIDE + F_VALUE]!
