@@ -350,6 +350,11 @@ export class DigestAuthenticator {
     return { ok: true, algorithm: variant }
   }
 
+  /** Nonces whose highest nonce-count is remembered (replay protection): those used within their lifetime, at most `maxNonceCounts`. */
+  get rememberedNonceCounts (): number {
+    return this.#counts.size
+  }
+
   #issueNonce (r: RealmInfo, now: number): string {
     // Payload and MAC side by side, encoded at once: 15 bytes are a whole
     // number of base64 groups, so the text is the two encodings joined, one
@@ -572,20 +577,34 @@ class NonceCountTable {
       return 'ok'
     }
     if (issuedAt <= this.#forgottenUpTo) return 'forgotten'
-    if (this.#map.size >= this.#max) this.#makeRoom(now)
+    // Expired entries go as new ones come, not only once the table is full:
+    // after a burst an idle registrar kept every count until the bound
+    // (65,536 by default, ~17 MB of heap). An expired nonce is answered stale
+    // before its count is looked at, so dropping it forgets nothing.
+    this.#dropExpired(now)
+    if (this.#map.size >= this.#max) this.#makeRoom()
     this.#map.set(nonce, { nc, issuedAt, expiresAt })
     this.#order.push(nonce)
     return 'ok'
   }
 
-  #makeRoom (now: number): void {
-    // Expired entries first, oldest first (first use follows issue order closely).
+  /** Entries remembered. */
+  get size (): number {
+    return this.#map.size
+  }
+
+  /** Up to NONCE_SWEEP_PER_INSERT expired entries, oldest first (first use follows issue order closely). */
+  #dropExpired (now: number): void {
     for (let n = 0; n < NONCE_SWEEP_PER_INSERT; n++) {
       const k = this.#order.oldest()
       if (k === undefined || (this.#map.get(k)?.expiresAt ?? 0) > now) break
       this.#order.shift()
       this.#map.delete(k)
     }
+  }
+
+  /** Full of live entries: the oldest are forgotten (their nonces then answered stale). */
+  #makeRoom (): void {
     while (this.#map.size >= this.#max) {
       const k = this.#order.shift()
       if (k === undefined) break
