@@ -126,7 +126,8 @@ export class Sipd {
       maxHeaders: config.limits.maxHeaders,
       maxTcpConnections: config.limits.tcpMaxConnections,
       maxTcpConnectionsPerAddress: config.limits.tcpMaxPerAddress,
-      tcpIdleTimeout: config.limits.tcpIdleMs
+      tcpIdleTimeout: config.limits.tcpIdleMs,
+      tcpMessageTimeout: config.limits.tcpMessageTimeoutMs
     })
     this.transactions = new TransactionLayer({
       send: (bytes: Buffer, target: SendTarget) => this.transport.send(bytes, target),
