@@ -623,7 +623,7 @@ export function parseViaBytes (buf: Buffer, head: string, base: number, s: numbe
     scratchLen = 0
     parseParamsBytes(buf, head, base, s, i, stop, scratch, 'Via')
     const host = head.substring(hStart - base, hEnd - base)
-    return new ParsedVia(protocol, transport, hostLower ? host.toLowerCase() : host, port, takeParams(scratchLen), head, start - base, end - base)
+    return ParsedVia.eager(protocol, transport, hostLower ? host.toLowerCase() : host, port, takeParams(scratchLen), head, start - base, end - base)
   }
   let rport: number | null | undefined
   if (p0 === T_FLAG) {

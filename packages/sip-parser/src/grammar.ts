@@ -612,58 +612,81 @@ export function internMethod (s: string, start: number, end: number): string {
   return s.slice(start, end)
 }
 
+/** The parameter list of a Via view, made on first read (see ParsedNameAddr's NameAddrRest). */
+interface ViaRest {
+  flat: FlatParams | undefined
+  params: Params | undefined
+}
+
 /**
- * A parsed Via element; `params` is built on first read. A view from the
- * bytes grammar (ParsedVia.lazy) has been checked whole, rport included, but
- * cuts its host, branch, received and parameter list from the text only
- * when they are read.
+ * A parsed Via element. A view from the bytes grammar (ParsedVia.lazy) has
+ * been checked whole, rport included, but keeps offsets into the message
+ * text: host, branch, received and raw are cut when read, the parameter list
+ * is read again from the checked text when asked for. Fields are set once,
+ * in the constructor (see ParsedNameAddr).
  */
 export class ParsedVia implements Via {
   protocol: string
   transport: string
   port: number | undefined
   rport: number | null | undefined
-  #host: string | undefined
-  #branch: string | undefined
-  #received: string | undefined
-  #flat: FlatParams | undefined
-  #params?: Params
-  #raw: string
+  /** The text the offsets point into (the message head), or the element itself. */
+  #text: string
+  /** The element, once cut from [#rawStart, #rawEnd) of #text. */
+  #raw: string | undefined
   #rawStart: number
   #rawEnd: number
-  // Lazy parts: offsets into #text (the message head), pending while >= 0.
-  #text = ''
-  #hostStart = -1
-  #hostEnd = 0
-  #hostLower = false
-  #branchStart = -1
-  #branchEnd = 0
-  #receivedStart = -1
-  #receivedEnd = 0
-  #pStart = 0
-  #pEnd = 0
+  /** The host, once cut from [#hostStart, #hostEnd) (pending while #hostStart >= 0; #hostEnd is ~end when it must be lower-cased). */
+  #host: string | undefined
+  #hostStart: number
+  #hostEnd: number
+  /** branch and received: pending at [start, end) while start >= 0. */
+  #branch: string | undefined
+  #branchStart: number
+  #branchEnd: number
+  #received: string | undefined
+  #receivedStart: number
+  #receivedEnd: number
+  /** Where the parameters start in #text (they run to #rawEnd). */
+  #pStart: number
+  #rest: ViaRest | undefined
 
-  /** `raw`, or with `rawStart` >= 0 the text whose [rawStart, rawEnd) is the element (sliced on first read). */
-  constructor (protocol: string, transport: string, host: string | undefined, port: number | undefined, flat: FlatParams | undefined, raw: string, rawStart = -1, rawEnd = 0) {
+  /** @internal Use eager() or lazy(). */
+  constructor (protocol: string, transport: string, port: number | undefined, rport: number | null | undefined, text: string, rawStart: number, rawEnd: number,
+    host: string | undefined, hostStart: number, hostEnd: number, branch: string | undefined, branchStart: number, branchEnd: number,
+    received: string | undefined, receivedStart: number, receivedEnd: number, pStart: number, rest: ViaRest | undefined) {
     this.protocol = protocol
     this.transport = transport
-    this.#host = host
     this.port = port
-    this.#raw = raw
+    this.rport = rport
+    this.#text = text
+    this.#raw = rawStart === 0 && rawEnd === text.length ? text : undefined
     this.#rawStart = rawStart
     this.#rawEnd = rawEnd
-    this.#flat = flat
-    if (flat === undefined) {
-      this.#branch = this.#received = undefined
-      this.rport = undefined
-    } else {
-      const branch = flatParam(flat, 'branch')
-      this.#branch = branch === null ? '' : branch
-      const received = flatParam(flat, 'received')
-      this.#received = received === null ? undefined : received
-      const rp = flatParam(flat, 'rport')
-      this.rport = rp === null ? null : rp === undefined ? undefined : parseUint(rp, 'Via rport', 65535)
-    }
+    this.#host = host
+    this.#hostStart = hostStart
+    this.#hostEnd = hostEnd
+    this.#branch = branch
+    this.#branchStart = branchStart
+    this.#branchEnd = branchEnd
+    this.#received = received
+    this.#receivedStart = receivedStart
+    this.#receivedEnd = receivedEnd
+    this.#pStart = pStart
+    this.#rest = rest
+  }
+
+  /**
+   * @internal A view with its host and parameter list given; the element is
+   * `text`, or [rawStart, rawEnd) of it when rawStart >= 0.
+   */
+  static eager (protocol: string, transport: string, host: string, port: number | undefined, flat: FlatParams, text: string, rawStart = -1, rawEnd = 0): ParsedVia {
+    const branch = flatParam(flat, 'branch')
+    const received = flatParam(flat, 'received')
+    const rp = flatParam(flat, 'rport')
+    const rport = rp === null ? null : rp === undefined ? undefined : parseUint(rp, 'Via rport', 65535)
+    return new ParsedVia(protocol, transport, port, rport, text, rawStart < 0 ? 0 : rawStart, rawStart < 0 ? text.length : rawEnd, host, -1, 0,
+      branch === null ? '' : branch, -1, 0, received === null ? undefined : received, -1, 0, 0, { flat, params: undefined })
   }
 
   /**
@@ -675,26 +698,15 @@ export class ParsedVia implements Via {
   static lazy (protocol: string, transport: string, text: string, hostStart: number, hostEnd: number, hostLower: boolean, port: number | undefined,
     pStart: number, pEnd: number, branchStart: number, branchEnd: number, receivedStart: number, receivedEnd: number, rport: number | null | undefined,
     rawStart: number, rawEnd: number): ParsedVia {
-    const v = new ParsedVia(protocol, transport, undefined, port, undefined, text, rawStart, rawEnd)
-    v.rport = rport
-    v.#text = text
-    v.#hostStart = hostStart
-    v.#hostEnd = hostEnd
-    v.#hostLower = hostLower
-    v.#pStart = pStart
-    v.#pEnd = pEnd
-    if (branchStart === -2) v.#branch = ''
-    v.#branchStart = branchStart
-    v.#branchEnd = branchEnd
-    v.#receivedStart = receivedStart
-    v.#receivedEnd = receivedEnd
-    return v
+    return new ParsedVia(protocol, transport, port, rport, text, rawStart, rawEnd, undefined, hostStart, hostLower ? ~hostEnd : hostEnd,
+      branchStart === -2 ? '' : undefined, branchStart, branchEnd, undefined, receivedStart, receivedEnd, pStart, undefined)
   }
 
   get host (): string {
     if (this.#hostStart >= 0) {
-      const h = this.#text.substring(this.#hostStart, this.#hostEnd)
-      this.#host = this.#hostLower ? h.toLowerCase() : h
+      const e = this.#hostEnd
+      const h = this.#text.substring(this.#hostStart, e < 0 ? ~e : e)
+      this.#host = e < 0 ? h.toLowerCase() : h
       this.#hostStart = -1
     }
     return this.#host!
@@ -733,27 +745,26 @@ export class ParsedVia implements Via {
 
   /** @internal The parameters as a flat list (see FlatParams). */
   get flat (): FlatParams {
-    let f = this.#flat
+    const r = this.#rest ??= { flat: undefined, params: undefined }
+    let f = r.flat
     if (f === undefined) {
-      f = []
-      parseParams(this.#text, this.#pStart, this.#pEnd, f, 'Via', true)
-      this.#flat = f
+      // The text was checked when the view was made.
+      f = r.flat = []
+      parseParams(this.#text, this.#pStart, this.#rawEnd, f, 'Via', true)
     }
     return f
   }
 
   get params (): Params {
-    if (this.#params === undefined) this.#params = paramsToMap(this.flat)
-    return this.#params
+    const r = this.#rest ??= { flat: undefined, params: undefined }
+    return r.params ??= paramsToMap(this.flat)
   }
 
   /** The Via element as received. */
   get raw (): string {
-    if (this.#rawStart >= 0) {
-      this.#raw = this.#raw.substring(this.#rawStart, this.#rawEnd)
-      this.#rawStart = -1
-    }
-    return this.#raw
+    let r = this.#raw
+    if (r === undefined) r = this.#raw = this.#text.substring(this.#rawStart, this.#rawEnd)
+    return r
   }
 }
 
@@ -833,7 +844,7 @@ export function parseVia (s: string, latin1 = false): Via {
   }
   const flat: FlatParams = []
   parseParams(s, i, end, flat, 'Via', latin1)
-  return new ParsedVia(protocol, transport, host, port, flat, start === 0 && end === s.length ? s : s.slice(start, end))
+  return ParsedVia.eager(protocol, transport, host, port, flat, start === 0 && end === s.length ? s : s.slice(start, end))
 }
 
 /** Digest credentials (RFC 7616 §3.4, RFC 3261 §25.1 credentials). */
