@@ -88,6 +88,15 @@ const HEAD_DECODE_MAX = 16 * 1024
 export const DEFAULT_MAX_HEADERS = 256
 
 
+/** The caches of SipMessage's seldom read views (undefined: not read yet; null: absent). */
+interface RareViews {
+  via: Via[] | undefined
+  contact: Contact[] | '*' | undefined
+  recordRoute: NameAddr[] | undefined
+  expires: number | null | undefined
+  contentLength: number | null | undefined
+}
+
 /** Base of SipRequest and SipResponse. */
 export abstract class SipMessage {
   // Fields set by the constructor are `declare`d: no define-then-assign per
@@ -118,18 +127,15 @@ export abstract class SipMessage {
   abstract readonly isRequest: boolean
 
   #head?: string
-  #via?: Via[]
   #topVia?: Via | null
   #cseq?: CSeq
   #callId?: string
   #from?: AddressHeader
   #to?: AddressHeader
-  #contact?: Contact[] | '*'
   #route?: NameAddr[]
-  #recordRoute?: NameAddr[]
   #maxForwards?: number | null
-  #expires?: number | null
-  #contentLength?: number | null
+  /** The views a proxy seldom reads, in one record made on first use: the message itself stays small (each field is stored on every parse). */
+  #rare?: RareViews
 
   /** @internal Built by the parser; use parseMessage(). */
   constructor (buf: Buffer, start: number, startLineNext: number, index: Int32Array, ix: number, headerCount: number, headersEnd: number, bodyStart: number, end: number) {
@@ -440,17 +446,22 @@ export abstract class SipMessage {
     }
   }
 
+  #rareViews (): RareViews {
+    return this.#rare ??= { via: undefined, contact: undefined, recordRoute: undefined, expires: undefined, contentLength: undefined }
+  }
+
   /** Every Via element, top first. */
   get via (): Via[] {
-    if (this.#via === undefined) this.#via = this.#parseList(H_VIA, 'Via', parseViaBytes, viaText)
-    return this.#via
+    const r = this.#rareViews()
+    return r.via ??= this.#parseList(H_VIA, 'Via', parseViaBytes, viaText)
   }
 
   /** The top Via, parsed without parsing the others; undefined when there is none. */
   get topVia (): Via | undefined {
     if (this.#topVia === undefined) {
-      if (this.#via !== undefined) {
-        this.#topVia = this.#via[0] ?? null
+      const all = this.#rare?.via
+      if (all !== undefined) {
+        this.#topVia = all[0] ?? null
       } else {
         const k = this.findId(H_VIA)
         if (k < 0) {
@@ -595,12 +606,13 @@ export abstract class SipMessage {
 
   /** Contact elements, or `*` (RFC 3261 §10.2.2); an empty list when absent. */
   get contact (): Contact[] | '*' {
-    if (this.#contact === undefined) {
+    const r = this.#rareViews()
+    if (r.contact === undefined) {
       const values = this.#listById(H_CONTACT)
-      if (values.length === 1 && values[0] === '*') this.#contact = '*'
-      else this.#contact = this.#parseList(H_CONTACT, 'Contact', parseContactBytes, contactText)
+      if (values.length === 1 && values[0] === '*') r.contact = '*'
+      else r.contact = this.#parseList(H_CONTACT, 'Contact', parseContactBytes, contactText)
     }
-    return this.#contact
+    return r.contact
   }
 
   /** Route elements, top first. */
@@ -611,8 +623,8 @@ export abstract class SipMessage {
 
   /** Record-Route elements, top first. */
   get recordRoute (): NameAddr[] {
-    if (this.#recordRoute === undefined) this.#recordRoute = this.#parseList(H_RECORD_ROUTE, 'Record-Route', recordRouteBytes, recordRouteText)
-    return this.#recordRoute
+    const r = this.#rareViews()
+    return r.recordRoute ??= this.#parseList(H_RECORD_ROUTE, 'Record-Route', recordRouteBytes, recordRouteText)
   }
 
   /** Max-Forwards (0..255), undefined when absent. */
@@ -632,27 +644,29 @@ export abstract class SipMessage {
 
   /** Expires header in seconds (RFC 3261 §20.19: up to 2**32-1), undefined when absent. */
   get expires (): number | undefined {
-    if (this.#expires === undefined) {
+    const r = this.#rareViews()
+    if (r.expires === undefined) {
       const k = this.#onlyLine(H_EXPIRES, 'Expires')
-      this.#expires = k < 0 ? null : this.#uintAt(k, 'Expires', 0xffffffff)
+      r.expires = k < 0 ? null : this.#uintAt(k, 'Expires', 0xffffffff)
     }
-    return this.#expires ?? undefined
+    return r.expires ?? undefined
   }
 
   /** Content-Length header value, undefined when absent. */
   get contentLength (): number | undefined {
-    if (this.#contentLength === undefined) {
+    const r = this.#rareViews()
+    if (r.contentLength === undefined) {
       const k = this.#onlyLine(H_CONTENT_LENGTH, 'Content-Length')
       if (k < 0) {
-        this.#contentLength = null
+        r.contentLength = null
       } else {
         // One unfolded line of up to 9 digits (below 2**31) is read from its bytes, as Max-Forwards: no value string.
         const o = this.ix + k * STRIDE
         const n = (this.index[o + F_ID]! & FOLDED) === 0 ? digitsAt(this.buf, this.index[o + F_VALUE]!, this.index[o + F_VALUE_END]!) : -2
-        this.#contentLength = n >= 0 ? n : this.#uintAt(k, 'Content-Length', 0x7fffffff)
+        r.contentLength = n >= 0 ? n : this.#uintAt(k, 'Content-Length', 0x7fffffff)
       }
     }
-    return this.#contentLength ?? undefined
+    return r.contentLength ?? undefined
   }
 
   /** Authorization credentials (first header), undefined when absent. */
