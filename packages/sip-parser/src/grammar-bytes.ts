@@ -369,42 +369,29 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
       const W = wasmOut
       const d = wasmDelta - base
       elementStop = stop
-      const dnS = W[NA_I + 2]!
       const tagS = W[PT_I]!
-      return ParsedNameAddr.lazy(head, W[NA_I]! + d, W[NA_I + 1]! + d, undefined, dnS >= 0 ? dnS + d : -1, W[NA_I + 3]! + d, W[NA_I + 4]! !== 0,
-        W[NA_I + 5]! + d, W[NA_I + 6]! + d, undefined, W[NA_I + 7]! + d, stop - base, tagS >= 0 ? tagS + d : TAG_NONE, W[PT_I + 1]! + d, what)
+      return ParsedNameAddr.lazy(head, W[NA_I]! + d, W[NA_I + 1]! + d, W[NA_I + 5]! + d, W[NA_I + 6]! + d, undefined, tagS >= 0 ? tagS + d : TAG_NONE, W[PT_I + 1]! + d)
     }
   }
   const end = trimEnd(buf, s, e)
   let i = skipWs(buf, s, end)
   const rawStart = i
-  // The display name: given (an escaped quoted string), or cut on read from [dnStart, dnEnd).
-  let displayName: string | undefined
-  let dnStart = -1
-  let dnEnd = 0
-  let dnDecode = false
+  // The display name is checked here and cut from the text when read (ParsedNameAddr).
   if (i >= end) throw new SipParseError(`empty ${what}`, i - s, 'SIP_ERR_BAD_ADDRESS')
   const first = buf[i]!
   if (first === DQUOTE) {
     let j = i + 1
-    let high = 0
     for (; j < end; j++) {
       const c = buf[j]!
       if (c === DQUOTE || c === BACKSLASH) break
-      high |= c
     }
     let after: number
     if (j < end && buf[j] === DQUOTE) {
-      dnStart = i + 1 - base
-      dnEnd = j - base
-      dnDecode = high >= 0x80
       after = j + 1
     } else {
       const text = head.substring(0, end - base)
       try {
-        const [dn, a] = readQuoted(text, i - base, end - base, what)
-        displayName = decodeText(dn)
-        after = a + base
+        after = readQuoted(text, i - base, end - base, what)[1] + base
       } catch (err) {
         if (err instanceof SipParseError) throw new SipParseError(err.message, i - s, err.code)
         throw err
@@ -424,18 +411,11 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
     if (lt < end && buf[lt] === LAQUOT) {
       const dnStop = trimEnd(buf, i, lt)
       // *(token LWS), plus UTF-8 letters (see grammar.ts).
-      let high = 0
       for (let j = i; j < dnStop; j++) {
         const c = buf[j]!
         if (!(IS_TOKEN[c] === 1 || c === SP || c === HT || c >= 0x80)) {
           throw new SipParseError(`invalid character ${quote(head[j - base]!)} in display name of ${what}`, j - s, 'SIP_ERR_BAD_DISPLAY_NAME')
         }
-        high |= c
-      }
-      if (dnStop > i) {
-        dnStart = i - base
-        dnEnd = dnStop - base
-        dnDecode = high >= 0x80
       }
       i = lt
     } else {
@@ -457,7 +437,7 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
       }
       const uriEnd = trimEnd(buf, i, j)
       if (colon <= i || colon >= uriEnd) throw new SipParseError(`missing URI scheme in ${what}: ${quote(head.substring(i - base, uriEnd - base))}`, i - s, 'SIP_ERR_BAD_ADDRESS')
-      return nameAddrView(buf, head, base, s, end, rawStart, undefined, -1, 0, false, i, uriEnd, j, what, contact, stopAtComma)
+      return nameAddrView(buf, head, base, s, end, rawStart, i, uriEnd, j, what, contact, stopAtComma)
     }
   }
   // Here buf[i] is '<'. One table read per URI byte, and no bound check:
@@ -480,7 +460,7 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
   if (gt >= end) throw new SipParseError(`missing ">" in ${what}`, i - s, 'SIP_ERR_BAD_ADDRESS')
   if (t !== 1) throw new SipParseError(`invalid character ${quote(String.fromCharCode(buf[gt]!))} inside <> in ${what}`, gt - s, 'SIP_ERR_BAD_ADDRESS')
   if (colon <= i + 1) throw new SipParseError(`missing URI scheme in ${what}: ${quote(head.substring(i + 1 - base, gt - base))}`, i + 1 - s, 'SIP_ERR_BAD_ADDRESS')
-  return nameAddrView(buf, head, base, s, end, rawStart, displayName, dnStart, dnEnd, dnDecode, i + 1, gt, gt + 1, what, contact, stopAtComma)
+  return nameAddrView(buf, head, base, s, end, rawStart, i + 1, gt, gt + 1, what, contact, stopAtComma)
 }
 
 /**
@@ -489,7 +469,6 @@ export function parseNameAddrBytes (buf: Buffer, head: string, base: number, s: 
  * only for a Contact (its expires and q are read at once).
  */
 function nameAddrView (buf: Buffer, head: string, base: number, s: number, end: number, rawStart: number,
-  displayName: string | undefined, dnStart: number, dnEnd: number, dnDecode: boolean,
   uriStart: number, uriEnd: number, paramsFrom: number, what: string, contact: boolean, stopAtComma: boolean): ParsedNameAddr {
   if (contact) {
     scratchLen = 0
@@ -497,8 +476,7 @@ function nameAddrView (buf: Buffer, head: string, base: number, s: number, end: 
     const flat = takeParams(scratchLen)
     elementStop = stop
     const rawEnd = stop < end ? trimEnd(buf, rawStart, stop) : end
-    return ParsedContact.lazy(head, rawStart - base, rawEnd - base, displayName, dnStart, dnEnd, dnDecode, uriStart - base, uriEnd - base,
-      flat, 0, 0, TAG_FROM_LIST, 0, what)
+    return ParsedContact.lazy(head, rawStart - base, rawEnd - base, uriStart - base, uriEnd - base, flat, TAG_FROM_LIST, 0)
   }
   const stop = parseParamsBytes(buf, head, base, s, paramsFrom, end, null, what, stopAtComma)
   elementStop = stop
@@ -512,8 +490,7 @@ function nameAddrView (buf: Buffer, head: string, base: number, s: number, end: 
     // A quoted tag value (not a token, but taken) is read from the parameter list.
     tagStart = tagStart === T_QUOTED ? TAG_FROM_LIST : TAG_NONE
   }
-  return ParsedNameAddr.lazy(head, rawStart - base, rawEnd - base, displayName, dnStart, dnEnd, dnDecode, uriStart - base, uriEnd - base,
-    undefined, paramsFrom - base, stop - base, tagStart, tagEnd, what)
+  return ParsedNameAddr.lazy(head, rawStart - base, rawEnd - base, uriStart - base, uriEnd - base, undefined, tagStart, tagEnd)
 }
 
 /** One Contact element in buf[s..e) (not `*`). */
@@ -646,7 +623,7 @@ export function parseViaBytes (buf: Buffer, head: string, base: number, s: numbe
     scratchLen = 0
     parseParamsBytes(buf, head, base, s, i, stop, scratch, 'Via')
     const host = head.substring(hStart - base, hEnd - base)
-    return new ParsedVia(protocol, transport, hostLower ? host.toLowerCase() : host, port, takeParams(scratchLen), head, start - base, end - base)
+    return ParsedVia.eager(protocol, transport, hostLower ? host.toLowerCase() : host, port, takeParams(scratchLen), head, start - base, end - base)
   }
   let rport: number | null | undefined
   if (p0 === T_FLAG) {

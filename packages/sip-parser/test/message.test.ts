@@ -188,6 +188,16 @@ t.test('Via: every element with its fields', async t => {
   t.equal(parseReq(request(['Via: SIP/2.0/UDP [::ffff:192.0.2.1]:5060;received=[2001:DB8::1];branch=z9hG4bK1', FROM, TO, CALL_ID, CSEQ])).topVia?.received, '[2001:DB8::1]')
 })
 
+t.test('methods: the known ones and their near misses read as written (request line and CSeq)', async t => {
+  const known = ['ACK', 'BYE', 'INFO', 'PRACK', 'REFER', 'INVITE', 'CANCEL', 'NOTIFY', 'UPDATE', 'OPTIONS', 'PUBLISH', 'MESSAGE', 'REGISTER', 'SUBSCRIBE']
+  const methods = [...known, 'AC', 'ACKS', 'invite', 'INVITe', 'iNVITE', 'INVITF', 'REGISTEr', 'SUBSCRIBx', 'SUBSCRIBES', 'XNFO', 'OPTIONZ', 'FANCY-Method', 'B']
+  for (const method of methods) {
+    const m = parseReq(request([VIA, FROM, TO, CALL_ID, `CSeq: 7 ${method}`], '', `${method} sip:bob@biloxi.example.com SIP/2.0`))
+    t.equal(m.method, method, `request line ${method}`)
+    t.same(m.cseq, { seq: 7, method }, `CSeq ${method}`)
+  }
+})
+
 t.test('CSeq, Call-ID, Max-Forwards, Expires, Content-Length', async t => {
   const m = parseReq(basic(['Expires: 3600', 'Content-Length: 0']))
   t.same(m.cseq, { seq: 314159, method: 'INVITE' })
