@@ -244,6 +244,20 @@ t.test('expiry: contact param over Expires header over default; 423 below the mi
   t.same(header(res, 'Contact'), ['<sip:bob@127.0.0.9:4>;expires=3600'], 'clamped to the maximum')
 })
 
+t.test('expiry: a malformed expires (parameter or header) binds for 3600 s, an overlarge one is clamped (RFC 3261 §20.10, §20.19)', async t => {
+  // Kamailio binds such phones too; a 400 left them unregistered.
+  const r = rig(t, { maxExpires: 7200 })
+  let res = await authed(r, { contacts: ['<sip:alice@127.0.0.9:1>;expires=soon', '<sip:alice@127.0.0.9:2>;expires=99999999999'] })
+  t.equal(res.status, 200)
+  let byUri = new Map((await r.store.lookup(`sip:alice@${DOMAIN}`, r.clock.now)).map(b => [b.contact, b.expiresAt - T0]))
+  t.equal(byUri.get('sip:alice@127.0.0.9:1'), 3_600_000, 'expires=soon is 3600')
+  t.equal(byUri.get('sip:alice@127.0.0.9:2'), 7_200_000, 'beyond 2**32-1 is clamped to max_expires')
+  res = await authed(r, { contacts: ['<sip:bob@127.0.0.9:3>'], user: 'bob', extra: [['Expires', 'Thu, 01 Dec 2026 16:00:00 GMT']] }, 'builder')
+  t.equal(res.status, 200, 'an RFC 2543 date in Expires')
+  byUri = new Map((await r.store.lookup(`sip:bob@${DOMAIN}`, r.clock.now)).map(b => [b.contact, b.expiresAt - T0]))
+  t.equal(byUri.get('sip:bob@127.0.0.9:3'), 3_600_000, 'reads as 3600')
+})
+
 t.test('bindings expire: the 200 shows the time left and an expired one is gone', async t => {
   const r = rig(t)
   let res = await authed(r, { contacts: ['<sip:alice@127.0.0.9:1>'], expires: 60 })

@@ -499,14 +499,7 @@ export function parseContact (s: string, latin1 = false): Contact {
  */
 export function contactParams (c: ParsedContact, at: number): void {
   const e = flatParam(c.flat, 'expires')
-  if (e !== undefined && e !== null) {
-    try {
-      c.expires = parseUint(e, 'Contact expires', 0xffffffff)
-    } catch (err) {
-      if (err instanceof SipParseError) throw new SipParseError(err.message, at + paramValueOffset(c.raw, 'expires') + err.offset, err.code)
-      throw err
-    }
-  }
+  if (e !== undefined && e !== null) c.expires = parseExpires(e)
   const q = flatParam(c.flat, 'q')
   if (q !== undefined && q !== null) {
     const v = parseQValue(q)
@@ -571,6 +564,26 @@ export function parseUint (s: string, what: string, max: number): number {
     if (d < 0 || d > 9) throw new SipParseError(`invalid ${what} ${quote(s.slice(i, end))}`, j, 'SIP_ERR_BAD_NUMBER')
     n = n * 10 + d
     if (n > max) throw new SipParseError(`${what} ${quote(s.slice(i, end))} is larger than ${max}`, i, 'SIP_ERR_NUMBER_TOO_LARGE')
+  }
+  return n
+}
+
+/**
+ * An Expires header value or Contact `expires` parameter (RFC 3261 §20.19,
+ * §20.10, §10.2.1.1): delta-seconds, a value above 2**32-1 read as 2**32-1
+ * (MAY) and a malformed one, such as RFC 2543's absolute date, as 3600
+ * (SHOULD; RFC 4475 §3.1.2.4 names it the default). Never throws: a registrar
+ * binds a phone with a sloppy expires instead of refusing it with 400.
+ */
+export function parseExpires (s: string): number {
+  const end = trimEnd(s, 0, s.length)
+  const i = skipWs(s, 0, end)
+  if (i === end) return 3600
+  let n = 0
+  for (let j = i; j < end; j++) {
+    const d = s.charCodeAt(j) - 0x30
+    if (d < 0 || d > 9) return 3600
+    if (n < 0xffffffff) n = Math.min(n * 10 + d, 0xffffffff)
   }
   return n
 }

@@ -13,7 +13,7 @@ import {
   H_VIA, IS_LIST_HEADER, headerId, lookupHeaderBytes, matchCommonName
 } from './header-names.js'
 import {
-  IS_TOKEN as SHARED_IS_TOKEN, parseAddressHeader, parseContact, parseCredentials, parseCSeq, parseNameAddr, parseUint,
+  IS_TOKEN as SHARED_IS_TOKEN, parseAddressHeader, parseContact, parseCredentials, parseCSeq, parseExpires, parseNameAddr, parseUint,
   parseVia, splitList, splitListRanges
 } from './grammar.js'
 import { parseSipUriBytes, parseUri } from './uri.js'
@@ -642,12 +642,12 @@ export abstract class SipMessage {
     return this.#maxForwards ?? undefined
   }
 
-  /** Expires header in seconds (RFC 3261 §20.19: up to 2**32-1), undefined when absent. */
+  /** Expires header in seconds (RFC 3261 §20.19: up to 2**32-1; malformed is 3600, see parseExpires), undefined when absent. */
   get expires (): number | undefined {
     const r = this.#rareViews()
     if (r.expires === undefined) {
       const k = this.#onlyLine(H_EXPIRES, 'Expires')
-      r.expires = k < 0 ? null : this.#uintAt(k, 'Expires', 0xffffffff)
+      r.expires = k < 0 ? null : parseExpires(this.rawAt(k))
     }
     return r.expires ?? undefined
   }

@@ -47,7 +47,7 @@ export interface AddressHeader extends NameAddr {
 
 /** One Contact element. */
 export interface Contact extends NameAddr {
-  /** `expires` parameter when present and numeric. */
+  /** `expires` parameter when present: seconds, up to 2**32-1; a malformed value reads as 3600 (RFC 3261 §20.10). */
   expires: number | undefined
   /** `q` parameter (0..1) when present. */
   q: number | undefined

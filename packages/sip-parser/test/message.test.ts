@@ -242,7 +242,14 @@ t.test('CSeq, Call-ID, Max-Forwards, Expires, Content-Length', async t => {
   }
   t.equal(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ, 'Max-Forwards: 0070'])).maxForwards, 70, 'leading zeros')
   t.equal(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ, 'Expires: 4294967295'])).expires, 4294967295)
-  t.equal(parseError(t, () => parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ, 'Expires: 4294967296'])).expires).code, 'SIP_ERR_NUMBER_TOO_LARGE')
+  // RFC 3261 §20.19, §10.2.1.1: above 2**32-1 reads as 2**32-1; malformed (RFC 2543's date too) as 3600.
+  for (const [line, want] of [
+    ['Expires: 4294967296', 4294967295], ['Expires: 99999999999999999999999', 4294967295], ['Expires:  60 ', 60],
+    ['Expires: never', 3600], ['Expires: -5', 3600], ['Expires: 1.5', 3600], ['Expires:', 3600],
+    ['Expires: Thu, 01 Dec 1994 16:00:00 GMT', 3600]
+  ] as const) {
+    t.equal(parseReq(request([VIA, FROM, TO, CALL_ID, CSEQ, line])).expires, want, line)
+  }
 })
 
 t.test('From / To: display name, URI, tag, params', async t => {
@@ -319,10 +326,11 @@ t.test('Contact: list, *, expires and q', async t => {
     t.equal(err.code, 'SIP_ERR_BAD_PARAM', `q=${q}`)
     t.equal(textAt(text, err, q.length), q, `q=${q}: offset at the value`)
   }
-  const text = basic(['Contact: <sip:a@b>;expires=soon'])
-  const err = parseError(t, () => parseReq(text).contact)
-  t.equal(err.code, 'SIP_ERR_BAD_NUMBER')
-  t.equal(textAt(text, err, 4), 'soon')
+  // RFC 3261 §20.10: a malformed expires reads as 3600, an overlarge one as 2**32-1; the Contact stays.
+  for (const [v, want] of [['soon', 3600], ['-5', 3600], ['4294967296', 4294967295], ['0', 0], ['7200', 7200]] as const) {
+    const got = parseReq(basic([`Contact: <sip:a@b>;expires=${v};q=0.5`])).contact
+    t.same(got === '*' ? got : got.map(c => [c.uri, c.expires, c.q]), [['sip:a@b', want, 0.5]], `expires=${v}`)
+  }
   const mixed = basic(['Contact: <sip:a@b>, *'])
   t.equal(parseError(t, () => parseReq(mixed).contact).code, 'SIP_ERR_BAD_ADDRESS', '* among other contacts')
 })
@@ -665,7 +673,7 @@ t.test('validateRequest', async t => {
     ['Contact', [VIA, FROM, TO, CALL_ID, CSEQ, 'Contact: <sip:a@b'], START, 400, 'missing ">" in Contact'],
     ['Route', [VIA, FROM, TO, CALL_ID, CSEQ, 'Route: sip:a@b, <'], START, 400, 'Route'],
     ['Require', [VIA, FROM, TO, CALL_ID, CSEQ, 'Require: a b'], START, 400, 'invalid option tag "a b" in Require'],
-    ['Expires', [VIA, FROM, TO, CALL_ID, CSEQ, 'Expires: never'], START, 400, 'invalid Expires'],
+    ['two Expires', [VIA, FROM, TO, CALL_ID, CSEQ, 'Expires: 60', 'Expires: 70'], START, 400, 'Expires'],
     ['scheme', [VIA, FROM, TO, CALL_ID, CSEQ], 'INVITE http://example.com SIP/2.0', 416, 'Unsupported URI Scheme'],
     ['scheme-less', [VIA, FROM, TO, CALL_ID, CSEQ], 'INVITE bob SIP/2.0', 416, 'Unsupported URI Scheme'],
     ['URI headers', [VIA, FROM, TO, CALL_ID, CSEQ], 'INVITE sip:b@x?Subject=hi SIP/2.0', 400, 'Request-URI must not contain headers'],
