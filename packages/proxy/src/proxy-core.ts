@@ -971,7 +971,8 @@ class ResponseContext implements ServerTransactionHandler {
   pre: Preprocessed
   /** Released with `pre`: a policy's closures (failover, onFinal) are not held for Timer L/M. */
   options: ForwardOptions
-  readonly hash: string
+  /** The loop-detection hash its branches carry; released with `pre` (a string of its own held for Timer L/M otherwise). */
+  hash: string
   /** Made with its first branch: a literal of one (`push` onto `[]` reserves 17 slots, ~130 B held per call for Timer L). */
   branches: Branch[] = NO_BRANCHES
   readonly invite: boolean
@@ -1052,6 +1053,7 @@ class ResponseContext implements ServerTransactionHandler {
     // The context lives on for Timer L/M to relay 2xx retransmissions.
     this.pre = RELEASED_PRE
     this.options = RELEASED_OPTIONS
+    this.hash = ''
     // Called as a method: the options may be an object whose onFinal reads its own fields.
     options.onFinal?.(status, target)
   }

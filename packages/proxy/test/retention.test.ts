@@ -18,7 +18,7 @@ interface Outcome {
   alive: { transactions: number, contexts: number }
   /** Per message kind, the calls whose header text the heap still held. */
   kept: { invite: number[], ok: number[], bye: number[] }
-  held: { slicedKeys: number, retransmitClosures: number, branchSlotsBytes: number }
+  held: { slicedKeys: number, retransmitClosures: number, branchSlotsBytes: number, kindSlots: number, heldHashes: number, branchTargets: number }
   after: { transactions: number, contexts: number }
 }
 
@@ -35,5 +35,8 @@ t.test('finished calls keep none of their messages\' text while their transactio
   t.equal(out.held.slicedKeys, 0, 'transaction keys and branches are flat strings, not sliced ones over a copy')
   t.equal(out.held.retransmitClosures, 0, 'no client INVITE transaction keeps its Timer A closure once Timer A stopped')
   t.ok(out.held.branchSlotsBytes > 0 && out.held.branchSlotsBytes <= 32, `a one-branch context holds one slot (${out.held.branchSlotsBytes} B)`)
+  t.equal(out.held.kindSlots, 0, 'a transaction\'s kind is on its prototype, not a slot of its own')
+  t.equal(out.held.heldHashes, 0, 'a context lets go of its loop hash once its final response is sent')
+  t.equal(out.held.branchTargets, 2, 'branches share their forward targets: one for the media node (INVITE), one for requests forwarded as routed (BYE)')
   t.same(out.after, { transactions: 0, contexts: 0 }, 'all of it ended with the timers')
 })

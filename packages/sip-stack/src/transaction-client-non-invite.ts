@@ -20,7 +20,8 @@ type Input = 'timer_e' | 'timer_f' | 'timer_k' | '1xx' | '200-699' | 'transport_
 
 /** The non-INVITE client transaction. Created by `TransactionLayer.createClient`. */
 export class ClientNonInviteTransaction extends ClientTransaction {
-  readonly kind = 'client-non-invite' as const
+  /** On the prototype: no slot per transaction (each is held for Timer K, L or M). */
+  get kind (): 'client-non-invite' { return 'client-non-invite' }
   #state: ClientNonInviteState = 'trying'
   /** Current Timer E interval (§17.1.2.2). */
   #intervalE = 0
