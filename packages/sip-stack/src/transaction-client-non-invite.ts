@@ -123,6 +123,8 @@ export class ClientNonInviteTransaction extends ClientTransaction {
         }
         this.startFinalWait('timer_k', this.ctx.t4Queue)
         this.handler.onFinal(response, this)
+        // Retransmitted finals are absorbed and nothing is sent: only Timer K's end is left to report.
+        if (this.#state === 'completed') this.settleHandler()
         return
       }
       case 'timer_f':
