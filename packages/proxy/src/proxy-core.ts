@@ -304,7 +304,8 @@ export class ProxyCore {
    */
   readonly #branchStem = newTag() + '.'
   #branchSeq = 0
-  readonly #contexts = new Map<ServerInviteTransaction, ResponseContext>()
+  /** INVITE response contexts alive: each is its server transaction's handler, so no map from one to the other is held per call. */
+  #contexts = 0
 
   constructor (options: ProxyCoreOptions) {
     this.#tl = options.transactions
@@ -331,7 +332,7 @@ export class ProxyCore {
 
   /** Number of INVITE response contexts alive. */
   get activeContexts (): number {
-    return this.#contexts.size
+    return this.#contexts
   }
 
   /** True when `uri` names this proxy: one of our listener or advertised addresses, with our port. */
@@ -474,8 +475,11 @@ export class ProxyCore {
     const pre = options.preprocessed ?? this.preprocess(req)
     const ctx = new ResponseContext(this, tx, pre, options)
     if (tx instanceof ServerInviteTransaction) {
-      this.#contexts.set(tx, ctx)
-      // The context is the transaction's handler: no closure per call.
+      // The context is the transaction's handler: no closure per call, and how cancel() finds it.
+      const prev = liveContext(tx)
+      if (prev !== undefined) prev.live = false
+      else this.#contexts++
+      ctx.live = true
       tx.handler = ctx
     }
     if (targets.length === 0) ctx.finish(480, 'Temporarily Unavailable')
@@ -494,7 +498,7 @@ export class ProxyCore {
       return
     }
     this.#reply(tx, 200, 'OK')
-    const ctx = this.#contexts.get(invite)
+    const ctx = liveContext(invite)
     if (ctx !== undefined) ctx.cancelAll(true)
     else if (invite.lastStatus < 200) {
       // No branch of ours (answered locally): end the INVITE with 487 (§9.2).
@@ -690,7 +694,10 @@ export class ProxyCore {
 
   /** @internal The INVITE server transaction ended: its context goes (its client transactions have ended or are ending). */
   forgetContext (tx: ServerInviteTransaction): void {
-    this.#contexts.delete(tx)
+    const ctx = liveContext(tx)
+    if (ctx === undefined) return
+    ctx.live = false
+    this.#contexts--
   }
 
   /** @internal Timer C (ms) and T1. */
@@ -906,6 +913,14 @@ const RELEASED_OPTIONS: ForwardOptions = Object.freeze({})
 
 /** Where a branch sends before its next hop is known. */
 const NO_SEND: SendTarget = Object.freeze({ transport: 'udp', address: '', port: 0 })
+/** The response context an INVITE server transaction's handler is, while it is registered. */
+function liveContext (tx: ServerInviteTransaction): ResponseContext | undefined {
+  const h = tx.handler
+  return h instanceof ResponseContext && h.live ? h : undefined
+}
+
+/** A context's branches before its first (frozen: never pushed onto, see addBranch). */
+const NO_BRANCHES = Object.freeze([]) as unknown as Branch[]
 
 /**
  * One branch of a response context. It is its client transaction's handler
@@ -956,13 +971,17 @@ class ResponseContext implements ServerTransactionHandler {
   pre: Preprocessed
   /** Released with `pre`: a policy's closures (failover, onFinal) are not held for Timer L/M. */
   options: ForwardOptions
-  readonly hash: string
-  readonly branches: Branch[] = []
+  /** The loop-detection hash its branches carry; released with `pre` (a string of its own held for Timer L/M otherwise). */
+  hash: string
+  /** Made with its first branch: a literal of one (`push` onto `[]` reserves 17 slots, ~130 B held per call for Timer L). */
+  branches: Branch[] = NO_BRANCHES
   readonly invite: boolean
   #finalSent = false
   #cancelled = false
   #best: Branch | undefined = undefined
   #reported = false
+  /** Registered as its INVITE server transaction's context (ProxyCore#forgetContext clears it). */
+  live = false
   /** Branches being added: a branch that fails at once must not end the context before its siblings exist. */
   #adding = 0
 
@@ -1001,7 +1020,8 @@ class ResponseContext implements ServerTransactionHandler {
 
   addBranch (target: ForwardTarget): void {
     const b = new Branch(this, target)
-    this.branches.push(b)
+    if (this.branches.length === 0) this.branches = [b]
+    else this.branches.push(b)
     const failed = this.core.startBranch(this, b)
     if (failed !== 0) {
       this.branchFailed(b, failed)
@@ -1033,6 +1053,7 @@ class ResponseContext implements ServerTransactionHandler {
     // The context lives on for Timer L/M to relay 2xx retransmissions.
     this.pre = RELEASED_PRE
     this.options = RELEASED_OPTIONS
+    this.hash = ''
     // Called as a method: the options may be an object whose onFinal reads its own fields.
     options.onFinal?.(status, target)
   }

@@ -312,7 +312,7 @@ export class DefaultRouting {
     if (this.#toFlow(tx)) {
       // Another node sent it through us to the phone whose flow we hold
       // (RFC 5626 §5.3); the token in our own URI is the permission.
-      this.#core.forward(tx, [{}])
+      this.#core.forward(tx, [AS_ROUTED])
       return
     }
     if (this.#trusted.has(address)) {
@@ -407,7 +407,7 @@ export class DefaultRouting {
     }
     const callId = req.callId
     const bye = req.method === 'BYE'
-    this.#core.forward(tx, [{}], {
+    this.#core.forward(tx, [AS_ROUTED], {
       preprocessed: pre,
       // RFC 3261 §15.1.2: the session ends with the BYE whatever its final
       // response; a BYE timing out on a dead media node must not leave the
@@ -678,7 +678,7 @@ class MediaCall implements ForwardOptions {
     if (this.exclude === undefined) this.#firstUri = node.uri
     else this.exclude.add(node.uri)
     if (this.#invite) this.#dispatcher.callStarted(node.uri, this.callId)
-    return { destination: node.uri }
+    return nodeTarget(node.uri)
   }
 
   failover (o: BranchOutcome): ForwardTarget | undefined {
@@ -693,6 +693,23 @@ class MediaCall implements ForwardOptions {
   onFinal (status: number): void {
     if (this.#invite && status >= 300) this.#dispatcher.callEnded(this.callId)
   }
+}
+
+/** The target of a request forwarded as it is routed (its Route set or Request-URI): shared, as a branch holds it for Timer K. */
+const AS_ROUTED: ForwardTarget = Object.freeze({})
+
+/** Media nodes' forward targets by URI: a Branch holds its target for Timer M (32 s), one shared object per node rather than one per call. */
+const NODE_TARGETS = new Map<string, ForwardTarget>()
+
+function nodeTarget (uri: string): ForwardTarget {
+  let t = NODE_TARGETS.get(uri)
+  if (t === undefined) {
+    // Bounded: URIs of nodes removed by reloads would otherwise stay.
+    if (NODE_TARGETS.size >= 1024) NODE_TARGETS.clear()
+    t = Object.freeze({ destination: uri })
+    NODE_TARGETS.set(uri, t)
+  }
+  return t
 }
 
 function safeFromUser (req: SipRequest): string | undefined {

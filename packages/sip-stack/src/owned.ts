@@ -7,11 +7,29 @@
  * small string objects the garbage collector walks on every mark.
  */
 
+/** Buffer#latin1Write / #latin1Slice: on every Buffer in Node 20+, not in the typings. */
+interface Latin1 { latin1Write(s: string, offset: number): number, latin1Slice(start: number, end: number): string }
+/** ownString's round trip for text of one-byte characters. */
+const SCRATCH = Buffer.allocUnsafeSlow(256) as unknown as Latin1
+
 /**
- * A flat copy of `s` that shares no memory with it: slicing a fresh
- * concatenation makes V8 flatten it into one new sequential string.
+ * A flat copy of `s` that shares no memory with it. Text of one-byte
+ * characters (keys, branches, tags) goes through bytes: one sequential
+ * string; a slice of 13 or more characters would be a 32-byte sliced
+ * string over a flattened copy, two objects held for Timer J, L or M.
+ * Short or other text: slicing a fresh concatenation makes V8 flatten it
+ * (and copy a short slice).
  */
 export function ownString (s: string): string {
+  const n = s.length
+  if (n >= 13 && n <= 256) {
+    let i = 0
+    while (i < n && s.charCodeAt(i) <= 0xff) i++
+    if (i === n) {
+      SCRATCH.latin1Write(s, 0)
+      return SCRATCH.latin1Slice(0, n)
+    }
+  }
   return (' ' + s).slice(1)
 }
 

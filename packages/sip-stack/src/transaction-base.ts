@@ -171,6 +171,9 @@ export abstract class Transaction {
       this.ctx.clock.clearTimeout(this.#short)
       this.#short = undefined
     }
+    // Not kept once stopped (an INVITE client's Timer A stops at its first
+    // response, the transaction lives on for Timer M): 96 B a call held 32 s.
+    this.#fireShort = undefined
   }
 
   /**

@@ -24,7 +24,8 @@ type Input = 'timer_a' | 'timer_b' | 'timer_d' | 'timer_m' | '1xx' | '2xx' | '30
 
 /** The INVITE client transaction. Created by `TransactionLayer.createClient`. */
 export class ClientInviteTransaction extends ClientTransaction {
-  readonly kind = 'client-invite' as const
+  /** On the prototype: no slot per transaction (each is held for Timer K, L or M). */
+  get kind (): 'client-invite' { return 'client-invite' }
   #state: ClientInviteState = 'calling'
   /** Current Timer A interval: T1, doubling on each firing (§17.1.1.2). */
   #intervalA = 0

@@ -20,7 +20,8 @@ type Input = 'timer_e' | 'timer_f' | 'timer_k' | '1xx' | '200-699' | 'transport_
 
 /** The non-INVITE client transaction. Created by `TransactionLayer.createClient`. */
 export class ClientNonInviteTransaction extends ClientTransaction {
-  readonly kind = 'client-non-invite' as const
+  /** On the prototype: no slot per transaction (each is held for Timer K, L or M). */
+  get kind (): 'client-non-invite' { return 'client-non-invite' }
   #state: ClientNonInviteState = 'trying'
   /** Current Timer E interval (§17.1.2.2). */
   #intervalE = 0
@@ -122,6 +123,8 @@ export class ClientNonInviteTransaction extends ClientTransaction {
         }
         this.startFinalWait('timer_k', this.ctx.t4Queue)
         this.handler.onFinal(response, this)
+        // Retransmitted finals are absorbed and nothing is sent: only Timer K's end is left to report.
+        if (this.#state === 'completed') this.settleHandler()
         return
       }
       case 'timer_f':

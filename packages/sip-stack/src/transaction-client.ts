@@ -11,6 +11,11 @@ import type { SendTarget } from './transport-types.js'
 
 const EMPTY = Buffer.alloc(0)
 
+function ignore (): void {}
+
+/** The handler of a client transaction with nothing left to report (see settleHandler). */
+const SETTLED: ClientTransactionHandler = Object.freeze({ onFinal: ignore, onTimeout: ignore, onTransportError: ignore })
+
 /**
  * The transaction user's side of a client transaction (STYLE.md §16): one
  * typed callback per outcome, called after the state change. Callbacks must
@@ -57,7 +62,7 @@ export abstract class ClientTransaction extends Transaction {
   /** The branch of the request's top Via. */
   readonly branch: string
   /** @internal */
-  protected readonly handler: ClientTransactionHandler
+  protected handler: ClientTransactionHandler
   /** @internal the request's bytes, sent and retransmitted as they are (empty once released) */
   protected bytes: Buffer
   #request: SipRequest | undefined
@@ -95,6 +100,15 @@ export abstract class ClientTransaction extends Transaction {
    * of a forwarded request are a slice of Node's shared allocation pool that
    * would keep its whole chunk alive. {@link request} throws after this.
    */
+  /**
+   * Nothing but onTerminated is left to report (a non-INVITE in Completed,
+   * RFC 3261 §17.1.2.2): a handler without one is let go, so that a TU's
+   * objects (a proxy's branch and response context) are not held for Timer K.
+   */
+  protected settleHandler (): void {
+    if (this.handler.onTerminated === undefined) this.handler = SETTLED
+  }
+
   protected releaseRequest (): void {
     this.#released = true
     this.#request = undefined

@@ -157,6 +157,8 @@ export class TransactionLayer {
   readonly #clientShared = new Map<string, AnyClientTransaction>()
   /** Live server transactions by merged-request key (§8.2.2.2). */
   readonly #merged = new Map<string, AnyServerTransaction>()
+  /** The source the last server transaction holds (see #shareSource). */
+  #heldSource: Source | undefined = undefined
   readonly #ctx: TransactionContext
 
   /** @throws InvalidTransactionOptionError for a missing callback or invalid timer values */
@@ -413,6 +415,7 @@ export class TransactionLayer {
 
   /** `branchFree`: no transaction holds the request's branch (with the cookie), so it is keyed by its branch. */
   #newServerTransaction (req: SipRequest, source: Source, facts: RequestFacts, branchFree: boolean): void {
+    source = this.#shareSource(source)
     let merged = false
     let mkey: string | undefined
     if (this.#detectMerged) {
@@ -460,6 +463,20 @@ export class TransactionLayer {
       tx.respond(100)
     }
     this.#onRequest(tx)
+  }
+
+  /**
+   * `s`, or the equal source the last server transaction got: a trunk or a
+   * media node sends request after request from one address and port, and
+   * each transaction holds its source for Timer J or L (32 s). From UDP a
+   * source is a new object with its own flowId text per datagram (~200 B
+   * a call held); an equal one is shared instead (sources are read-only).
+   */
+  #shareSource (s: Source): Source {
+    const h = this.#heldSource
+    if (h !== undefined && h.port === s.port && h.address === s.address && h.transport === s.transport && h.local === s.local && h.flowId === s.flowId) return h
+    this.#heldSource = s
+    return s
   }
 
   /** §9.2: the INVITE server transaction a CANCEL matches, by the §17.2.3 rules with method INVITE. */

@@ -30,7 +30,8 @@ type Input = 'invite' | 'ack' | 'tu_1xx' | 'tu_2xx' | 'tu_300-699' | 'timer_g' |
 
 /** The INVITE server transaction. Created by the TransactionLayer and handed to `onRequest`. */
 export class ServerInviteTransaction extends ServerTransaction {
-  readonly kind = 'server-invite' as const
+  /** On the prototype: no slot per transaction (each is held for Timer K, L or M). */
+  get kind (): 'server-invite' { return 'server-invite' }
   #state: ServerInviteState = 'proceeding'
   /** The last response sent: resent for a retransmitted INVITE in Proceeding and Completed. */
   #last: Buffer | undefined = undefined

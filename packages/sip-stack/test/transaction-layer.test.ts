@@ -12,6 +12,7 @@ import type { ServerInviteTransaction } from '../src/transaction-server-invite.j
 import type { ServerNonInviteTransaction } from '../src/transaction-server-non-invite.js'
 import { ClientRecorder, Harness, request, requestText, responseTo, source, target } from './helpers/transaction-harness.js'
 import type { RequestFields } from './helpers/transaction-harness.js'
+import type { Source } from '../src/transport-types.js'
 
 t.test('§17.2.3: branch, sent-by and method identify a server transaction', async t => {
   // Merged-request detection off: these requests share From tag, Call-ID and CSeq.
@@ -408,4 +409,23 @@ t.test('branches and tags: cookie, 64 random bits, no repeats', async t => {
   t.notOk(hasMagicCookie('z9hG4bK'), 'the bare cookie is not a branch')
   t.notOk(hasMagicCookie(undefined))
   t.notOk(hasMagicCookie('Z9HG4BK1234'), 'the cookie is case-sensitive')
+})
+
+t.test('server transactions from one address and port share one source object (each holds it for Timer J or L)', async t => {
+  const h = new Harness()
+  const local = { address: '192.0.2.1', port: 5060 }
+  // As the UDP transport makes them: a new object and flowId text per datagram, the socket's address shared.
+  const from = (address: string, port: number): Source => ({ transport: 'udp', address, port, local, flowId: ['udp/0', address, String(port)].join('/') })
+  h.layer.receive(request({ method: 'INVITE', branch: 'z9hG4bK-s1', callId: 's1' }), from('192.0.2.10', 5060))
+  h.layer.receive(request({ method: 'INVITE', branch: 'z9hG4bK-s2', callId: 's2' }), from('192.0.2.10', 5060))
+  h.layer.receive(request({ method: 'BYE', branch: 'z9hG4bK-s3', callId: 's3' }), from('192.0.2.10', 5060))
+  h.layer.receive(request({ method: 'INVITE', branch: 'z9hG4bK-s4', callId: 's4' }), from('192.0.2.10', 5062))
+  h.layer.receive(request({ method: 'INVITE', branch: 'z9hG4bK-s5', callId: 's5' }), { ...from('192.0.2.10', 5062), local: { address: '192.0.2.1', port: 5060 } })
+  const [a, b, c, d, e] = h.serverTxs
+  t.equal(h.serverTxs.length, 5)
+  t.equal(b!.source, a!.source, 'the second INVITE holds the first one\'s source')
+  t.equal(c!.source, a!.source, 'so does the BYE')
+  t.not(d!.source, a!.source, 'another port: its own source')
+  t.same(d!.source, { transport: 'udp', address: '192.0.2.10', port: 5062, local, flowId: 'udp/0/192.0.2.10/5062' })
+  t.not(e!.source, d!.source, 'another local socket: its own source')
 })
