@@ -8,7 +8,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import net from 'node:net'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { freePort, isPortBound } from './helpers/servers.js'
@@ -100,4 +100,25 @@ t.test('limits: tcp_max_per_address above tcp_max_connections', async t => {
   const total = await runToExit(t, ['--config', file], cliEnv({}), undefined, 4000)
   t.equal(total.code, null, 'only tcp_max_connections: 10: sipd starts and keeps running')
   t.notMatch(total.output, /InvalidTransportOptionError/, 'no transport option error')
+})
+
+t.test('the sipd command npm links is a file in the repository that runs the built CLI', async t => {
+  // npm links a workspace's bins at `npm ci`, before the build: a bin that
+  // points into dist/ does not exist then and is never linked, so `npx sipd`
+  // went to the npm registry instead.
+  const proxyDir = path.resolve(path.dirname(SIPD_CLI), '..')
+  const pkg = JSON.parse(await readFile(path.join(proxyDir, 'package.json'), 'utf8')) as { bin: Record<string, string> }
+  const bin = pkg.bin.sipd
+  t.ok(bin !== undefined && !path.normalize(bin).startsWith('dist'), `bin ${bin} is not a build output`)
+  const file = path.join(proxyDir, bin ?? '')
+  t.ok((await stat(file)).mode & 0o100, 'executable')
+  const child = spawnBound(process.execPath, [file, '--help'], { cwd: os.tmpdir(), env: cliEnv({}), stdio: ['ignore', 'pipe', 'pipe'] })
+  const output = new OutputTail(1 << 16)
+  child.stdout?.on('data', (d: Buffer) => output.push(d))
+  child.stderr?.on('data', (d: Buffer) => output.push(d))
+  track(child)
+  const status = await Promise.race([exitOf(child), delay(8000).then(() => undefined)])
+  await stopChild(child, 'SIGKILL', 2000)
+  t.equal(status?.code, 0, 'exits 0')
+  t.match(output.toString(), /usage: sipd \[--config FILE\]/, 'prints the CLI usage')
 })

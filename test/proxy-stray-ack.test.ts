@@ -2,7 +2,10 @@
 // set or Request-URI (RFC 3261 §16.11) — but never to sipd's own socket:
 // sipp's built-in uac sends its ACK to sip:service@<proxy> without a Route,
 // and such an ACK used to come back to sipd hop after hop (70 times, one
-// Via more each time) until Max-Forwards ran out.
+// Via more each time) until Max-Forwards ran out. Such an ACK, and a
+// response that matches no transaction and is not ours to relay (§16.7
+// step 3), end at sipd: each is a counted drop (sipd_dropped_total), so an
+// operator sees where sipp's built-in uac's ACKs went.
 import t from 'tap'
 import dgram from 'node:dgram'
 import { parseMessage } from '@sipd/sip-parser'
@@ -69,4 +72,23 @@ t.test('a stray ACK is forwarded by its Route set, never to sipd itself', async 
   await delay(500)
   t.equal(await acks() - before, 2, 'each ACK received once: not sent back to sipd')
   t.equal(atNext.length, 1, 'nothing else forwarded')
+  t.equal(await metricValue(sipd, 'sipd_dropped_total{reason="ack-no-next-hop"}'), 2, 'both counted as dropped ACKs')
+
+  // A response to nothing of ours (its top Via is the trunk's, not sipd's): not relayed, counted.
+  const dropped = async (): Promise<number> => await metricValue(sipd, 'sipd_dropped_total{reason="stray-response"}')
+  t.equal(await dropped(), 0, 'no stray response yet')
+  send(Buffer.from([
+    'SIP/2.0 200 OK',
+    `Via: SIP/2.0/UDP ${TRUNK}:5060;branch=z9hG4bK-stray-resp-1`,
+    `From: <sip:trunk@${TRUNK}>;tag=a9`,
+    'To: <sip:5551000@example.test>;tag=b9',
+    'Call-ID: stray-resp-1@test',
+    'CSeq: 1 INVITE',
+    'Content-Length: 0',
+    '', ''
+  ].join('\r\n')))
+  const until = Date.now() + 3000
+  while (await dropped() === 0 && Date.now() < until) await delay(20)
+  t.equal(await dropped(), 1, 'a stray response not ours to relay is a counted drop')
+  t.equal(atNext.length, 1, 'and goes nowhere')
 })

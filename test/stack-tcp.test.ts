@@ -1,7 +1,8 @@
 // sipd over TCP, the parts sipd-tcp.test.ts leaves out, through sipd's YAML
 // `limits`: the total connection limit (excess closed, capacity freed when a
 // connection ends), the idle timeout (an idle connection closed, one kept
-// alive with CRLF pings not), a message whose Content-Length exceeds
+// alive with CRLF pings not), the message timeout (a message trickled a
+// byte at a time, or left half-sent, is cut off at tcp_message_timeout_ms), a message whose Content-Length exceeds
 // max_message_size (connection closed, others served; 513 over UDP), and
 // responses going back on the request's connection whatever port its Via
 // names (RFC 3261 §18.2.2).
@@ -118,6 +119,43 @@ t.test('limits.tcp_idle_ms: an idle connection is closed, one with CRLF keep-ali
   busy.sock.write(request('OPTIONS', port, busy.via))
   t.ok(await until(() => count(busy.text(), '200') === 1, 3000), 'and it still carries SIP')
   busy.sock.destroy()
+})
+
+t.test('limits.tcp_message_timeout_ms: a request trickled a byte at a time, or left half-sent, is cut off', async t => {
+  // Slowloris: each byte resets a socket's idle timer, so without a bound of
+  // its own a message trickled slower than its end held the connection (and
+  // one of tcp_max_per_address) for ever. Kamailio's tcp_msg_read_timeout.
+  const { sipd, port } = await startSipd(t, '{ tcp_idle_ms: 60000, tcp_message_timeout_ms: 600 }')
+  const slow = await connect(port, '127.0.0.95')
+  const msg = request('OPTIONS', port, slow.via)
+  const started = Date.now()
+  let i = 0
+  // 10 bytes a second, well inside the idle timeout between bytes; the whole message would take ~25 s.
+  while (!slow.closed() && Date.now() - started < 4000 && i < msg.length) {
+    slow.sock.write(msg[i++]!)
+    await delay(100)
+  }
+  const heldMs = Date.now() - started
+  t.ok(slow.closed(), `sipd closed the connection trickling one message (after ${heldMs} ms, ${i} of ${msg.length} bytes)`)
+  t.ok(heldMs < 2000, 'within about tcp_message_timeout_ms of the message\'s first byte')
+  t.equal(count(slow.text(), '200'), 0, 'the trickled message was never delivered')
+  // Half a message, then silence: closed at the message timeout, not the idle one (60 s).
+  const half = await connect(port, '127.0.0.97')
+  const m3 = request('OPTIONS', port, half.via)
+  half.sock.write(m3.slice(0, 60))
+  t.ok(await until(() => half.closed(), 3000), 'a connection left half-way through a message is closed at about the message timeout')
+  // A message that arrives in a few pieces within the bound is served, and the connection stays.
+  const chunked = await connect(port, '127.0.0.96')
+  const m2 = request('OPTIONS', port, chunked.via)
+  for (const piece of [m2.slice(0, 40), m2.slice(40, 120), m2.slice(120)]) {
+    chunked.sock.write(piece)
+    await delay(150)
+  }
+  t.ok(await until(() => count(chunked.text(), '200') === 1, 2000), 'a message in three pieces 150 ms apart is answered')
+  await delay(900)
+  t.notOk(chunked.closed(), 'and its connection stays open past the message timeout once the message is whole')
+  t.ok(await metric(sipd, 'sipd_tcp_connection_events_total{event="closed_idle"}') >= 2, 'the cut-offs are counted as idle closes')
+  chunked.sock.destroy()
 })
 
 t.test('responses go back on the request\'s connection whatever port its Via names', async t => {

@@ -134,6 +134,8 @@ export interface SipdConfig {
     tcpMaxConnections: number
     tcpMaxPerAddress: number
     tcpIdleMs: number
+    /** A TCP message must be whole this long after its first byte. */
+    tcpMessageTimeoutMs: number
   }
   timers: {
     t1: number
@@ -407,7 +409,7 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
   })
 
   const limits = r.sub('limits')
-  limits.allowKeys(['max_message_size', 'max_headers', 'tcp_max_connections', 'tcp_max_per_address', 'tcp_idle_ms'])
+  limits.allowKeys(['max_message_size', 'max_headers', 'tcp_max_connections', 'tcp_max_per_address', 'tcp_idle_ms', 'tcp_message_timeout_ms'])
   const tcpMaxConnections = limits.int('tcp_max_connections', 10000, 1, 1000000)
   // The per-address default follows a smaller total; both given and contradicting is an error.
   const tcpMaxPerAddress = limits.int('tcp_max_per_address', Math.min(100, tcpMaxConnections), 1, 1000000)
@@ -490,7 +492,8 @@ export function buildConfig (doc: unknown, env: NodeJS.ProcessEnv = {}, baseDir 
       maxHeaders: limits.int('max_headers', 256, 16, 10000),
       tcpMaxConnections,
       tcpMaxPerAddress,
-      tcpIdleMs: limits.int('tcp_idle_ms', 300000, 100, 86400000)
+      tcpIdleMs: limits.int('tcp_idle_ms', 300000, 100, 86400000),
+      tcpMessageTimeoutMs: limits.int('tcp_message_timeout_ms', 20000, 100, 86400000)
     },
     timers: { t1, t2, t4: timers.int('t4', 5000, 1, 600000), timerC: timers.int('timer_c', 180000, 1000, 3600000), timerD: timers.int('timer_d', 32000, 0, 600000) },
     xmlCurl: {

@@ -48,6 +48,10 @@ export class SipdMetrics {
   readonly sanity: Counter<'status'>
   /** 2xx resends of sipd's own UAS core (RFC 3261 §13.3.1.4), outside any transaction. */
   ownRetransmissionsOut = 0
+  /** ACKs matching no transaction with no next hop but sipd itself (RFC 3261 §16.11): dropped. */
+  droppedAcks = 0
+  /** Responses matching no transaction whose top Via is not sipd's (§16.7 step 3): dropped. */
+  droppedResponses = 0
   readonly registers: Counter<'outcome'>
   readonly authFailures: Counter<'reason'>
   readonly storeLatency: Histogram<'op'>
@@ -103,6 +107,17 @@ export class SipdMetrics {
         const r = self.#sources?.retransmissions() ?? { in: 0, out: 0 }
         this.inc({ direction: 'in' }, r.in)
         this.inc({ direction: 'out' }, r.out + self.ownRetransmissionsOut)
+      }
+    })
+    new Counter({
+      name: 'sipd_dropped_total',
+      help: 'Messages that parsed but went nowhere: an ACK with no next hop but sipd (ack-no-next-hop), a response to no transaction of ours (stray-response); parse errors are sipd_parse_errors_total',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+      collect () {
+        this.reset()
+        this.inc({ reason: 'ack-no-next-hop' }, self.droppedAcks)
+        this.inc({ reason: 'stray-response' }, self.droppedResponses)
       }
     })
     new Counter({

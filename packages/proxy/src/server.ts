@@ -126,13 +126,14 @@ export class Sipd {
       maxHeaders: config.limits.maxHeaders,
       maxTcpConnections: config.limits.tcpMaxConnections,
       maxTcpConnectionsPerAddress: config.limits.tcpMaxPerAddress,
-      tcpIdleTimeout: config.limits.tcpIdleMs
+      tcpIdleTimeout: config.limits.tcpIdleMs,
+      tcpMessageTimeout: config.limits.tcpMessageTimeoutMs
     })
     this.transactions = new TransactionLayer({
       send: (bytes: Buffer, target: SendTarget) => this.transport.send(bytes, target),
       onRequest: tx => { this.#onRequest(tx) },
       onStrayAck: (ack, source) => { this.#onAck(ack, source) },
-      onStrayResponse: resp => { this.proxy.relayStray(resp) },
+      onStrayResponse: resp => { if (!this.proxy.relayStray(resp)) this.metrics.droppedResponses++ },
       timers: { t1: config.timers.t1, t2: config.timers.t2, t4: config.timers.t4, timerD: config.timers.timerD },
       // A proxy tells loops from spirals by the §16.3 branch hash (ProxyCore):
       // §8.2.2.2 merged-request detection is a UAS rule, and in a proxy it
@@ -600,9 +601,12 @@ export class Sipd {
         }
       }
       // An ACK for a 2xx we relayed: forwarded statelessly by its Route set (RFC 3261 §16.11).
-      if (this.#policy !== undefined) this.proxy.forwardStateless(ack, source)
+      // One with no next hop but sipd (sipp's built-in uac sends its ACK to the proxy's
+      // address without a Route) ends here, counted.
+      if (this.#policy === undefined || !this.proxy.forwardStateless(ack, source)) this.metrics.droppedAcks++
     } catch {
       // A malformed ACK has nothing to stop.
+      this.metrics.droppedAcks++
     }
   }
 }

@@ -350,6 +350,11 @@ export class DigestAuthenticator {
     return { ok: true, algorithm: variant }
   }
 
+  /** Nonces whose highest nonce-count is remembered (replay protection): those used within their lifetime, at most `maxNonceCounts`. */
+  get rememberedNonceCounts (): number {
+    return this.#counts.size
+  }
+
   #issueNonce (r: RealmInfo, now: number): string {
     // Payload and MAC side by side, encoded at once: 15 bytes are a whole
     // number of base64 groups, so the text is the two encodings joined, one
@@ -585,9 +590,14 @@ class NonceCountTable {
       return 'ok'
     }
     if (issuedAt <= this.#forgottenUpTo) return 'forgotten'
+    // Expired entries go as new ones come, not only once the table is full:
+    // after a burst an idle registrar kept every count until the bound. An
+    // expired nonce is answered stale before its count is looked at, so
+    // dropping it forgets nothing.
+    this.#dropExpired(now)
     if (this.#count === this.#keys.length) {
       if (this.#count < this.#max) this.#grow()
-      else this.#makeRoom(now)
+      else this.#makeRoom()
     }
     const cap = this.#keys.length
     const i = this.#head + this.#count
@@ -600,17 +610,24 @@ class NonceCountTable {
     return 'ok'
   }
 
-  /** The table is full: expired entries first, oldest first, then the oldest live one (remembered in #forgottenUpTo). */
-  #makeRoom (now: number): void {
+  /** Entries remembered. */
+  get size (): number {
+    return this.#count
+  }
+
+  /** Up to NONCE_SWEEP_PER_INSERT expired entries, oldest first (first use follows issue order closely). */
+  #dropExpired (now: number): void {
     for (let n = 0; n < NONCE_SWEEP_PER_INSERT && this.#count > 0; n++) {
       if (this.#issuedAt[this.#head]! + this.#ttlMs > now) break
       this.#dropOldest()
     }
-    if (this.#count === this.#keys.length) {
-      const issuedAt = this.#issuedAt[this.#head]!
-      this.#dropOldest()
-      if (issuedAt > this.#forgottenUpTo) this.#forgottenUpTo = issuedAt
-    }
+  }
+
+  /** Full of live entries: the oldest is forgotten (its nonce then answered stale). */
+  #makeRoom (): void {
+    const issuedAt = this.#issuedAt[this.#head]!
+    this.#dropOldest()
+    if (issuedAt > this.#forgottenUpTo) this.#forgottenUpTo = issuedAt
   }
 
   #dropOldest (): void {

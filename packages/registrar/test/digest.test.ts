@@ -237,6 +237,27 @@ t.test('verify: the nonce-count table is bounded and never lets a replay through
   t.same(v(later, '00000001'), { ok: true, algorithm: 'MD5' })
 })
 
+t.test('verify: nonce counts are let go once their nonces expire, not only when the table is full', async t => {
+  // An idle registrar after a burst must not hold every count up to
+  // maxNonceCounts (65,536): an expired nonce is answered stale anyway.
+  const c = clock()
+  const a = new DigestAuthenticator({ secret: SECRET, nonceTtlSec: 30, now: c.now })
+  const v = (nonce: string, nc: string) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  const burst: string[] = []
+  for (let i = 0; i < 50; i++) {
+    const nonce = param(a.challenge('example.test')[0], 'nonce') ?? ''
+    t.same(v(nonce, '00000001'), { ok: true, algorithm: 'MD5' })
+    burst.push(nonce)
+  }
+  t.equal(a.rememberedNonceCounts, 50, 'the burst\'s counts are remembered while its nonces live')
+  c.advance(30_001)
+  const later = param(a.challenge('example.test')[0], 'nonce') ?? ''
+  t.same(v(later, '00000001'), { ok: true, algorithm: 'MD5' })
+  t.equal(a.rememberedNonceCounts, 1, 'the next use lets the expired ones go')
+  t.same(v(burst[0] as string, '00000002'), { ok: false, reason: 'stale' }, 'an expired nonce is stale, as before')
+  t.same(v(later, '00000001'), { ok: false, reason: 'replay' }, 'the live one still catches a replay')
+})
+
 t.test('verify: the bounded tables keep their order through many evictions (ring wrap-around)', async t => {
   // 3 nonce counts and 4,096 recent nonces, pushed round many times: the
   // newest three are remembered (replay caught), the one before is forgotten.

@@ -52,6 +52,16 @@ export class TcpFlow {
   #held: Buffer[] = []
   #heldLen = 0
   #chunk: Buffer | undefined
+  // Slowloris bound: each byte resets the socket's idle timer, so a message
+  // must also be whole within tcpMessageTimeout of its first byte (as
+  // Kamailio's tcp_msg_read_timeout). When the unfinished message began
+  // (0: none), and messages delivered so far, to see a new one begin. While
+  // one is unfinished the socket's timeout is the message timeout, so a peer
+  // that stops half-way is closed then too, not at the idle timeout.
+  #partialSince = 0
+  #delivered = 0
+  readonly #messageTimeout: number
+  readonly #idleTimeout: number
   /** The peer sent bytes that cannot start a SIP message: the rest is ignored while the flow closes. */
 
   constructor (
@@ -76,6 +86,7 @@ export class TcpFlow {
     this.#parser = new StreamParser({
       onMessage: msg => {
         this.#lastEnd = this.#bufBase + msg.end
+        this.#delivered++
         this.#counters.messagesIn.tcp++
         this.#sink.deliver(msg, this.#source as Source)
       },
@@ -85,6 +96,8 @@ export class TcpFlow {
       maxHeaders: opts.maxHeaders
     })
     socket.setNoDelay(true)
+    this.#messageTimeout = opts.tcpMessageTimeout
+    this.#idleTimeout = inbound ? opts.tcpIdleTimeout : opts.tcpOutboundIdleTimeout
     if (inbound) {
       this.#state = 'open'
       this.#makeSource()
@@ -105,11 +118,24 @@ export class TcpFlow {
       const parser = this.#parser
       this.#chunk = chunk
       this.#bufBase = this.#pushed - parser.bufferedBytes
+      const delivered = this.#delivered
       parser.push(chunk)
       this.#pushed += chunk.length
       const buffered = parser.bufferedBytes
       if (buffered === 0) {
         if (this.#heldLen > 0) { this.#held.length = 0; this.#heldLen = 0 }
+        if (this.#partialSince !== 0) {
+          this.#partialSince = 0
+          if (this.#messageTimeout < this.#idleTimeout) socket.setTimeout(this.#idleTimeout)
+        }
+        return
+      }
+      const now = Date.now()
+      if (this.#partialSince === 0 || this.#delivered !== delivered) {
+        if (this.#partialSince === 0 && this.#messageTimeout < this.#idleTimeout) socket.setTimeout(this.#messageTimeout)
+        this.#partialSince = now
+      } else if (now - this.#partialSince >= this.#messageTimeout) {
+        this.close('idle')
         return
       }
       this.#hold(chunk, buffered)

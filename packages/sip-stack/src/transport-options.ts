@@ -55,6 +55,14 @@ export interface TransportOptions {
    */
   tcpOutboundIdleTimeout: number
   /**
+   * A TCP message must arrive whole within this long of its first byte, on
+   * any connection; a peer that trickles a message (each byte would reset the
+   * idle timeout) or stops half-way is closed. Kamailio's
+   * `tcp_msg_read_timeout`, 20 s there too.
+   * @default 20000
+   */
+  tcpMessageTimeout: number
+  /**
    * Give up an outbound TCP connect after this long.
    * @default 10000
    */
@@ -108,6 +116,7 @@ export const DEFAULT_TRANSPORT_OPTIONS: Readonly<TransportOptions> = Object.free
   udpKeepAliveReply: false,
   tcpIdleTimeout: 300_000,
   tcpOutboundIdleTimeout: 300_000,
+  tcpMessageTimeout: 20_000,
   tcpConnectTimeout: 10_000,
   maxTcpConnections: 8192,
   maxTcpConnectionsPerAddress: 256,
@@ -129,6 +138,7 @@ const INTEGER_OPTIONS: ReadonlyArray<[keyof TransportOptions, number, string]> =
   ['udpMtuLimit', 200, 'an integer number of bytes >= 200'],
   ['tcpIdleTimeout', 1, 'an integer number of milliseconds >= 1'],
   ['tcpOutboundIdleTimeout', 1, 'an integer number of milliseconds >= 1'],
+  ['tcpMessageTimeout', 1, 'an integer number of milliseconds >= 1'],
   ['tcpConnectTimeout', 1, 'an integer number of milliseconds >= 1'],
   ['maxTcpConnections', 1, 'an integer >= 1'],
   ['maxTcpConnectionsPerAddress', 1, 'an integer >= 1'],
