@@ -236,7 +236,7 @@ export class DigestAuthenticator {
     this.#ttlMs = o.nonceTtlSec * 1000
     this.#qop = o.qop
     this.#now = o.now
-    this.#counts = new NonceCountTable(o.maxNonceCounts)
+    this.#counts = new NonceCountTable(o.maxNonceCounts, this.#ttlMs)
     this.#dummyHa1 = {
       MD5: ha1('\0', '\0', randomBytes(16).toString('hex'), 'MD5'),
       'SHA-256': ha1('\0', '\0', randomBytes(16).toString('hex'), 'SHA-256')
@@ -343,7 +343,7 @@ export class DigestAuthenticator {
     if (c.qop !== undefined) {
       // Keyed by our own copy of the nonce: the parsed one is a slice of the
       // request's text and would keep all of it alive for the nonce's lifetime.
-      const verdict = this.#counts.advance(issued.nonce, issuedAt, expiresAt, nc, now)
+      const verdict = this.#counts.advance(issued.nonce, issuedAt, nc, now)
       if (verdict === 'replay') return REPLAY
       if (verdict === 'forgotten') return STALE
     }
@@ -549,69 +549,114 @@ function quote (s: string): string {
   return out
 }
 
-interface NonceCount { nc: number, issuedAt: number, expiresAt: number }
-
 /**
- * Highest nonce-count seen per nonce, bounded in size. Map insertion order
- * follows first use, which is close to issue order, so expired entries are
- * dropped from the front a few at a time.
+ * Highest nonce-count seen per nonce, bounded in size. Entries sit in a ring
+ * in first-use order, which is close to issue order, so expired entries are
+ * dropped from the front a few at a time. A slot's nonce, count and issue
+ * time are parallel arrays and the map holds the slot: up to
+ * `maxNonceCounts` nonces (65,536 by default) are held for their lifetime,
+ * and an object with two heap numbers each was about 80 B of heap apiece
+ * and 200,000 objects for the garbage collector to mark.
  */
 class NonceCountTable {
   readonly #max: number
-  readonly #map = new Map<string, NonceCount>()
-  readonly #order: KeyRing
+  readonly #ttlMs: number
+  readonly #map = new Map<string, number>()
+  /** The ring: `#head` is the oldest slot, `#count` used; grown by doubling up to `#max`. */
+  #keys: Array<string | undefined>
+  #nc: Uint32Array
+  #issuedAt: Float64Array
+  #head = 0
+  #count = 0
   // Issue time of the newest nonce forgotten for lack of room; a nonce issued
   // no later than this may have been used already, so it cannot be trusted.
   #forgottenUpTo = -1
 
-  constructor (max: number) {
+  constructor (max: number, ttlMs: number) {
     this.#max = max
-    this.#order = new KeyRing(max)
+    this.#ttlMs = ttlMs
+    const n = Math.min(max, 1024)
+    this.#keys = new Array<string | undefined>(n).fill(undefined)
+    this.#nc = new Uint32Array(n)
+    this.#issuedAt = new Float64Array(n)
   }
 
-  advance (nonce: string, issuedAt: number, expiresAt: number, nc: number, now: number): 'ok' | 'replay' | 'forgotten' {
-    const e = this.#map.get(nonce)
-    if (e !== undefined) {
-      if (nc <= e.nc) return 'replay'
-      e.nc = nc
+  /** Records `nc` for `nonce` (issued at `issuedAt`): 'replay' when not above the last one seen, 'forgotten' when the nonce may have been evicted. */
+  advance (nonce: string, issuedAt: number, nc: number, now: number): 'ok' | 'replay' | 'forgotten' {
+    const slot = this.#map.get(nonce)
+    if (slot !== undefined) {
+      if (nc <= this.#nc[slot]!) return 'replay'
+      this.#nc[slot] = nc
       return 'ok'
     }
     if (issuedAt <= this.#forgottenUpTo) return 'forgotten'
     // Expired entries go as new ones come, not only once the table is full:
-    // after a burst an idle registrar kept every count until the bound
-    // (65,536 by default, ~17 MB of heap). An expired nonce is answered stale
-    // before its count is looked at, so dropping it forgets nothing.
+    // after a burst an idle registrar kept every count until the bound. An
+    // expired nonce is answered stale before its count is looked at, so
+    // dropping it forgets nothing.
     this.#dropExpired(now)
-    if (this.#map.size >= this.#max) this.#makeRoom()
-    this.#map.set(nonce, { nc, issuedAt, expiresAt })
-    this.#order.push(nonce)
+    if (this.#count === this.#keys.length) {
+      if (this.#count < this.#max) this.#grow()
+      else this.#makeRoom()
+    }
+    const cap = this.#keys.length
+    const i = this.#head + this.#count
+    const at = i >= cap ? i - cap : i
+    this.#keys[at] = nonce
+    this.#nc[at] = nc
+    this.#issuedAt[at] = issuedAt
+    this.#count++
+    this.#map.set(nonce, at)
     return 'ok'
   }
 
   /** Entries remembered. */
   get size (): number {
-    return this.#map.size
+    return this.#count
   }
 
   /** Up to NONCE_SWEEP_PER_INSERT expired entries, oldest first (first use follows issue order closely). */
   #dropExpired (now: number): void {
-    for (let n = 0; n < NONCE_SWEEP_PER_INSERT; n++) {
-      const k = this.#order.oldest()
-      if (k === undefined || (this.#map.get(k)?.expiresAt ?? 0) > now) break
-      this.#order.shift()
-      this.#map.delete(k)
+    for (let n = 0; n < NONCE_SWEEP_PER_INSERT && this.#count > 0; n++) {
+      if (this.#issuedAt[this.#head]! + this.#ttlMs > now) break
+      this.#dropOldest()
     }
   }
 
-  /** Full of live entries: the oldest are forgotten (their nonces then answered stale). */
+  /** Full of live entries: the oldest is forgotten (its nonce then answered stale). */
   #makeRoom (): void {
-    while (this.#map.size >= this.#max) {
-      const k = this.#order.shift()
-      if (k === undefined) break
-      const v = this.#map.get(k)
-      this.#map.delete(k)
-      if (v !== undefined && v.issuedAt > this.#forgottenUpTo) this.#forgottenUpTo = v.issuedAt
+    const issuedAt = this.#issuedAt[this.#head]!
+    this.#dropOldest()
+    if (issuedAt > this.#forgottenUpTo) this.#forgottenUpTo = issuedAt
+  }
+
+  #dropOldest (): void {
+    const h = this.#head
+    this.#map.delete(this.#keys[h]!)
+    this.#keys[h] = undefined
+    this.#head = h + 1 === this.#keys.length ? 0 : h + 1
+    this.#count--
+  }
+
+  /** Twice the slots (at most `#max`), oldest first from slot 0; the map gets the new slots. */
+  #grow (): void {
+    const cap = this.#keys.length
+    const n = Math.min(this.#max, cap * 2)
+    const keys = new Array<string | undefined>(n).fill(undefined)
+    const nc = new Uint32Array(n)
+    const issuedAt = new Float64Array(n)
+    for (let k = 0; k < this.#count; k++) {
+      const from = (this.#head + k) % cap
+      const key = this.#keys[from]!
+      keys[k] = key
+      nc[k] = this.#nc[from]!
+      issuedAt[k] = this.#issuedAt[from]!
+      this.#map.set(key, k)
     }
+    this.#keys = keys
+    this.#nc = nc
+    this.#issuedAt = issuedAt
+    this.#head = 0
   }
 }
 

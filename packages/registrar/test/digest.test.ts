@@ -279,6 +279,62 @@ t.test('verify: the bounded tables keep their order through many evictions (ring
   t.same(v(used[n - 4] as string, '00000002'), { ok: false, reason: 'stale' }, 'an older one is forgotten, never replayed')
 })
 
+t.test('verify: the nonce-count table grows past its first slots and keeps every count (1,500 of at most 1,700), then evicts in order', async t => {
+  const c = clock()
+  const a = new DigestAuthenticator({ secret: SECRET, maxNonceCounts: 1700, nonceTtlSec: 3600, now: c.now })
+  const v = (nonce: string, nc: string) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  const used: string[] = []
+  for (let i = 0; i < 1500; i++) {
+    const nonce = param(a.challenge('example.test')[0], 'nonce') ?? ''
+    v(nonce, '00000005')
+    used.push(nonce)
+    c.advance(1)
+  }
+  let replays = 0
+  let advanced = 0
+  for (const nonce of used) {
+    if (v(nonce, '00000005').ok === false) replays++
+    if (v(nonce, 'ffffffff').ok === true) advanced++
+  }
+  t.equal(replays, 1500, 'each nonce remembers its count across the growth')
+  t.equal(advanced, 1500, 'and takes a higher one, up to the largest nc')
+  t.same(v(used[0] as string, 'ffffffff'), { ok: false, reason: 'replay' })
+  // 300 more fill the table (1,700) and push the 100 oldest out.
+  for (let i = 0; i < 300; i++) {
+    const nonce = param(a.challenge('example.test')[0], 'nonce') ?? ''
+    v(nonce, '00000001')
+    used.push(nonce)
+    c.advance(1)
+  }
+  t.same(v(used[99] as string, 'ffffffff'), { ok: false, reason: 'stale' }, 'the 100th oldest is forgotten, never replayed')
+  t.same(v(used[100] as string, 'ffffffff'), { ok: false, reason: 'replay' }, 'the 101st is still remembered')
+})
+
+t.test('verify: once full, expired nonce counts make room first (the live ones stay remembered)', async t => {
+  const c = clock()
+  const a = new DigestAuthenticator({ secret: SECRET, maxNonceCounts: 4, nonceTtlSec: 30, now: c.now })
+  const v = (nonce: string, nc: string) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  const old: string[] = []
+  for (let i = 0; i < 2; i++) {
+    old.push(param(a.challenge('example.test')[0], 'nonce') ?? '')
+    t.same(v(old[i] as string, '00000001'), { ok: true, algorithm: 'MD5' })
+  }
+  c.advance(20_000)
+  const live: string[] = []
+  for (let i = 0; i < 2; i++) {
+    live.push(param(a.challenge('example.test')[0], 'nonce') ?? '')
+    t.same(v(live[i] as string, '00000001'), { ok: true, algorithm: 'MD5' })
+  }
+  c.advance(15_000)
+  // The table is full (4); the two old nonces have expired: a new one takes their room.
+  const fresh = param(a.challenge('example.test')[0], 'nonce') ?? ''
+  t.same(v(fresh, '00000001'), { ok: true, algorithm: 'MD5' })
+  const fresh2 = param(a.challenge('example.test')[0], 'nonce') ?? ''
+  t.same(v(fresh2, '00000001'), { ok: true, algorithm: 'MD5' })
+  for (const nonce of live) t.same(v(nonce, '00000001'), { ok: false, reason: 'replay' }, 'a live nonce is still remembered')
+  t.same(v(fresh, '00000001'), { ok: false, reason: 'replay' })
+})
+
 t.test('verify: malformed or foreign credentials', async t => {
   const a = new DigestAuthenticator({ secret: SECRET })
   const h = ha1Of('alice', 'example.test')

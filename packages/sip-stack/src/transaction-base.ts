@@ -8,6 +8,7 @@
 import type { Clock, TimerHandle } from './clock.js'
 import type { Expirable, ExpiryQueue } from './expiry-queue.js'
 import type { TimerWheel, WheelTimer } from './timer-wheel.js'
+import type { CompletedNonInvite, ServerNonInviteTransaction } from './transaction-server-non-invite.js'
 import type { ResolvedTimers } from './transaction-timers.js'
 import type { SendResult, SendTarget } from './transport-types.js'
 
@@ -78,8 +79,10 @@ export interface TransactionContext {
   readonly timeoutQueue: ExpiryQueue<Expirable>
   /** The same for the waits of T4 (Timers I and K over unreliable transports). */
   readonly t4Queue: ExpiryQueue<Expirable>
-  /** Called once when a transaction reaches Terminated: remove it from the maps. */
-  terminated(tx: Transaction): void
+  /** Called once when a transaction (or what is left of it in Completed) reaches Terminated: remove it from the maps. */
+  terminated(tx: Transaction | CompletedNonInvite): void
+  /** A non-INVITE server transaction left its Completed state to `record`: the maps hold the record instead. */
+  replaced(tx: ServerNonInviteTransaction, record: CompletedNonInvite): void
 }
 
 function isPromise (x: unknown): x is Promise<SendResult> {

@@ -28,6 +28,7 @@ import { ownString } from './owned.js'
 import { mergedKey, rfc2543Key, serverKey } from './transaction-keys.js'
 import { ServerInviteTransaction } from './transaction-server-invite.js'
 import { ServerNonInviteTransaction } from './transaction-server-non-invite.js'
+import type { CompletedNonInvite } from './transaction-server-non-invite.js'
 import type { RespondOptions, ServerTransaction } from './transaction-server.js'
 import { DEFAULT_TRANSACTION_TIMERS, resolveTransactionTimers } from './transaction-timers.js'
 import type { ResolvedTimers, TransactionTimers } from './transaction-timers.js'
@@ -110,6 +111,9 @@ export const DEFAULT_TRANSACTION_LAYER_OPTIONS = Object.freeze({
   detectMergedRequests: true
 })
 
+/** What the server maps hold: a transaction, or what is left of a non-INVITE one in Completed. */
+type ServerEntry = AnyServerTransaction | CompletedNonInvite
+
 /** The fields needed to place an inbound request, read once. */
 interface RequestFacts {
   via: Via
@@ -142,9 +146,9 @@ export class TransactionLayer {
    * cut it, with no key joined and flattened per request. A second one on the
    * same branch (a CANCEL, §9.1) goes to the map below.
    */
-  readonly #server = new Map<string, AnyServerTransaction>()
+  readonly #server = new Map<string, ServerEntry>()
   /** The other server transactions: by {@link serverKey}, or by {@link rfc2543Key} for RFC 2543 requests. */
-  readonly #serverShared = new Map<string, AnyServerTransaction>()
+  readonly #serverShared = new Map<string, ServerEntry>()
   /**
    * Client transactions by branch alone (RFC 3261 §17.1.3 matches branch and
    * CSeq method): a response's branch is looked up as the parser cut it, with
@@ -156,7 +160,7 @@ export class TransactionLayer {
   /** The other client transactions, by {@link clientKey} (branch and CSeq method). */
   readonly #clientShared = new Map<string, AnyClientTransaction>()
   /** Live server transactions by merged-request key (§8.2.2.2). */
-  readonly #merged = new Map<string, AnyServerTransaction>()
+  readonly #merged = new Map<string, ServerEntry>()
   /** The source the last server transaction holds (see #shareSource). */
   #heldSource: Source | undefined = undefined
   readonly #ctx: TransactionContext
@@ -185,7 +189,14 @@ export class TransactionLayer {
       // wake-up instead of each waking the process on its own under load.
       timeoutQueue: new ExpiryQueue(wheelClock(this.clock, this.wheel), this.timers.timeout),
       t4Queue: new ExpiryQueue(wheelClock(this.clock, this.wheel), this.timers.t4),
-      terminated: tx => { this.#forget(tx as AnyClientTransaction | AnyServerTransaction) }
+      terminated: tx => { this.#forget(tx as AnyClientTransaction | ServerEntry) },
+      replaced: (tx, record) => {
+        // The same key: Map.set only replaces the value.
+        if (tx.sentByHost !== undefined) this.#server.set(tx.key, record)
+        else this.#serverShared.set(tx.key, record)
+        const mkey = tx.mergedKey
+        if (mkey !== undefined && this.#merged.get(mkey) === tx) this.#merged.set(mkey, record)
+      }
     }
   }
 
@@ -338,7 +349,7 @@ export class TransactionLayer {
       return
     }
     let branchFree = false
-    let existing: AnyServerTransaction | undefined
+    let existing: ServerEntry | undefined
     if (facts.cookie) {
       const holder = this.#server.get(facts.via.branch!)
       branchFree = holder === undefined
@@ -354,12 +365,12 @@ export class TransactionLayer {
   }
 
   /** §17.2.3 with the magic cookie: branch, sent-by and method (INVITE for an ACK or a CANCEL's target). */
-  #findCookie (via: Via, method: string): AnyServerTransaction | undefined {
+  #findCookie (via: Via, method: string): ServerEntry | undefined {
     const holder = this.#server.get(via.branch!)
     return holder !== undefined && matches(holder, via, method) ? holder : this.#sharedCookie(via, method)
   }
 
-  #sharedCookie (via: Via, method: string): AnyServerTransaction | undefined {
+  #sharedCookie (via: Via, method: string): ServerEntry | undefined {
     return this.#serverShared.size > 0 ? this.#serverShared.get(serverKey(via, method)) : undefined
   }
 
@@ -394,12 +405,13 @@ export class TransactionLayer {
   }
 
   #receiveAck (ack: SipRequest, source: Source, facts: RequestFacts): void {
-    let tx: AnyServerTransaction | undefined
+    let tx: ServerEntry | undefined
     if (facts.cookie) {
       tx = this.#findCookie(facts.via, 'INVITE')
     } else {
       tx = this.#serverShared.get(facts.key!)
       // §17.2.3 (RFC 2543): the ACK's To tag must be the one of our response.
+      if (tx !== undefined && !(tx instanceof ServerInviteTransaction)) tx = undefined
       if (tx !== undefined && tx.responseToTag !== undefined && tx.responseToTag !== facts.toTag) tx = undefined
       // A re-INVITE had the To tag already: it is the key's.
       tx ??= this.#serverShared.get(rfc2543Key(ack, facts.via, 'INVITE', facts.toTag))
@@ -527,7 +539,7 @@ export class TransactionLayer {
     else this.#clientShared.delete(tx.key)
   }
 
-  #forget (tx: AnyClientTransaction | AnyServerTransaction): void {
+  #forget (tx: AnyClientTransaction | ServerEntry): void {
     const active = this.counters.active
     // A key maps to its transaction until the transaction ends (a new one is
     // only created for a key nobody holds), so the entry is deleted unchecked.
@@ -545,7 +557,7 @@ export class TransactionLayer {
 }
 
 /** The rest of §17.2.3 for a transaction found by its branch: the sent-by (host and port as written) and the method. */
-function matches (tx: AnyServerTransaction, via: Via, method: string): boolean {
+function matches (tx: ServerEntry, via: Via, method: string): boolean {
   return tx.method === method && tx.sentByHost === via.host && tx.sentByPort === via.port
 }
 

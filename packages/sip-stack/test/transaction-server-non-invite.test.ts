@@ -247,3 +247,105 @@ t.test('finals kept for Timer J across arenas, and one too large for an arena, a
   t.equal(same, 400, 'every retransmission got its own final, unchanged')
   t.equal(h.sent.length, 800)
 })
+
+// Without TU callbacks, Completed over UDP is left to a small record (key, final, target) in the layer's maps.
+t.test('no handler: Completed as a record: same final to retransmissions, Timer J, counters, state read through', async t => {
+  const h = new Harness()
+  h.onRequest = tx => { tx.respond(200) }
+  h.layer.receive(request(REGISTER), source())
+  const tx = h.serverTxs[0] as ServerNonInviteTransaction
+  t.equal(tx.state, 'completed')
+  t.equal(tx.terminated, false)
+  t.equal(h.layer.size, 1)
+  t.equal(h.layer.counters.active['server-non-invite'], 1)
+  h.layer.receive(request(REGISTER), source())
+  h.layer.receive(request(REGISTER), source())
+  t.equal(h.serverTxs.length, 1, 'retransmissions matched')
+  t.equal(h.sent.length, 3)
+  t.ok(h.sent[1]!.bytes.equals(h.sent[0]!.bytes) && h.sent[2]!.bytes.equals(h.sent[0]!.bytes), 'the same final again')
+  t.same(h.sent[1]!.target, h.sent[0]!.target, 'to the same target')
+  t.equal(h.layer.counters.retransmissionsReceived, 2)
+  t.equal(h.layer.counters.retransmissionsSent, 2)
+  t.equal(tx.respond(500), false, 'a second final is refused')
+  h.clock.advance(31_999)
+  t.equal(tx.state, 'completed')
+  h.clock.advance(1)
+  t.equal(tx.state, 'terminated', 'Timer J = 32 s')
+  t.equal(tx.terminated, true)
+  t.equal(h.layer.size, 0)
+  t.equal(h.layer.counters.active['server-non-invite'], 0)
+  t.equal(h.clock.pending, 0)
+  tx.terminate()
+  t.equal(h.layer.counters.active['server-non-invite'], 0, 'terminate() after Timer J counts nothing twice')
+  h.layer.receive(request(REGISTER), source())
+  t.equal(h.serverTxs.length, 2, 'after Timer J the request is new again')
+})
+
+t.test('no handler: a transport error resending the final ends the record; terminate() and close() end records', async t => {
+  for (const kind of ['fail', 'throw', 'reject'] as const) {
+    const h = new Harness()
+    h.onRequest = tx => { tx.respond(404) }
+    h.layer.receive(request(REGISTER), source())
+    const tx = h.serverTxs[0]!
+    h.mode = { kind }
+    h.layer.receive(request(REGISTER), source())
+    await new Promise(resolve => setImmediate(resolve))
+    t.equal(tx.state, 'terminated', kind)
+    t.equal(h.layer.counters.transportErrors, 1)
+    t.equal(h.layer.size, 0)
+    t.equal(h.layer.counters.active['server-non-invite'], 0)
+    t.equal(h.clock.pending, 0, 'no timer left')
+    h.clock.advance(40_000)
+    t.equal(h.layer.counters.active['server-non-invite'], 0, 'Timer J skips it')
+  }
+  const h = new Harness()
+  h.onRequest = tx => { tx.respond(200) }
+  for (let i = 0; i < 3; i++) h.layer.receive(request({ ...REGISTER, branch: `z9hG4bK-r${i}`, callId: `r${i}` }), source())
+  const [a] = h.serverTxs
+  a!.terminate()
+  a!.terminate()
+  t.equal(a!.state, 'terminated')
+  t.equal(h.layer.size, 2)
+  t.equal(h.layer.counters.active['server-non-invite'], 2)
+  h.layer.receive(request({ ...REGISTER, branch: 'z9hG4bK-r0', callId: 'r0' }), source())
+  t.equal(h.serverTxs.length, 4, 'its request is new again')
+  h.serverTxs[3]!.respond(200)
+  h.layer.close()
+  t.same(h.serverTxs.map(tx => tx.state), ['terminated', 'terminated', 'terminated', 'terminated'])
+  t.equal(h.layer.size, 0)
+  t.equal(h.layer.counters.active['server-non-invite'], 0)
+  t.equal(h.clock.pending, 0)
+})
+
+t.test('no handler: a request merged with one whose record waits out Timer J gets 482 (RFC 3261 §8.2.2.2)', async t => {
+  const h = new Harness()
+  h.onRequest = tx => { if (tx.state === 'trying') tx.respond(200) }
+  h.layer.receive(request({ ...REGISTER, branch: 'z9hG4bK-m1' }), source())
+  h.layer.receive(request({ ...REGISTER, branch: 'z9hG4bK-m2' }), source())
+  t.same(h.sentStatuses(), [200, 482])
+  h.clock.advance(32_100)
+  h.layer.receive(request({ ...REGISTER, branch: 'z9hG4bK-m3' }), source())
+  t.same(h.sentStatuses(), [200, 482, 200], 'not once the first has ended')
+})
+
+t.test('no handler: the layer lets go of the transaction in Completed (a handler keeps it until Timer J)', async t => {
+  const { setFlagsFromString } = await import('node:v8')
+  const { runInNewContext } = await import('node:vm')
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const refs: Array<WeakRef<object>> = []
+  for (const withHandler of [false, true]) {
+    const h = new Harness()
+    h.onRequest = tx => {
+      if (withHandler) tx.handler = {}
+      tx.respond(200)
+    }
+    h.layer.receive(request({ ...REGISTER, branch: `z9hG4bK-gc-${String(withHandler)}` }), source())
+    refs.push(new WeakRef(h.serverTxs.pop()!))
+    t.teardown(() => { h.layer.close() })
+  }
+  await new Promise(resolve => setImmediate(resolve))
+  gc()
+  t.equal(refs[0]!.deref(), undefined, 'without a handler the transaction is garbage')
+  t.not(refs[1]!.deref(), undefined, 'with a handler it is held for Timer J')
+})
