@@ -95,12 +95,6 @@ export abstract class ClientTransaction extends Transaction {
   }
 
   /**
-   * @internal Let go of the request (both forms): an INVITE accepted by a
-   * 2xx sends nothing more for Timer M's 32 s (RFC 6026 §7.2), and the bytes
-   * of a forwarded request are a slice of Node's shared allocation pool that
-   * would keep its whole chunk alive. {@link request} throws after this.
-   */
-  /**
    * Nothing but onTerminated is left to report (a non-INVITE in Completed,
    * RFC 3261 §17.1.2.2): a handler without one is let go, so that a TU's
    * objects (a proxy's branch and response context) are not held for Timer K.
@@ -109,6 +103,12 @@ export abstract class ClientTransaction extends Transaction {
     if (this.handler.onTerminated === undefined) this.handler = SETTLED
   }
 
+  /**
+   * @internal Let go of the request (both forms): an INVITE accepted by a
+   * 2xx sends nothing more for Timer M's 32 s (RFC 6026 §7.2), and the bytes
+   * of a forwarded request are a slice of Node's shared allocation pool that
+   * would keep its whole chunk alive. {@link request} throws after this.
+   */
   protected releaseRequest (): void {
     this.#released = true
     this.#request = undefined
