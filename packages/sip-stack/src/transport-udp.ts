@@ -27,6 +27,9 @@ export interface UdpListenerInfo extends ListenerInfo {
 }
 
 /** One UDP socket. Internal to the package; used through TransportLayer. */
+/** Senders whose Source a UDP socket keeps for reuse (a handful of trunks and media nodes send most datagrams). */
+const RECENT_SOURCES = 8
+
 export class UdpTransport {
   /** Position among the layer's UDP sockets; part of the flow ids. */
   readonly index: number
@@ -39,6 +42,15 @@ export class UdpTransport {
   readonly #flowPrefix: string
   #info: UdpListenerInfo | undefined
   #closed = false
+  /**
+   * The last few senders' Sources, reused for their next datagrams: a trunk
+   * or a media node sends from one address and port, and each transaction
+   * holds its Source (with its flowId text) for Timer J or L, 32 s; a new
+   * object and string per datagram were garbage or held memory. Sources are
+   * read-only, so sharing one is safe.
+   */
+  readonly #recent: Source[] = []
+  #recentNext = 0
 
   constructor (index: number, listen: ListenAddress, opts: ResolvedTransportOptions, sink: InboundSink, counters: TransportCounters) {
     this.index = index
@@ -82,6 +94,7 @@ export class UdpTransport {
     if (this.#opts.udpSendBufferSize > 0) { try { s.setSendBufferSize(this.#opts.udpSendBufferSize) } catch {} }
     const a = s.address()
     this.#local = Object.freeze({ address: unmapAddress(a.address), port: a.port })
+    this.#recent.length = 0
     this.#info = {
       transport: 'udp',
       address: this.#local.address,
@@ -133,6 +146,29 @@ export class UdpTransport {
     })
   }
 
+  /** The Source of a datagram from `address`:`port` (see #recent). */
+  #sourceOf (address: string, port: number): Source {
+    const recent = this.#recent
+    for (let i = 0; i < recent.length; i++) {
+      const s = recent[i]!
+      if (s.port === port && s.address === address) return s
+    }
+    const source: Source = {
+      transport: 'udp',
+      address,
+      port,
+      local: this.#local,
+      flowId: this.#flowPrefix + address + '/' + String(port)
+    }
+    if (recent.length < RECENT_SOURCES) {
+      recent.push(source)
+    } else {
+      recent[this.#recentNext] = source
+      this.#recentNext = (this.#recentNext + 1) % RECENT_SOURCES
+    }
+    return source
+  }
+
   #onDatagram (buf: Buffer, rawAddress: string, port: number): void {
     const counters = this.#counters
     counters.bytesIn.udp += buf.length
@@ -156,14 +192,7 @@ export class UdpTransport {
       }
       return
     }
-    const address = unmapAddress(rawAddress)
-    const source: Source = {
-      transport: 'udp',
-      address,
-      port,
-      local: this.#local,
-      flowId: this.#flowPrefix + address + '/' + String(port)
-    }
+    const source = this.#sourceOf(unmapAddress(rawAddress), port)
     let msg
     try {
       msg = parseMessage(buf, { maxHeaders: this.#opts.maxHeaders })

@@ -94,6 +94,37 @@ t.test('UDP round trip: request in, response back to the source by rport', async
   t.ok(r.layer.counters.bytesIn.udp > 100 && r.layer.counters.bytesOut.udp > 100)
 })
 
+t.test('a sender\'s datagrams share one Source; other senders get their own, right to the field', async t => {
+  // Transactions hold their Source 32 s: one object per trunk or media node, not one per datagram.
+  const r = await udpLayer(t)
+  const port = r.port('udp')
+  const clients = []
+  for (let i = 0; i < 10; i++) clients.push(await udpClient(t))
+  const send = async (c: { sock: Socket }, n: number): Promise<void> => {
+    const before = r.messages.length
+    c.sock.send(optionsRequest(n, '127.0.0.1:5060'), port, '127.0.0.1')
+    await until(() => r.messages.length === before + 1, `message ${n}`)
+  }
+  await send(clients[0]!, 1)
+  await send(clients[0]!, 2)
+  await send(clients[1]!, 3)
+  const [a, b, c] = r.messages.map(m => m.source)
+  t.equal(a, b, 'the same sender: the same Source object')
+  t.not(c, a, 'another sender: another Source')
+  t.equal(c!.port, clients[1]!.port)
+  t.equal(c!.flowId, `udp/0/127.0.0.1/${clients[1]!.port}`)
+  // Nine more senders push the first out of the socket's few remembered ones: a new, equal Source.
+  for (let i = 1; i < 10; i++) await send(clients[i]!, 10 + i)
+  await send(clients[0]!, 30)
+  const last = r.messages[r.messages.length - 1]!.source
+  t.not(last, a, 'forgotten after many other senders')
+  t.same(last, a, 'and made again with the same fields')
+  for (const [i, m] of r.messages.entries()) {
+    const from = clients.find(cl => cl.port === m.source.port)
+    t.ok(from !== undefined && m.source.flowId === `udp/0/127.0.0.1/${from.port}` && m.source.address === '127.0.0.1', `message ${i}: its own sender's Source`)
+  }
+})
+
 t.test('UDP response without rport goes to received at the sent-by port', async t => {
   const r = await udpLayer(t)
   const sender = await udpClient(t)
