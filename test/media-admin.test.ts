@@ -75,7 +75,7 @@ interface MediaList { source: string, sets: Array<{ id: number | string, algorit
 t.test('media sets from PostgreSQL, the admin API, and mod_xml_curl', async t => {
   const schema = await createTestSchema('media_admin')
   t.teardown(async () => { await schema.drop() })
-  const dbUrl = `${schema.url}${schema.url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`
+  const dbUrl = schema.schemaUrl
   const env = { SIPD_DATABASE_URL: dbUrl }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sipd-media-admin-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })

@@ -32,7 +32,7 @@ function cli (args: string[], env: Record<string, string>): Promise<CliResult> {
 t.test('sipd migrate, user add/del and locations with PostgreSQL', async t => {
   const schema = await createTestSchema('cli')
   t.teardown(async () => { await schema.drop() })
-  const dbUrl = `${schema.url}${schema.url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`
+  const dbUrl = schema.schemaUrl
   const port = await freePort('127.0.0.1', 'both')
   const http = await freePort('127.0.0.1', 'tcp')
   const yaml = [

@@ -37,7 +37,7 @@ const md5 = (s: string): string => createHash('md5').update(s).digest('hex')
 t.test('a subscriber deleted from PostgreSQL: calls and refreshes stop within subscribers.cache_ttl_ms', async t => {
   const schema = await createTestSchema('subdel')
   t.teardown(async () => { await schema.drop() })
-  const dbUrl = `${schema.url}${schema.url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`
+  const dbUrl = schema.schemaUrl
   const port = await freePort('127.0.0.1', 'udp')
   const http = await freePort('127.0.0.1', 'tcp')
   const yaml = `

@@ -6,6 +6,8 @@ export interface TestSchema {
   pool: pg.Pool
   schema: string
   url: string
+  /** `url` with the schema as its search_path: for another process (sipd) to use the schema. */
+  schemaUrl: string
 }
 
 /** The throw-away server the test runner started (scripts/run-tests.mjs). */
@@ -34,6 +36,7 @@ export async function createTestSchema (label: string): Promise<TestSchema & { d
     pool,
     schema,
     url,
+    schemaUrl: `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`,
     drop: async () => {
       await pool.end()
       const c = new pg.Client({ connectionString: url })
