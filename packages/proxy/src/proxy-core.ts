@@ -145,6 +145,8 @@ export interface Preprocessed {
   ours: boolean
   /** The flow named by a token in a removed entry of ours (RFC 5626 §5.3). @default undefined */
   flow?: SendTarget
+  /** A second flow, when our two entries name one each (the caller's and the callee's): the one the request did not come from is its next hop. @default undefined */
+  otherFlow?: SendTarget
   /** An entry of ours named a flow that is gone (closed, or a token of an earlier process): 430 when it is the next hop. @default false */
   flowFailed?: boolean
 }
@@ -430,6 +432,7 @@ export class ProxyCore {
     }
     let popped = 0
     let flow: SendTarget | undefined
+    let otherFlow: SendTarget | undefined
     let flowFailed = false
     while (popped < 2 && routes.length > popped) {
       const info = this.#uriInfo(routes[popped]!.uri)
@@ -440,7 +443,8 @@ export class ProxyCore {
         if (!this.isFlowUri(u)) break
         const f = this.#flows!.decode(u.user!)
         if (f === undefined || this.#flows!.isOpen?.(f) === false) flowFailed = true
-        else flow ??= f
+        else if (flow === undefined) flow = f
+        else otherFlow ??= f
       }
       popped++
     }
@@ -448,6 +452,7 @@ export class ProxyCore {
       routes = routes.slice(popped)
       ours = true
     }
+    if (otherFlow !== undefined) return { requestUri, uriChanged, routes, ours, flow, otherFlow }
     if (flow !== undefined) return { requestUri, uriChanged, routes, ours, flow }
     return flowFailed ? { requestUri, uriChanged, routes, ours, flowFailed } : { requestUri, uriChanged, routes, ours }
   }
@@ -610,9 +615,16 @@ export class ProxyCore {
     if (recordRoute) {
       // RFC 5626 §5.3: toward a registered flow our Record-Route names it, so in-dialog requests come down it too.
       const token = (flow !== undefined || b.target.flow === true) ? this.#flows?.encode(send) : undefined
-      // RFC 3261 §16.6 step 4; two entries when the request changes transport or interface (RFC 5658).
+      // And from a UA behind NAT or on a connection of its own (its sent-by is not where the request came
+      // from): the entry facing it names the flow it came on, so the callee's requests reach it there and
+      // not at a private or unlistened Contact (RFC 5626 §5.3; Kamailio's fix_nated_contact / alias).
+      const callerToken = this.#flows !== undefined && !sentFromSentBy(req.topVia!, source) ? this.#flows.encode(source) : undefined
+      // RFC 3261 §16.6 step 4; two entries when the request changes transport or interface (RFC 5658),
+      // or when each side has a flow of its own.
       let inbound: string
-      if (token === undefined) {
+      if (callerToken !== undefined) {
+        inbound = this.#recordRoute(source.transport, source.local.address, source.local.port, callerToken)
+      } else if (token === undefined) {
         inbound = this.#rrByLocal.get(source.local) ?? ''
         if (inbound === '') {
           inbound = this.#recordRoute(source.transport, source.local.address, source.local.port)
@@ -624,7 +636,9 @@ export class ProxyCore {
       // Leaving by the socket it came in on (the usual case): one entry.
       const same = out !== undefined && out.transport === source.transport && out.port === source.local.port &&
         (out.address === source.local.address || out.address === '0.0.0.0' || out.address === '::')
-      const outbound = out === undefined || same ? inbound : this.#recordRoute(send.transport, out.address === '0.0.0.0' || out.address === '::' ? source.local.address : out.address, out.port, token)
+      const outbound = (out === undefined || same) && (callerToken === undefined || token === undefined)
+        ? inbound
+        : this.#recordRoute(send.transport, out === undefined || out.address === '0.0.0.0' || out.address === '::' ? source.local.address : out.address, out?.port ?? source.local.port, token ?? callerToken)
       if (outbound !== inbound) rr.push(outbound)
       rr.push(inbound)
     }
@@ -881,8 +895,25 @@ export class ProxyCore {
 function flowHop (pre: Preprocessed, source: Source): SendTarget | undefined {
   const f = pre.flow
   if (f === undefined) return undefined
-  if (f.transport === source.transport && f.port === source.port && unbracket(f.address) === source.address) return undefined
-  return f
+  if (!sameFlow(f, source)) return f
+  const o = pre.otherFlow
+  return o === undefined || sameFlow(o, source) ? undefined : o
+}
+
+function sameFlow (f: SendTarget, source: Source): boolean {
+  return f.transport === source.transport && f.port === source.port && unbracket(f.address) === source.address
+}
+
+/**
+ * True when a request came from the address and port its top Via names
+ * (RFC 3581's received / rport would not be needed): false for a UA behind
+ * NAT, or one on TCP whose connection is not its sent-by port.
+ */
+function sentFromSentBy (via: Via, source: Source): boolean {
+  if ((via.port ?? 5060) !== source.port) return false
+  const host = via.host
+  if (host === source.address) return true
+  return unbracket(host).toLowerCase() === source.address.toLowerCase()
 }
 
 /** The URI of a name-addr (`<sip:p.example;lr>`, with or without a display name) or of a bare URI. */
