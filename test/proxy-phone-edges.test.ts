@@ -15,13 +15,19 @@
 // - phone to phone (a routing module forks to the callee's contacts): the
 //   NATed phone calls the TCP phone, each side's requests reach the other on
 //   its own flow (two Record-Route entries, one flow each);
+// - a TCP caller that listens on its Contact and closes its connection
+//   after the call is set up: the media node's BYE still reaches it, on a
+//   new connection to its Contact (a caller's flow that is gone is not a
+//   registered one: no 430);
 // - a phone registered over TCP SUBSCRIBEs (digest, RFC 3261 §22.3) through
 //   sipd to the media node, and the media node's NOTIFYs come down the
 //   phone's own connection (RFC 6665 dialog, RFC 5626 §5.3 flow reuse).
 import t from 'tap'
 import { createHash } from 'node:crypto'
+import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { StreamParser } from '@sipd/sip-parser'
 import type { SipRequest } from '@sipd/sip-parser'
 import { freePort } from './helpers/servers.js'
 import { metricValue, spawnSipd } from './helpers/spawn-sipd.js'
@@ -284,6 +290,81 @@ media:
     if (bye === undefined) return
     phone.reply(bye, 200, 'OK')
     t.equal((await node.response('BYE', 100, 699, callId))?.status, 200, 'the call ends')
+  })
+
+  await t.test('a TCP caller closes its connection: the BYE reaches its Contact on a new one', async t => {
+    // What the caller listens on: its Via's sent-by and its Contact.
+    const got: string[] = []
+    const server = net.createServer(c => {
+      const parser = new StreamParser({ onMessage: m => { got.push(m.raw.toString('latin1')) }, onError: () => { c.destroy() } })
+      c.on('data', d => { parser.push(d) })
+      c.on('error', () => {})
+    })
+    await new Promise<void>(resolve => server.listen(0, TCP_PHONE, resolve))
+    t.teardown(() => { server.close() })
+    const listenPort = (server.address() as net.AddressInfo).port
+    const phone = await SipParty.tcp(TCP_PHONE, port, SIPD)
+    const sentBy = `${TCP_PHONE}:${listenPort}`
+    const callId = `tcpgone-${id()}`
+    const branch1 = `z9hG4bK${id()}`
+    const invite = (cseq: number, branch: string, extra: string[] = []): string[] => [
+      'INVITE sip:5551234@example.test SIP/2.0',
+      `Via: SIP/2.0/TCP ${sentBy};branch=${branch};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:bob@example.test>;tag=b${callId}`,
+      'To: <sip:5551234@example.test>',
+      `Call-ID: ${callId}`,
+      `CSeq: ${cseq} INVITE`,
+      `Contact: <sip:bob@${sentBy};transport=tcp>`,
+      ...extra,
+      'Content-Type: application/sdp'
+    ]
+    phone.send(invite(1, branch1), SDP)
+    const challenge = await phone.response('INVITE', 407, 407, callId)
+    t.ok(challenge, 'challenged (407)')
+    phone.send([
+      'ACK sip:5551234@example.test SIP/2.0',
+      `Via: SIP/2.0/TCP ${sentBy};branch=${branch1};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:bob@example.test>;tag=b${callId}`,
+      `To: ${challenge!.header('To')!}`,
+      `Call-ID: ${callId}`,
+      'CSeq: 1 ACK'
+    ])
+    phone.send(invite(2, `z9hG4bK${id()}`, [`Proxy-Authorization: ${digest(challenge!.header('Proxy-Authenticate')!, 'bob', 'bob-secret', 'INVITE', 'sip:5551234@example.test')}`]), SDP)
+    const inv = await node.request('INVITE', callId)
+    t.ok(inv, 'the call reaches the media node')
+    if (inv === undefined) return
+    node.reply(inv, 200, 'OK', { toTag: 'm1', headers: [['Contact', `<sip:fs@${MEDIA}:${mediaPort}>`]], body: SDP, contentType: 'application/sdp' })
+    const ok = await phone.response('INVITE', 200, 299, callId)
+    t.ok(ok, 'the caller gets the 200')
+    phone.send([
+      `ACK sip:fs@${MEDIA}:${mediaPort} SIP/2.0`,
+      `Via: SIP/2.0/TCP ${sentBy};branch=z9hG4bK${id()};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:bob@example.test>;tag=b${callId}`,
+      `To: ${ok!.header('To')!}`,
+      `Call-ID: ${callId}`,
+      'CSeq: 2 ACK',
+      ...routeLines(ok!, true)
+    ])
+    t.ok(await node.request('ACK', callId), 'the ACK reaches the media node')
+    phone.close()
+    await new Promise(resolve => setTimeout(resolve, 200))
+    node.send([
+      `BYE sip:bob@${sentBy};transport=tcp SIP/2.0`,
+      `Via: SIP/2.0/UDP ${MEDIA}:${mediaPort};branch=z9hG4bK${id()};rport`,
+      'Max-Forwards: 70',
+      `From: ${ok!.header('To')!}`,
+      `To: <sip:bob@example.test>;tag=b${callId}`,
+      `Call-ID: ${callId}`,
+      'CSeq: 1 BYE',
+      ...routeLines(inv, false)
+    ])
+    const until = Date.now() + 3000
+    while (!got.some(m => m.startsWith('BYE ')) && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 20))
+    t.ok(got.some(m => m.startsWith('BYE ') && m.includes(callId)), 'the BYE reaches the caller\'s Contact on a new connection')
+    t.notOk(await node.response('BYE', 430, 430, callId, 200), 'not 430 Flow Failed')
   })
 
   await t.test('a phone on TCP: SUBSCRIBE with digest, NOTIFYs down its connection', async t => {

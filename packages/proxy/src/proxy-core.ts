@@ -442,8 +442,11 @@ export class ProxyCore {
         // RFC 5626 §5.3: our own Path / Record-Route with a flow token.
         if (!this.isFlowUri(u)) break
         const f = this.#flows!.decode(u.user!)
-        if (f === undefined || this.#flows!.isOpen?.(f) === false) flowFailed = true
-        else if (flow === undefined) flow = f
+        if (f === undefined || this.#flows!.isOpen?.(f) === false) {
+          // A caller's flow (`nat`, see startBranch) that is gone: its Contact may still be
+          // reachable (a trunk or media node that closed its connection), so routing goes on by it.
+          if (!u.params.has('nat')) flowFailed = true
+        } else if (flow === undefined) flow = f
         else otherFlow ??= f
       }
       popped++
@@ -623,7 +626,7 @@ export class ProxyCore {
       // or when each side has a flow of its own.
       let inbound: string
       if (callerToken !== undefined) {
-        inbound = this.#recordRoute(source.transport, source.local.address, source.local.port, callerToken)
+        inbound = this.#recordRoute(source.transport, source.local.address, source.local.port, callerToken, true)
       } else if (token === undefined) {
         inbound = this.#rrByLocal.get(source.local) ?? ''
         if (inbound === '') {
@@ -638,7 +641,7 @@ export class ProxyCore {
         (out.address === source.local.address || out.address === '0.0.0.0' || out.address === '::')
       const outbound = (out === undefined || same) && (callerToken === undefined || token === undefined)
         ? inbound
-        : this.#recordRoute(send.transport, out === undefined || out.address === '0.0.0.0' || out.address === '::' ? source.local.address : out.address, out?.port ?? source.local.port, token ?? callerToken)
+        : this.#recordRoute(send.transport, out === undefined || out.address === '0.0.0.0' || out.address === '::' ? source.local.address : out.address, out?.port ?? source.local.port, token ?? callerToken, token === undefined)
       if (outbound !== inbound) rr.push(outbound)
       rr.push(inbound)
     }
@@ -876,10 +879,11 @@ export class ProxyCore {
     return prefix + branch + ';rport'
   }
 
-  #recordRoute (transport: TransportName, address: string, port: number, token?: string): string {
+  /** Our Record-Route entry; with a flow token, `nat` marks a caller's flow (not a registered one: no 430 once it is gone). */
+  #recordRoute (transport: TransportName, address: string, port: number, token?: string, nat = false): string {
     const host = this.#advertiseHost ?? address
     const p = this.#advertisePort ?? port
-    if (token !== undefined) return '<sip:' + token + '@' + bracket(host) + ':' + String(p) + ';transport=' + transport + ';lr>'
+    if (token !== undefined) return '<sip:' + token + '@' + bracket(host) + ':' + String(p) + ';transport=' + transport + (nat ? ';lr;nat>' : ';lr>')
     const key = transport + ' ' + host + ' ' + String(p)
     let rr = this.#recordRoutes.get(key)
     if (rr === undefined) {
