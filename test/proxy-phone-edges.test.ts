@@ -335,6 +335,7 @@ media:
     const inv = await node.request('INVITE', callId)
     t.ok(inv, 'the call reaches the media node')
     if (inv === undefined) return
+    t.match(inv.header('Record-Route'), /^<sip:[^@>]+@[^>]*;lr;nat>$/, 'sipd\'s Record-Route names the caller\'s flow, marked as a caller\'s')
     node.reply(inv, 200, 'OK', { toTag: 'm1', headers: [['Contact', `<sip:fs@${MEDIA}:${mediaPort}>`]], body: SDP, contentType: 'application/sdp' })
     const ok = await phone.response('INVITE', 200, 299, callId)
     t.ok(ok, 'the caller gets the 200')
@@ -365,6 +366,45 @@ media:
     while (!got.some(m => m.startsWith('BYE ')) && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 20))
     t.ok(got.some(m => m.startsWith('BYE ') && m.includes(callId)), 'the BYE reaches the caller\'s Contact on a new connection')
     t.notOk(await node.response('BYE', 430, 430, callId, 200), 'not 430 Flow Failed')
+  })
+
+  await t.test('through a proxy (two Vias), a sent-by that is not the source names no flow', async t => {
+    const proxy = await SipParty.udp(NAT_PHONE, port, SIPD)
+    t.teardown(() => { proxy.close() })
+    const callId = `hop-${id()}`
+    const invite = (cseq: number, branch: string, extra: string[] = []): string[] => [
+      'INVITE sip:5551234@example.test SIP/2.0',
+      `Via: SIP/2.0/UDP ${PRIVATE};branch=${branch};rport`,
+      `Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK-ua-${callId};rport`,
+      'Max-Forwards: 69',
+      `From: <sip:alice@example.test>;tag=h${callId}`,
+      'To: <sip:5551234@example.test>',
+      `Call-ID: ${callId}`,
+      `CSeq: ${cseq} INVITE`,
+      'Contact: <sip:alice@192.168.1.20:5060>',
+      ...extra
+    ]
+    const branch1 = `z9hG4bK${id()}`
+    proxy.send(invite(1, branch1))
+    const challenge = await proxy.response('INVITE', 407, 407, callId)
+    t.ok(challenge, 'challenged (407)')
+    proxy.send([
+      'ACK sip:5551234@example.test SIP/2.0',
+      `Via: SIP/2.0/UDP ${PRIVATE};branch=${branch1};rport`,
+      `Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK-ua-${callId};rport`,
+      'Max-Forwards: 69',
+      `From: <sip:alice@example.test>;tag=h${callId}`,
+      `To: ${challenge!.header('To')!}`,
+      `Call-ID: ${callId}`,
+      'CSeq: 1 ACK'
+    ])
+    proxy.send(invite(2, `z9hG4bK${id()}`, [`Proxy-Authorization: ${digest(challenge!.header('Proxy-Authenticate')!, 'alice', 'alice-secret', 'INVITE', 'sip:5551234@example.test')}`]))
+    const inv = await node.request('INVITE', callId)
+    t.ok(inv, 'the call reaches the media node')
+    if (inv === undefined) return
+    t.notMatch(inv.header('Record-Route'), /@/, 'a plain Record-Route: the flow of a hop that is no UA is not assumed to reach the UA')
+    node.reply(inv, 486, 'Busy Here', { toTag: 'm1' })
+    t.ok(await node.request('ACK', callId), 'sipd ACKs the 486')
   })
 
   await t.test('a phone on TCP: SUBSCRIBE with digest, NOTIFYs down its connection', async t => {

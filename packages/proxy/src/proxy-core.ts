@@ -619,9 +619,10 @@ export class ProxyCore {
       // RFC 5626 §5.3: toward a registered flow our Record-Route names it, so in-dialog requests come down it too.
       const token = (flow !== undefined || b.target.flow === true) ? this.#flows?.encode(send) : undefined
       // And from a UA behind NAT or on a connection of its own (its sent-by is not where the request came
-      // from): the entry facing it names the flow it came on, so the callee's requests reach it there and
-      // not at a private or unlistened Contact (RFC 5626 §5.3; Kamailio's fix_nated_contact / alias).
-      const callerToken = this.#flows !== undefined && !sentFromSentBy(req.topVia!, source) ? this.#flows.encode(source) : undefined
+      // from, and no proxy in between): the entry facing it names the flow it came on, so the callee's
+      // requests reach it there and not at a private or unlistened Contact (RFC 5626 §5.3; Kamailio's
+      // fix_nated_contact / alias on the first hop).
+      const callerToken = this.#flows !== undefined && !sentFromSentBy(req.topVia!, source) && firstHop(req) ? this.#flows.encode(source) : undefined
       // RFC 3261 §16.6 step 4; two entries when the request changes transport or interface (RFC 5658),
       // or when each side has a flow of its own.
       let inbound: string
@@ -906,6 +907,15 @@ function flowHop (pre: Preprocessed, source: Source): SendTarget | undefined {
 
 function sameFlow (f: SendTarget, source: Source): boolean {
   return f.transport === source.transport && f.port === source.port && unbracket(f.address) === source.address
+}
+
+/** True when the request has one Via: it comes from the UA itself, not through a proxy. */
+function firstHop (req: SipRequest): boolean {
+  try {
+    return req.via.length === 1
+  } catch {
+    return false
+  }
 }
 
 /**
