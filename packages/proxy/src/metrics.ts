@@ -52,8 +52,9 @@ export class SipdMetrics {
   droppedAcks = 0
   /** Responses matching no transaction whose top Via is not sipd's (§16.7 step 3): dropped. */
   droppedResponses = 0
-  readonly registers: Counter<'outcome'>
-  readonly authFailures: Counter<'reason'>
+  // REGISTER outcomes and digest failure reasons, by label value (a few fixed strings).
+  readonly #registers = new Map<string, number>()
+  readonly #authFailures = new Map<string, number>()
   readonly storeLatency: Histogram<'op'>
   readonly routing: Counter<'outcome'>
   #sources: MetricSources | undefined
@@ -91,8 +92,20 @@ export class SipdMetrics {
     byClass('sipd_responses_sent_total', 'SIP responses sent, by status class', this.#respOut)
     this.parseErrors = new Counter({ name: 'sipd_parse_errors_total', help: 'Inbound messages that did not parse, by reason code', labelNames: ['reason'] as const, registers: [registry] })
     this.sanity = new Counter({ name: 'sipd_sanity_rejections_total', help: 'Requests answered by the sanity stage, by status', labelNames: ['status'] as const, registers: [registry] })
-    this.registers = new Counter({ name: 'sipd_register_requests_total', help: 'REGISTER requests by outcome', labelNames: ['outcome'] as const, registers: [registry] })
-    this.authFailures = new Counter({ name: 'sipd_auth_failures_total', help: 'Digest authentication failures by reason', labelNames: ['reason'] as const, registers: [registry] })
+    const byValue = (name: string, help: string, label: 'outcome' | 'reason', counts: Map<string, number>): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers: [registry],
+        collect () {
+          this.reset()
+          for (const [value, n] of counts) this.inc({ [label]: value }, n)
+        }
+      })
+    }
+    byValue('sipd_register_requests_total', 'REGISTER requests by outcome', 'outcome', this.#registers)
+    byValue('sipd_auth_failures_total', 'Digest authentication failures by reason', 'reason', this.#authFailures)
     this.storeLatency = new Histogram({ name: 'sipd_location_store_seconds', help: 'Location store operation latency', labelNames: ['op'] as const, buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1], registers: [registry] })
     this.routing = new Counter({ name: 'sipd_routing_outcomes_total', help: 'Routing decisions by outcome', labelNames: ['outcome'] as const, registers: [registry] })
     // Counters and gauges computed at scrape time from the stack's plain-number counters.
@@ -176,6 +189,16 @@ export class SipdMetrics {
 
   responseIn (status: number): void {
     this.#respIn[Math.min(5, Math.max(0, ((status / 100) | 0) - 1))]!++
+  }
+
+  /** One REGISTER answered, by outcome (`sipd_register_requests_total`). */
+  registerOutcome (outcome: string): void {
+    this.#registers.set(outcome, (this.#registers.get(outcome) ?? 0) + 1)
+  }
+
+  /** One refused digest credential, by reason (`sipd_auth_failures_total`). */
+  authFailure (reason: string): void {
+    this.#authFailures.set(reason, (this.#authFailures.get(reason) ?? 0) + 1)
   }
 
   responseOut (status: number): void {
