@@ -69,7 +69,7 @@ export class LocationService {
       ? new PgSubscriberStore({ connectionString: config.database.url })
       : new ConfigSubscriberStore(config.subscribers.users)
     this.subscribers = new CachedSubscriberStore(inner, { ttlMs: config.subscribers.cacheTtlMs })
-    const storeLatency = metrics.storeLatency.labels('update')
+    const storeLatency = metrics.storeLatency
     // registrar.auth_exempt: REGISTERs from these networks bind without digest.
     const exempt = config.registrar.authExempt.length > 0 ? new AddressList(config.registrar.authExempt) : undefined
     if (exempt !== undefined) this.authExempt = address => exempt.has(address)
