@@ -178,8 +178,9 @@ const HMAC_BLOCK = 64
 /**
  * Issues digest challenges and verifies the answers.
  *
- * Nonces are stateless: a timestamp and random bytes signed with an HMAC over
- * the realm, so any node holding the secret validates any node's nonce.
+ * Nonces are stateless: a timestamp and the issuer's instance id and issue
+ * number signed with an HMAC over the realm, so any node holding the secret
+ * validates any node's nonce.
  * Replay protection (RFC 7616 §3.4: a nonce-count must increase) is kept per
  * node in a bounded table; a client that moves to another node with the same
  * nonce is not detected as a replay there, its response is still bound to
