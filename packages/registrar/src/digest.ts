@@ -208,14 +208,17 @@ export class DigestAuthenticator {
   readonly #noncePayload = this.#nonceBytes.subarray(0, NONCE_PAYLOAD_BYTES)
   #instance = 0
   #seq = 0
+  #firstSeq = 0
   // The recent nonces by issue number modulo RECENT_NONCES: text, issue time, realm.
   readonly #recentText = new Array<string | undefined>(RECENT_NONCES).fill(undefined)
   readonly #recentAt = new Float64Array(RECENT_NONCES)
   readonly #recentRealm = new Array<string | undefined>(RECENT_NONCES).fill(undefined)
   // What #checkNonce found besides the issue time: a copy of the nonce's
   // text of our own (the parsed one is a slice of the request's text and
-  // would keep all of it alive for the nonce's lifetime in the count table).
+  // would keep all of it alive for the nonce's lifetime in the count table),
+  // and its issue number when this instance issued it (else -1).
   #checkedText = ''
+  #checkedSeq = -1
   // A fixed HA1 used when the user is unknown, so that an unknown user costs
   // the same hashing as a wrong password.
   readonly #dummyHa1: Record<DigestAlgorithm, string>
@@ -342,6 +345,7 @@ export class DigestAuthenticator {
     const issuedAt = this.#checkNonce(nonce, realm)
     if (issuedAt < 0) return BAD_NONCE
     const text = this.#checkedText
+    const seq = this.#checkedSeq
     if (c.opaque !== undefined && c.opaque !== this.#realmInfo(realm).opaque) return BAD_NONCE
 
     const stored = req.ha1(base)
@@ -369,7 +373,7 @@ export class DigestAuthenticator {
     const expiresAt = issuedAt + this.#ttlMs
     if (now >= expiresAt) return STALE
     if (c.qop !== undefined) {
-      const verdict = this.#counts.advance(text, issuedAt, nc, now)
+      const verdict = this.#counts.advance(text, issuedAt, nc, now, seq)
       if (verdict === 'replay') return REPLAY
       if (verdict === 'forgotten') return STALE
     }
@@ -385,6 +389,7 @@ export class DigestAuthenticator {
   #newInstance (): void {
     this.#instance = randomInt(0x1000000)
     this.#seq = randomInt(2 ** 40)
+    this.#firstSeq = this.#seq
     this.#recentText.fill(undefined)
     this.#recentRealm.fill(undefined)
     const p = this.#noncePayload
@@ -427,13 +432,17 @@ export class DigestAuthenticator {
   #checkNonce (nonce: string, realm: string): number {
     if (nonce.length !== NONCE_LENGTH) return -1
     // One of the last nonces this instance issued: found by its issue number, no hashing.
-    if (decode64(nonce, NONCE_INSTANCE_CHAR, 4) === this.#instance) {
-      const lo = decode64(nonce, NONCE_SEQ_CHAR + 4, 4)
+    const mine = decode64(nonce, NONCE_INSTANCE_CHAR, 4) === this.#instance
+    const hi = mine ? decode64(nonce, NONCE_SEQ_CHAR, 4) : -1
+    const lo = mine ? decode64(nonce, NONCE_SEQ_CHAR + 4, 4) : -1
+    const seq = hi >= 0 && lo >= 0 ? hi * 0x100_0000 + lo : -1
+    if (seq >= 0) {
       const slot = lo % RECENT_NONCES
       const text = this.#recentText[slot]
-      if (lo >= 0 && text === nonce) {
+      if (text === nonce) {
         if (this.#recentRealm[slot] !== realm) return -1
         this.#checkedText = text
+        this.#checkedSeq = seq
         return this.#recentAt[slot]!
       }
     }
@@ -452,6 +461,8 @@ export class DigestAuthenticator {
     if (issuedAt > this.#now() + MAX_CLOCK_SKEW_MS) return -1
     // p2 + m2 are strings of our own, not slices of the request's text.
     this.#checkedText = p2 + m2
+    // Ours only if this instance has issued that number: a node that drew the same instance id is another issuer.
+    this.#checkedSeq = seq >= this.#firstSeq && seq < this.#seq ? seq : -1
     return issuedAt
   }
 
@@ -650,13 +661,24 @@ function quote (s: string): string {
 class NonceCountTable {
   readonly #max: number
   readonly #ttlMs: number
+  /** Ring slot of another issuer's nonce, by its text. */
   readonly #map = new Map<string, number>()
   /** The ring: `#head` is the oldest slot, `#count` used; grown by doubling up to `#max`. */
   #keys: Array<string | undefined>
   #nc: Uint32Array
   #issuedAt: Float64Array
+  /** Per slot: this instance's issue number of the nonce, OTHER for another issuer's, DEAD for a dropped one. */
+  #seqs: Float64Array
+  /**
+   * Ring slot + 1 of this instance's nonces by issue number modulo its
+   * length (a power of two, at least twice the ring's): no hashing of the
+   * text and, as issue numbers count up, neighbouring entries.
+   */
+  #own: Int32Array
   #head = 0
   #count = 0
+  /** Slots in the ring dropped out of order (see #index). */
+  #dead = 0
   // Issue time of the newest nonce forgotten for lack of room; a nonce issued
   // no later than this may have been used already, so it cannot be trusted.
   #forgottenUpTo = -1
@@ -668,11 +690,17 @@ class NonceCountTable {
     this.#keys = new Array<string | undefined>(n).fill(undefined)
     this.#nc = new Uint32Array(n)
     this.#issuedAt = new Float64Array(n)
+    this.#seqs = new Float64Array(n)
+    this.#own = new Int32Array(ownIndexLength(n))
   }
 
-  /** Records `nc` for `nonce` (issued at `issuedAt`): 'replay' when not above the last one seen, 'forgotten' when the nonce may have been evicted. */
-  advance (nonce: string, issuedAt: number, nc: number, now: number): 'ok' | 'replay' | 'forgotten' {
-    const slot = this.#map.get(nonce)
+  /**
+   * Records `nc` for `nonce` (issued at `issuedAt`; `seq` its issue number
+   * when this instance issued it, else -1): 'replay' when not above the
+   * last one seen, 'forgotten' when the nonce may have been evicted.
+   */
+  advance (nonce: string, issuedAt: number, nc: number, now: number, seq = -1): 'ok' | 'replay' | 'forgotten' {
+    const slot = seq >= 0 ? this.#ownSlot(nonce, seq) : this.#map.get(nonce)
     if (slot !== undefined) {
       if (nc <= this.#nc[slot]!) return 'replay'
       this.#nc[slot] = nc
@@ -695,13 +723,47 @@ class NonceCountTable {
     this.#nc[at] = nc
     this.#issuedAt[at] = issuedAt
     this.#count++
-    this.#map.set(nonce, at)
+    if (seq >= 0) {
+      this.#seqs[at] = seq
+      this.#index(seq, at)
+    } else {
+      this.#seqs[at] = OTHER
+      this.#map.set(nonce, at)
+    }
     return 'ok'
   }
 
   /** Entries remembered. */
   get size (): number {
-    return this.#count
+    return this.#count - this.#dead
+  }
+
+  /** The slot of this instance's nonce `seq` (with that text), or undefined. */
+  #ownSlot (nonce: string, seq: number): number | undefined {
+    const slot = this.#own[seq & (this.#own.length - 1)]! - 1
+    return slot >= 0 && this.#seqs[slot] === seq && this.#keys[slot] === nonce ? slot : undefined
+  }
+
+  /**
+   * Points the index at `at` for `seq`. A live entry of another issue
+   * number with the same index (at least twice the ring's length apart:
+   * only when far more nonces are issued than used) is dropped in place and
+   * counts as forgotten, so it is answered stale and never taken as a
+   * first use.
+   */
+  #index (seq: number, at: number): void {
+    const idx = seq & (this.#own.length - 1)
+    const prev = this.#own[idx]! - 1
+    if (prev >= 0 && prev !== at && this.#seqs[prev]! >= 0 && (this.#seqs[prev]! & (this.#own.length - 1)) === idx) {
+      const cap = this.#keys.length
+      if ((prev - this.#head + cap) % cap < this.#count) {
+        if (this.#issuedAt[prev]! > this.#forgottenUpTo) this.#forgottenUpTo = this.#issuedAt[prev]!
+        this.#keys[prev] = undefined
+        this.#seqs[prev] = DEAD
+        this.#dead++
+      }
+    }
+    this.#own[idx] = at + 1
   }
 
   /** Up to NONCE_SWEEP_PER_INSERT expired entries, oldest first (first use follows issue order closely). */
@@ -714,37 +776,67 @@ class NonceCountTable {
 
   /** Full of live entries: the oldest is forgotten (its nonce then answered stale). */
   #makeRoom (): void {
-    const issuedAt = this.#issuedAt[this.#head]!
+    const h = this.#head
+    const issuedAt = this.#issuedAt[h]!
+    const live = this.#seqs[h] !== DEAD
     this.#dropOldest()
-    if (issuedAt > this.#forgottenUpTo) this.#forgottenUpTo = issuedAt
+    if (live && issuedAt > this.#forgottenUpTo) this.#forgottenUpTo = issuedAt
   }
 
   #dropOldest (): void {
     const h = this.#head
-    this.#map.delete(this.#keys[h]!)
+    const seq = this.#seqs[h]!
+    if (seq >= 0) {
+      const idx = seq & (this.#own.length - 1)
+      if (this.#own[idx] === h + 1) this.#own[idx] = 0
+    } else if (seq === OTHER) {
+      this.#map.delete(this.#keys[h]!)
+    } else {
+      this.#dead--
+    }
     this.#keys[h] = undefined
+    this.#seqs[h] = DEAD
     this.#head = h + 1 === this.#keys.length ? 0 : h + 1
     this.#count--
   }
 
-  /** Twice the slots (at most `#max`), oldest first from slot 0; the map gets the new slots. */
+  /** Twice the slots (at most `#max`), oldest first from slot 0; the map and the index get the new slots. */
   #grow (): void {
     const cap = this.#keys.length
     const n = Math.min(this.#max, cap * 2)
     const keys = new Array<string | undefined>(n).fill(undefined)
     const nc = new Uint32Array(n)
     const issuedAt = new Float64Array(n)
+    const seqs = new Float64Array(n)
+    // A longer index: issue numbers apart by a multiple of it were apart by a multiple of the shorter one too, so none collide.
+    const own = new Int32Array(ownIndexLength(n))
     for (let k = 0; k < this.#count; k++) {
       const from = (this.#head + k) % cap
-      const key = this.#keys[from]!
+      const key = this.#keys[from]
+      const seq = this.#seqs[from]!
       keys[k] = key
       nc[k] = this.#nc[from]!
       issuedAt[k] = this.#issuedAt[from]!
-      this.#map.set(key, k)
+      seqs[k] = seq
+      if (seq >= 0) own[seq & (own.length - 1)] = k + 1
+      else if (seq === OTHER) this.#map.set(key!, k)
     }
     this.#keys = keys
     this.#nc = nc
     this.#issuedAt = issuedAt
+    this.#seqs = seqs
+    this.#own = own
     this.#head = 0
   }
+}
+
+/** #seqs of another issuer's nonce, and of a slot dropped out of order. */
+const OTHER = -1
+const DEAD = -2
+
+/** The own-nonce index for a ring of `n` slots: a power of two, at least 2n. */
+function ownIndexLength (n: number): number {
+  let p = 1
+  while (p < 2 * n) p *= 2
+  return p
 }

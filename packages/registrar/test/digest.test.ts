@@ -401,6 +401,41 @@ t.test('nonces: unique, one instance id per authenticator, issue numbers countin
   t.same(v(other), { ok: false, reason: 'bad-nonce' }, 'a recent nonce of another realm')
 })
 
+t.test('verify: this instance\'s counts by issue number beside another node\'s by text; far more issued than used never lets a replay through', async t => {
+  const c = clock()
+  const a = new DigestAuthenticator({ secret: SECRET, maxNonceCounts: 2, now: c.now })
+  const other = new DigestAuthenticator({ secret: SECRET, now: c.now })
+  const v = (nonce: string, nc: string): unknown => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  const nonceOf = (x: DigestAuthenticator): string => param(x.challenge('example.test')[0]!, 'nonce')!
+  const foreign = nonceOf(other)
+  t.same(v(foreign, '00000001'), { ok: true, algorithm: 'MD5' }, "another node's nonce")
+  t.same(v(foreign, '00000001'), { ok: false, reason: 'replay' }, 'and its replay')
+  const first = nonceOf(a)
+  t.same(v(first, '00000001'), { ok: true, algorithm: 'MD5' })
+  t.same(v(first, '00000001'), { ok: false, reason: 'replay' }, 'ours, found by issue number')
+  t.same(v(foreign, '00000002'), { ok: true, algorithm: 'MD5' }, "the other node's count is kept beside it")
+  t.equal(a.rememberedNonceCounts, 2)
+  // A ring of 2 has an index of 4: the three v() since `first` each issued a challenge, so the
+  // next nonce has the same index as `first` while `first` is still in the ring.
+  c.advance(1)
+  const later = nonceOf(a)
+  t.same(v(later, '00000001'), { ok: true, algorithm: 'MD5' })
+  t.same(v(first, '00000002'), { ok: false, reason: 'stale' }, 'the entry it pushed out is forgotten: stale, never a first use')
+  t.same(v(later, '00000001'), { ok: false, reason: 'replay' })
+  // Many nonces issued, few used: every replay is still caught or answered stale.
+  let let_through = 0
+  const used: string[] = []
+  for (let i = 0; i < 3000; i++) {
+    const n = nonceOf(a)
+    if (i % 7 === 0) {
+      if ((v(n, '00000001') as { ok: boolean }).ok) used.push(n)
+    }
+    c.advance(1)
+  }
+  for (const n of used) if ((v(n, '00000001') as { ok: boolean }).ok) let_through++
+  t.equal(let_through, 0, `no replay of ${used.length} used nonces accepted`)
+})
+
 t.test('verify: a nonce from the future beyond clock skew is forged', async t => {
   const c = clock()
   const ahead = new DigestAuthenticator({ secret: SECRET, now: () => c.now() + 120_000 })
