@@ -12,7 +12,7 @@
 // tracepoints. Prints per-round lines, medians and each server's median ratio
 // to the first server's figure of the same round.
 //
-//   node bench/percall.mjs [--rate 300] [--secs 8] [--rounds 5] [--warm 6] [--idle 0] [--syscalls] SERVER…
+//   node bench/percall.mjs [--rate 300] [--secs 8] [--rounds 5] [--warm 6] [--idle 0] [--syscalls] [--net 127.0.8] SERVER…
 //   SERVER: NAME=CLI.js[|node-flag,node-flag][@ENV=V;ENV=V]   a sipd build (node CLI.js --config …)
 //           kamailio                                          bench/kamailio/kamailio.cfg, 2 children
 //
@@ -31,21 +31,23 @@ import { REPO_ROOT, freePort } from './lib/sipd.mjs'
 import { runSipp, startSipp } from './lib/sipp.mjs'
 import { ensureKamailio, startKamailio } from './lib/kamailio.mjs'
 
-const opt = { rate: 300, secs: 8, rounds: 5, warm: 6, idle: 0, syscalls: false, register: '' }
+const opt = { rate: 300, secs: 8, rounds: 5, warm: 6, idle: 0, syscalls: false, register: '', net: '127.0.8' }
 const specs = []
 const argv = process.argv.slice(2)
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i]
   if (a === '--syscalls') opt.syscalls = true
   else if (a === '--register') opt.register = argv[++i]
+  else if (a === '--net') opt.net = argv[++i]
   else if (a.startsWith('--') && a.slice(2) in opt) opt[a.slice(2)] = Number(argv[++i])
   else if (a.startsWith('--')) { process.stderr.write(`percall: unknown option ${a}\n`); process.exit(2) }
   else specs.push(a)
 }
+if (!/^127\.\d{1,3}\.\d{1,3}$/.test(opt.net)) { process.stderr.write('percall: --net takes the first three numbers of a loopback address, e.g. 127.0.18\n'); process.exit(2) }
 if (opt.register !== '' && opt.register !== 'auth' && opt.register !== 'noauth') { process.stderr.write('percall: --register takes auth or noauth\n'); process.exit(2) }
 const UNIT = opt.register !== '' ? 'REGISTERs' : 'calls'
 if (specs.length === 0 || ![opt.rate, opt.secs, opt.rounds, opt.warm, opt.idle].every(x => Number.isFinite(x) && x >= 0)) {
-  process.stderr.write('usage: node bench/percall.mjs [--rate N] [--secs N] [--rounds N] [--warm N] [--idle N] [--syscalls] [--register auth|noauth] NAME=CLI.js[|flags][@ENV=V;…] | kamailio …\n')
+  process.stderr.write('usage: node bench/percall.mjs [--rate N] [--secs N] [--rounds N] [--warm N] [--idle N] [--syscalls] [--register auth|noauth] [--net 127.0.8] NAME=CLI.js[|flags][@ENV=V;…] | kamailio …\n')
   process.exit(2)
 }
 
@@ -54,9 +56,10 @@ const median = xs => { const s = [...xs].sort((a, b) => a - b); const n = s.leng
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sipd-percall-'))
 const SIPP = path.join(REPO_ROOT, 'bench', 'sipp')
 // Own loopback addresses (bench/suites/e2e.mjs uses 127.0.6.x).
-const MEDIA = '127.0.8.100'
-const TRUNK = '127.0.8.200'
-const PHONE = '127.0.8.201'
+// --net moves them (and the servers, NET.1, NET.2, …) so that two runs can share a box.
+const MEDIA = `${opt.net}.100`
+const TRUNK = `${opt.net}.200`
+const PHONE = `${opt.net}.201`
 const DOMAIN = 'bench.test'
 const SYSCALLS = ['epoll_pwait', 'epoll_wait', 'recvmsg', 'recvfrom', 'sendmsg', 'sendto', 'futex', 'read', 'write', 'mmap', 'munmap', 'madvise', 'mprotect']
 
@@ -164,7 +167,7 @@ try {
   uas = await startSipp(['-sf', path.join(SIPP, 'uas-call.xml'), '-aa', '-i', MEDIA, '-p', '5060'], { statFile: path.join(dir, 'uas.csv') })
   let host = 1
   for (const spec of specs) {
-    const address = `127.0.8.${host++}`
+    const address = `${opt.net}.${host++}`
     if (spec === 'kamailio') {
       ensureKamailio()
       const k = await startKamailio({ host: address, port: 5060, media: [`sip:${MEDIA}:5060`], auth: opt.register === 'auth' })

@@ -11,7 +11,6 @@ import {
 } from '@sipd/registrar'
 import type { Binding, LocationStore, SubscriberStore } from '@sipd/registrar'
 import type { Logger } from 'pino'
-import type { Counter } from 'prom-client'
 import { AddressList } from './acl.js'
 import type { SipdConfig } from './config.js'
 import { HttpError } from './http-server.js'
@@ -70,9 +69,7 @@ export class LocationService {
       ? new PgSubscriberStore({ connectionString: config.database.url })
       : new ConfigSubscriberStore(config.subscribers.users)
     this.subscribers = new CachedSubscriberStore(inner, { ttlMs: config.subscribers.cacheTtlMs })
-    const storeLatency = metrics.storeLatency.labels('update')
-    const outcomes = new Map<string, Counter.Internal>()
-    const authFailures = new Map<string, Counter.Internal>()
+    const storeLatency = metrics.storeLatency
     // registrar.auth_exempt: REGISTERs from these networks bind without digest.
     const exempt = config.registrar.authExempt.length > 0 ? new AddressList(config.registrar.authExempt) : undefined
     if (exempt !== undefined) this.authExempt = address => exempt.has(address)
@@ -89,9 +86,9 @@ export class LocationService {
       flowTimer: config.registrar.flowTimer,
       nodeId: config.nodeId,
       authExempt: exempt === undefined ? undefined : source => exempt.has(source.address),
-      // Label children looked up once per value: labels() hashes its arguments into a key on every call.
-      onOutcome: o => { labelChild(outcomes, metrics.registers, o).inc() },
-      onAuthFailure: r => { labelChild(authFailures, metrics.authFailures, r).inc() },
+      // Plain numbers handed to prom-client at scrape time: a label child's inc() hashes its labels on every call.
+      onOutcome: o => { metrics.registerOutcome(o) },
+      onAuthFailure: r => { metrics.authFailure(r) },
       onStoreLatency: (_op, s) => { storeLatency.observe(s) },
       onError: err => {
         // Store failures are expected while Redis/PostgreSQL is down: warn without a stack.
@@ -151,16 +148,6 @@ export class LocationService {
     await Promise.allSettled([this.locations.close(), this.subscribers.close()])
     this.#client?.disconnect()
   }
-}
-
-/** The counter's child for one label value, from `cache` (the values are a small fixed set: outcomes, failure reasons). */
-function labelChild<L extends string> (cache: Map<string, Counter.Internal>, counter: Counter<L>, value: string): Counter.Internal {
-  let child = cache.get(value)
-  if (child === undefined) {
-    child = counter.labels(value)
-    cache.set(value, child)
-  }
-  return child
 }
 
 async function adminCall<T> (fn: () => Promise<T>): Promise<T> {

@@ -4,7 +4,7 @@
  * verification of Authorization credentials.
  */
 import * as crypto from 'node:crypto'
-import { createHash, createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto'
 import { ownString } from '@sipd/sip-stack'
 import { InvalidArgumentError } from './errors.js'
 import { definedOnly } from './options.js'
@@ -144,35 +144,43 @@ export type DigestVerifyResult =
   | { ok: true, algorithm: DigestAlgorithmVariant }
   | { ok: false, reason: DigestFailureReason }
 
-// Nonce layout: base64url(6-byte ms timestamp + 9 random bytes) followed by
-// base64url(first 16 bytes of HMAC-SHA256(secret, payload 0x00 realm)).
-// 15 and 16 bytes encode to exactly 20 and 22 characters, so no separator.
+// Nonce layout: base64url(payload) followed by base64url(first 16 bytes of
+// HMAC-SHA256(secret, payload 0x00 realm)); 15 and 16 bytes encode to
+// exactly 20 and 22 characters, so no separator. Other nodes read only the
+// payload's timestamp (bytes 0-5, ms); bytes 6-14 are the issuer's own: a
+// random 24-bit instance id (bytes 6-8, characters 8-11) and a 48-bit issue
+// number (bytes 9-14, characters 12-19), counting up from a random start.
+// They replaced 9 random bytes: a nonce must be unique (the instance and
+// number make it so, with the timestamp across nodes) and unforgeable (the
+// MAC, unchanged); it need not be secret, and with the MAC's 128 bits it is
+// no more predictable than before. The number indexes the recent-nonce
+// table directly, without hashing the nonce's text.
 const NONCE_PAYLOAD_BYTES = 15
 const NONCE_PAYLOAD_CHARS = 20
 const NONCE_MAC_BYTES = 16
 const NONCE_LENGTH = 42
+const NONCE_INSTANCE_CHAR = 8
+const NONCE_SEQ_CHAR = 12
+const SEQ_LIMIT = 2 ** 48
 // Nodes' clocks differ a little; a nonce "from the future" within this margin
 // was issued by a node whose clock is ahead, beyond it the nonce is forged.
 const MAX_CLOCK_SKEW_MS = 60_000
 // Bounded work per insertion when dropping expired nonce-count entries.
 const NONCE_SWEEP_PER_INSERT = 64
 const MAX_REALMS_CACHED = 1024
-// Random bytes are drawn from a pool refilled this many bytes at a time: one
-// getrandom() per ~450 nonces instead of one per challenge (a syscall, 3% of
-// a digest REGISTER's CPU under sipp load).
-const RANDOM_POOL_BYTES = 4096
-const NONCE_RANDOM_BYTES = NONCE_PAYLOAD_BYTES - 6
-// Nonces this node issued lately, remembered with their issue time: the
-// answer to a challenge usually comes back to the node that sent it within
-// milliseconds, and a nonce found here needs no decoding and no HMAC. A nonce
-// not found (older, or another node's) is checked in full, as before.
+// The last nonces this node issued, by issue number: the answer to a
+// challenge usually comes back to the node that sent it within
+// milliseconds, and a nonce found here needs no decoding and no HMAC. A
+// nonce not found (older, or another node's) is checked in full, as before.
 const RECENT_NONCES = 4096
+const HMAC_BLOCK = 64
 
 /**
  * Issues digest challenges and verifies the answers.
  *
- * Nonces are stateless: a timestamp and random bytes signed with an HMAC over
- * the realm, so any node holding the secret validates any node's nonce.
+ * Nonces are stateless: a timestamp and the issuer's instance id and issue
+ * number signed with an HMAC over the realm, so any node holding the secret
+ * validates any node's nonce.
  * Replay protection (RFC 7616 §3.4: a nonce-count must increase) is kept per
  * node in a bounded table; a client that moves to another node with the same
  * nonce is not detected as a replay there, its response is still bound to
@@ -189,13 +197,28 @@ export class DigestAuthenticator {
   readonly #now: () => number
   readonly #counts: NonceCountTable
   readonly #realms = new Map<string, RealmInfo>()
-  readonly #recent = new Map<string, IssuedNonce>()
-  readonly #recentOrder = new KeyRing(RECENT_NONCES)
-  readonly #pool = Buffer.allocUnsafe(RANDOM_POOL_BYTES)
+  // HMAC-SHA256 as two one-shot hashes (the same MAC): createHmac made and
+  // keyed an HMAC object per nonce, about a third of a challenge's CPU.
+  // Inner block: (key ^ ipad) then per realm the payload, 0x00 and the realm
+  // (RealmInfo.inner); outer: (key ^ opad) then the inner hash.
+  readonly #ipad: Buffer
+  readonly #outer: Buffer
   // A nonce's bytes as it is built: payload, then the MAC's first bytes.
   readonly #nonceBytes = Buffer.allocUnsafeSlow(NONCE_PAYLOAD_BYTES + NONCE_MAC_BYTES)
   readonly #noncePayload = this.#nonceBytes.subarray(0, NONCE_PAYLOAD_BYTES)
-  #poolUsed = RANDOM_POOL_BYTES
+  #instance = 0
+  #seq = 0
+  #firstSeq = 0
+  // The recent nonces by issue number modulo RECENT_NONCES: text, issue time, realm.
+  readonly #recentText = new Array<string | undefined>(RECENT_NONCES).fill(undefined)
+  readonly #recentAt = new Float64Array(RECENT_NONCES)
+  readonly #recentRealm = new Array<string | undefined>(RECENT_NONCES).fill(undefined)
+  // What #checkNonce found besides the issue time: a copy of the nonce's
+  // text of our own (the parsed one is a slice of the request's text and
+  // would keep all of it alive for the nonce's lifetime in the count table),
+  // and its issue number when this instance issued it (else -1).
+  #checkedText = ''
+  #checkedSeq = -1
   // A fixed HA1 used when the user is unknown, so that an unknown user costs
   // the same hashing as a wrong password.
   readonly #dummyHa1: Record<DigestAlgorithm, string>
@@ -237,6 +260,14 @@ export class DigestAuthenticator {
     this.#qop = o.qop
     this.#now = o.now
     this.#counts = new NonceCountTable(o.maxNonceCounts, this.#ttlMs)
+    const key = this.#secret.length > HMAC_BLOCK ? createHash('sha256').update(this.#secret).digest() : this.#secret
+    this.#ipad = Buffer.alloc(HMAC_BLOCK, 0x36)
+    this.#outer = Buffer.alloc(HMAC_BLOCK + 32, 0x5c)
+    for (let i = 0; i < key.length; i++) {
+      this.#ipad[i]! ^= key[i]!
+      this.#outer[i]! ^= key[i]!
+    }
+    this.#newInstance()
     this.#dummyHa1 = {
       MD5: ha1('\0', '\0', randomBytes(16).toString('hex'), 'MD5'),
       'SHA-256': ha1('\0', '\0', randomBytes(16).toString('hex'), 'SHA-256')
@@ -311,10 +342,11 @@ export class DigestAuthenticator {
     }
     if (req.realm !== undefined && req.realm !== realm) return UNKNOWN_USER
 
-    const issued = this.#checkNonce(nonce, realm)
-    if (issued === undefined) return BAD_NONCE
+    const issuedAt = this.#checkNonce(nonce, realm)
+    if (issuedAt < 0) return BAD_NONCE
+    const text = this.#checkedText
+    const seq = this.#checkedSeq
     if (c.opaque !== undefined && c.opaque !== this.#realmInfo(realm).opaque) return BAD_NONCE
-    const issuedAt = issued.at
 
     const stored = req.ha1(base)
     const known = typeof stored === 'string' && stored.length > 0
@@ -341,13 +373,11 @@ export class DigestAuthenticator {
     const expiresAt = issuedAt + this.#ttlMs
     if (now >= expiresAt) return STALE
     if (c.qop !== undefined) {
-      // Keyed by our own copy of the nonce: the parsed one is a slice of the
-      // request's text and would keep all of it alive for the nonce's lifetime.
-      const verdict = this.#counts.advance(issued.nonce, issuedAt, nc, now)
+      const verdict = this.#counts.advance(text, issuedAt, nc, now, seq)
       if (verdict === 'replay') return REPLAY
       if (verdict === 'forgotten') return STALE
     }
-    return { ok: true, algorithm: variant }
+    return OK[variant]
   }
 
   /** Nonces whose highest nonce-count is remembered (replay protection): those used within their lifetime, at most `maxNonceCounts`. */
@@ -355,59 +385,93 @@ export class DigestAuthenticator {
     return this.#counts.size
   }
 
+  /** A new random instance id and issue numbers from a random start. */
+  #newInstance (): void {
+    this.#instance = randomInt(0x1000000)
+    this.#seq = randomInt(2 ** 40)
+    this.#firstSeq = this.#seq
+    this.#recentText.fill(undefined)
+    this.#recentRealm.fill(undefined)
+    const p = this.#noncePayload
+    p[6] = this.#instance >>> 16
+    p[7] = (this.#instance >>> 8) & 0xff
+    p[8] = this.#instance & 0xff
+  }
+
   #issueNonce (r: RealmInfo, now: number): string {
     // Payload and MAC side by side, encoded at once: 15 bytes are a whole
     // number of base64 groups, so the text is the two encodings joined, one
-    // flat string (a Map key hashed once) instead of a join of two.
+    // flat string instead of a join of two.
+    if (this.#seq >= SEQ_LIMIT) this.#newInstance()
     const payload = this.#noncePayload
-    // The 48-bit timestamp as 16 + 32 bits: writeUIntBE(…, 6) costs more than the HMAC's update.
+    // The 48-bit timestamp as 16 + 32 bits: writeUIntBE(…, 6) costs more than a hash.
     const at = Math.max(0, Math.floor(now))
     const high = Math.floor(at / 0x1_0000_0000)
     payload.writeUInt16BE(high & 0xffff, 0)
     payload.writeUInt32BE(at - high * 0x1_0000_0000, 2)
-    if (this.#poolUsed + NONCE_RANDOM_BYTES > RANDOM_POOL_BYTES) {
-      randomFillSync(this.#pool)
-      this.#poolUsed = 0
-    }
-    this.#pool.copy(payload, 6, this.#poolUsed, this.#poolUsed + NONCE_RANDOM_BYTES)
-    this.#poolUsed += NONCE_RANDOM_BYTES
-    this.#mac(payload, r.name).copy(this.#nonceBytes, NONCE_PAYLOAD_BYTES, 0, NONCE_MAC_BYTES)
+    // Bytes 6-8 are the instance id (written once); 9-14 the issue number as 24 + 24 bits.
+    const seq = this.#seq++
+    const hi = Math.floor(seq / 0x100_0000)
+    const lo = seq - hi * 0x100_0000
+    payload[9] = hi >>> 16
+    payload[10] = (hi >>> 8) & 0xff
+    payload[11] = hi & 0xff
+    payload[12] = lo >>> 16
+    payload[13] = (lo >>> 8) & 0xff
+    payload[14] = lo & 0xff
+    this.#mac(r, payload).copy(this.#nonceBytes, NONCE_PAYLOAD_BYTES, 0, NONCE_MAC_BYTES)
     const nonce = this.#nonceBytes.toString('base64url')
-    const recent = this.#recent
-    if (recent.size >= RECENT_NONCES) {
-      const oldest = this.#recentOrder.shift()
-      if (oldest !== undefined) recent.delete(oldest)
-    }
-    const issued: IssuedNonce = { nonce, at, realm: r.name }
-    recent.set(nonce, issued)
-    this.#recentOrder.push(nonce)
+    const slot = lo % RECENT_NONCES
+    this.#recentText[slot] = nonce
+    this.#recentAt[slot] = at
+    this.#recentRealm[slot] = r.name
     return nonce
   }
 
-  /** A nonce we signed for this realm (its issue time and our own copy of its text), or undefined. */
-  #checkNonce (nonce: string, realm: string): IssuedNonce | undefined {
-    const recent = this.#recent.get(nonce)
-    if (recent !== undefined) return recent.realm === realm ? recent : undefined
-    if (nonce.length !== NONCE_LENGTH) return undefined
+  /** The issue time of a nonce signed for this realm, or -1; sets #checkedText. */
+  #checkNonce (nonce: string, realm: string): number {
+    if (nonce.length !== NONCE_LENGTH) return -1
+    // One of the last nonces this instance issued: found by its issue number, no hashing.
+    const mine = decode64(nonce, NONCE_INSTANCE_CHAR, 4) === this.#instance
+    const hi = mine ? decode64(nonce, NONCE_SEQ_CHAR, 4) : -1
+    const lo = mine ? decode64(nonce, NONCE_SEQ_CHAR + 4, 4) : -1
+    const seq = hi >= 0 && lo >= 0 ? hi * 0x100_0000 + lo : -1
+    if (seq >= 0) {
+      const slot = lo % RECENT_NONCES
+      const text = this.#recentText[slot]
+      if (text === nonce) {
+        if (this.#recentRealm[slot] !== realm) return -1
+        this.#checkedText = text
+        this.#checkedSeq = seq
+        return this.#recentAt[slot]!
+      }
+    }
     const p = nonce.slice(0, NONCE_PAYLOAD_CHARS)
     const m = nonce.slice(NONCE_PAYLOAD_CHARS)
     const payload = Buffer.from(p, 'base64url')
     const mac = Buffer.from(m, 'base64url')
     // Buffer's base64url decoder skips foreign characters; re-encoding makes
     // sure exactly one spelling of a nonce is accepted.
-    if (payload.length !== NONCE_PAYLOAD_BYTES || mac.length !== NONCE_MAC_BYTES) return undefined
+    if (payload.length !== NONCE_PAYLOAD_BYTES || mac.length !== NONCE_MAC_BYTES) return -1
     const p2 = payload.toString('base64url')
     const m2 = mac.toString('base64url')
-    if (p2 !== p || m2 !== m) return undefined
-    if (!timingSafeEqual(mac, this.#mac(payload, realm))) return undefined
+    if (p2 !== p || m2 !== m) return -1
+    if (!timingSafeEqual(mac, this.#mac(this.#realmInfo(realm), payload).subarray(0, NONCE_MAC_BYTES))) return -1
     const issuedAt = payload.readUIntBE(0, 6)
-    if (issuedAt > this.#now() + MAX_CLOCK_SKEW_MS) return undefined
+    if (issuedAt > this.#now() + MAX_CLOCK_SKEW_MS) return -1
     // p2 + m2 are strings of our own, not slices of the request's text.
-    return { nonce: p2 + m2, at: issuedAt, realm }
+    this.#checkedText = p2 + m2
+    // Ours only if this instance has issued that number: a node that drew the same instance id is another issuer.
+    this.#checkedSeq = seq >= this.#firstSeq && seq < this.#seq ? seq : -1
+    return issuedAt
   }
 
-  #mac (payload: Buffer, realm: string): Buffer {
-    return createHmac('sha256', this.#secret).update(payload).update('\0').update(realm, 'utf8').digest().subarray(0, NONCE_MAC_BYTES)
+  /** HMAC-SHA256(secret, payload 0x00 realm), whole (32 bytes; a nonce takes the first 16). The result is only valid until the next call. */
+  #mac (r: RealmInfo, payload: Buffer): Buffer {
+    if (oneShotBuffer === undefined) return createHmac('sha256', this.#secret).update(payload).update('\0').update(r.name, 'utf8').digest()
+    payload.copy(r.inner, HMAC_BLOCK)
+    oneShotBuffer('sha256', r.inner, 'buffer').copy(this.#outer, HMAC_BLOCK)
+    return oneShotBuffer('sha256', this.#outer, 'buffer')
   }
 
   /**
@@ -419,10 +483,16 @@ export class DigestAuthenticator {
     let v = this.#realms.get(realm)
     if (v === undefined) {
       const name = ownString(realm)
+      const realmBytes = Buffer.from(name, 'utf8')
+      const inner = Buffer.allocUnsafeSlow(HMAC_BLOCK + NONCE_PAYLOAD_BYTES + 1 + realmBytes.length)
+      this.#ipad.copy(inner, 0)
+      inner[HMAC_BLOCK + NONCE_PAYLOAD_BYTES] = 0
+      realmBytes.copy(inner, HMAC_BLOCK + NONCE_PAYLOAD_BYTES + 1)
       v = {
         name,
         quoted: quote(name),
-        opaque: createHmac('sha256', this.#secret).update('opaque\0').update(realm, 'utf8').digest().subarray(0, 12).toString('base64url')
+        opaque: createHmac('sha256', this.#secret).update('opaque\0').update(realm, 'utf8').digest().subarray(0, 12).toString('base64url'),
+        inner
       }
       if (this.#realms.size >= MAX_REALMS_CACHED) this.#realms.clear()
       this.#realms.set(name, v)
@@ -431,17 +501,12 @@ export class DigestAuthenticator {
   }
 }
 
-/** A nonce this node issued or has verified: our own copy of its text, when and for which realm. */
-interface IssuedNonce {
-  readonly nonce: string
-  readonly at: number
-  readonly realm: string
-}
-
 interface RealmInfo {
   readonly name: string
   readonly quoted: string
   readonly opaque: string
+  /** The HMAC's inner block for this realm: key ^ ipad, room for the payload, 0x00, the realm's UTF-8. */
+  readonly inner: Buffer
 }
 
 /**
@@ -485,12 +550,35 @@ const STALE: DigestVerifyResult = Object.freeze({ ok: false, reason: 'stale' })
 const WRONG_PASSWORD: DigestVerifyResult = Object.freeze({ ok: false, reason: 'wrong-password' })
 const REPLAY: DigestVerifyResult = Object.freeze({ ok: false, reason: 'replay' })
 const UNKNOWN_USER: DigestVerifyResult = Object.freeze({ ok: false, reason: 'unknown-user' })
+const OK: Readonly<Record<DigestAlgorithmVariant, DigestVerifyResult>> = Object.freeze({
+  MD5: Object.freeze({ ok: true, algorithm: 'MD5' }),
+  'MD5-sess': Object.freeze({ ok: true, algorithm: 'MD5-sess' }),
+  'SHA-256': Object.freeze({ ok: true, algorithm: 'SHA-256' }),
+  'SHA-256-sess': Object.freeze({ ok: true, algorithm: 'SHA-256-sess' })
+})
 
 // crypto.hash (Node 20.12+) hashes in one call without a Hash object: a
 // digest REGISTER hashes two or three times, and each Hash object was a
 // C++ wrapper to build and, at the next GC, to destroy.
 const oneShot: ((algorithm: string, data: string, encoding: 'hex') => string) | undefined =
   typeof (crypto as { hash?: unknown }).hash === 'function' ? crypto.hash : undefined
+const oneShotBuffer = oneShot as unknown as ((algorithm: string, data: Buffer, encoding: 'buffer') => Buffer) | undefined
+
+// base64url character -> 6-bit value, -1 for any other character.
+const B64URL = new Int8Array(128).fill(-1)
+for (let i = 0; i < 64; i++) B64URL['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.charCodeAt(i)] = i
+
+/** The 6·n-bit number the n base64url characters of `s` from `at` spell (n ≤ 5), or -1. */
+function decode64 (s: string, at: number, n: number): number {
+  let v = 0
+  for (let i = at; i < at + n; i++) {
+    const c = s.charCodeAt(i)
+    const d = c < 128 ? B64URL[c]! : -1
+    if (d < 0) return -1
+    v = v * 64 + d
+  }
+  return v
+}
 
 function hash (algorithm: DigestAlgorithm, text: string): string {
   const name = algorithm === 'MD5' ? 'md5' : 'sha256'
@@ -530,9 +618,21 @@ function parseNonceCount (text: string): number {
   return v
 }
 
+/**
+ * Whether `got` is the lower-case hex `expected`, upper-case hex digits
+ * allowed, in time that does not depend on where they differ. Character by
+ * character: two Buffers per REGISTER before, and a got whose lower-casing
+ * changed its length (U+0130) made timingSafeEqual throw.
+ */
 function constantTimeHexEqual (expected: string, got: string): boolean {
   if (got.length !== expected.length) return false
-  return timingSafeEqual(Buffer.from(expected, 'latin1'), Buffer.from(got.toLowerCase(), 'latin1'))
+  let diff = 0
+  for (let i = 0; i < expected.length; i++) {
+    let g = got.charCodeAt(i)
+    if (g >= 0x41 && g <= 0x46) g |= 0x20
+    diff |= g ^ expected.charCodeAt(i)
+  }
+  return diff === 0
 }
 
 function nonEmpty (s: string | undefined): s is string {
@@ -561,13 +661,24 @@ function quote (s: string): string {
 class NonceCountTable {
   readonly #max: number
   readonly #ttlMs: number
+  /** Ring slot of another issuer's nonce, by its text. */
   readonly #map = new Map<string, number>()
   /** The ring: `#head` is the oldest slot, `#count` used; grown by doubling up to `#max`. */
   #keys: Array<string | undefined>
   #nc: Uint32Array
   #issuedAt: Float64Array
+  /** Per slot: this instance's issue number of the nonce, OTHER for another issuer's, DEAD for a dropped one. */
+  #seqs: Float64Array
+  /**
+   * Ring slot + 1 of this instance's nonces by issue number modulo its
+   * length (a power of two, at least twice the ring's): no hashing of the
+   * text and, as issue numbers count up, neighbouring entries.
+   */
+  #own: Int32Array
   #head = 0
   #count = 0
+  /** Slots in the ring dropped out of order (see #index). */
+  #dead = 0
   // Issue time of the newest nonce forgotten for lack of room; a nonce issued
   // no later than this may have been used already, so it cannot be trusted.
   #forgottenUpTo = -1
@@ -579,11 +690,17 @@ class NonceCountTable {
     this.#keys = new Array<string | undefined>(n).fill(undefined)
     this.#nc = new Uint32Array(n)
     this.#issuedAt = new Float64Array(n)
+    this.#seqs = new Float64Array(n)
+    this.#own = new Int32Array(ownIndexLength(n))
   }
 
-  /** Records `nc` for `nonce` (issued at `issuedAt`): 'replay' when not above the last one seen, 'forgotten' when the nonce may have been evicted. */
-  advance (nonce: string, issuedAt: number, nc: number, now: number): 'ok' | 'replay' | 'forgotten' {
-    const slot = this.#map.get(nonce)
+  /**
+   * Records `nc` for `nonce` (issued at `issuedAt`; `seq` its issue number
+   * when this instance issued it, else -1): 'replay' when not above the
+   * last one seen, 'forgotten' when the nonce may have been evicted.
+   */
+  advance (nonce: string, issuedAt: number, nc: number, now: number, seq = -1): 'ok' | 'replay' | 'forgotten' {
+    const slot = seq >= 0 ? this.#ownSlot(nonce, seq) : this.#map.get(nonce)
     if (slot !== undefined) {
       if (nc <= this.#nc[slot]!) return 'replay'
       this.#nc[slot] = nc
@@ -606,13 +723,47 @@ class NonceCountTable {
     this.#nc[at] = nc
     this.#issuedAt[at] = issuedAt
     this.#count++
-    this.#map.set(nonce, at)
+    if (seq >= 0) {
+      this.#seqs[at] = seq
+      this.#index(seq, at)
+    } else {
+      this.#seqs[at] = OTHER
+      this.#map.set(nonce, at)
+    }
     return 'ok'
   }
 
   /** Entries remembered. */
   get size (): number {
-    return this.#count
+    return this.#count - this.#dead
+  }
+
+  /** The slot of this instance's nonce `seq` (with that text), or undefined. */
+  #ownSlot (nonce: string, seq: number): number | undefined {
+    const slot = this.#own[seq & (this.#own.length - 1)]! - 1
+    return slot >= 0 && this.#seqs[slot] === seq && this.#keys[slot] === nonce ? slot : undefined
+  }
+
+  /**
+   * Points the index at `at` for `seq`. A live entry of another issue
+   * number with the same index (at least twice the ring's length apart:
+   * only when far more nonces are issued than used) is dropped in place and
+   * counts as forgotten, so it is answered stale and never taken as a
+   * first use.
+   */
+  #index (seq: number, at: number): void {
+    const idx = seq & (this.#own.length - 1)
+    const prev = this.#own[idx]! - 1
+    if (prev >= 0 && prev !== at && this.#seqs[prev]! >= 0 && (this.#seqs[prev]! & (this.#own.length - 1)) === idx) {
+      const cap = this.#keys.length
+      if ((prev - this.#head + cap) % cap < this.#count) {
+        if (this.#issuedAt[prev]! > this.#forgottenUpTo) this.#forgottenUpTo = this.#issuedAt[prev]!
+        this.#keys[prev] = undefined
+        this.#seqs[prev] = DEAD
+        this.#dead++
+      }
+    }
+    this.#own[idx] = at + 1
   }
 
   /** Up to NONCE_SWEEP_PER_INSERT expired entries, oldest first (first use follows issue order closely). */
@@ -625,76 +776,67 @@ class NonceCountTable {
 
   /** Full of live entries: the oldest is forgotten (its nonce then answered stale). */
   #makeRoom (): void {
-    const issuedAt = this.#issuedAt[this.#head]!
+    const h = this.#head
+    const issuedAt = this.#issuedAt[h]!
+    const live = this.#seqs[h] !== DEAD
     this.#dropOldest()
-    if (issuedAt > this.#forgottenUpTo) this.#forgottenUpTo = issuedAt
+    if (live && issuedAt > this.#forgottenUpTo) this.#forgottenUpTo = issuedAt
   }
 
   #dropOldest (): void {
     const h = this.#head
-    this.#map.delete(this.#keys[h]!)
+    const seq = this.#seqs[h]!
+    if (seq >= 0) {
+      const idx = seq & (this.#own.length - 1)
+      if (this.#own[idx] === h + 1) this.#own[idx] = 0
+    } else if (seq === OTHER) {
+      this.#map.delete(this.#keys[h]!)
+    } else {
+      this.#dead--
+    }
     this.#keys[h] = undefined
+    this.#seqs[h] = DEAD
     this.#head = h + 1 === this.#keys.length ? 0 : h + 1
     this.#count--
   }
 
-  /** Twice the slots (at most `#max`), oldest first from slot 0; the map gets the new slots. */
+  /** Twice the slots (at most `#max`), oldest first from slot 0; the map and the index get the new slots. */
   #grow (): void {
     const cap = this.#keys.length
     const n = Math.min(this.#max, cap * 2)
     const keys = new Array<string | undefined>(n).fill(undefined)
     const nc = new Uint32Array(n)
     const issuedAt = new Float64Array(n)
+    const seqs = new Float64Array(n)
+    // A longer index: issue numbers apart by a multiple of it were apart by a multiple of the shorter one too, so none collide.
+    const own = new Int32Array(ownIndexLength(n))
     for (let k = 0; k < this.#count; k++) {
       const from = (this.#head + k) % cap
-      const key = this.#keys[from]!
+      const key = this.#keys[from]
+      const seq = this.#seqs[from]!
       keys[k] = key
       nc[k] = this.#nc[from]!
       issuedAt[k] = this.#issuedAt[from]!
-      this.#map.set(key, k)
+      seqs[k] = seq
+      if (seq >= 0) own[seq & (own.length - 1)] = k + 1
+      else if (seq === OTHER) this.#map.set(key!, k)
     }
     this.#keys = keys
     this.#nc = nc
     this.#issuedAt = issuedAt
+    this.#seqs = seqs
+    this.#own = own
     this.#head = 0
   }
 }
 
-/**
- * Keys in insertion order, oldest first, at most `capacity` (a ring). The
- * tables above evict their oldest entry once full; a Map's own oldest key
- * (`keys().next()`) is found by walking over every entry deleted before it
- * until the map rehashes: about 2 µs at 4,096 entries and 28 µs at 65,536,
- * per eviction, so per challenge and per verified REGISTER.
- */
-class KeyRing {
-  readonly #capacity: number
-  readonly #keys: Array<string | undefined> = []
-  #head = 0
-  #count = 0
+/** #seqs of another issuer's nonce, and of a slot dropped out of order. */
+const OTHER = -1
+const DEAD = -2
 
-  constructor (capacity: number) {
-    this.#capacity = capacity
-  }
-
-  /** Appends `key`. Callers shift first when full (to delete that key from their map); a full ring drops its oldest itself. */
-  push (key: string): void {
-    if (this.#count === this.#capacity) this.shift()
-    const i = this.#head + this.#count
-    this.#keys[i >= this.#capacity ? i - this.#capacity : i] = key
-    this.#count++
-  }
-
-  oldest (): string | undefined {
-    return this.#count > 0 ? this.#keys[this.#head] : undefined
-  }
-
-  shift (): string | undefined {
-    if (this.#count === 0) return undefined
-    const key = this.#keys[this.#head]
-    this.#keys[this.#head] = undefined
-    this.#head = this.#head + 1 === this.#capacity ? 0 : this.#head + 1
-    this.#count--
-    return key
-  }
+/** The own-nonce index for a ring of `n` slots: a power of two, at least 2n. */
+function ownIndexLength (n: number): number {
+  let p = 1
+  while (p < 2 * n) p *= 2
+  return p
 }

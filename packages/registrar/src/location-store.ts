@@ -368,6 +368,18 @@ function samePath (a: readonly string[], b: readonly string[]): boolean {
 }
 
 /**
+ * The key of the live binding a contact without instance refreshes with the
+ * very same URI text (a phone re-registering), else undefined: the key is a
+ * function of the text, so it is that binding's, and the canonical form
+ * (lower-casing, splitting and sorting parameters) is not built again.
+ */
+function refreshedKey (live: ReadonlyMap<string, Binding>, c: BindingChange): string | undefined {
+  if (c.instanceId !== undefined) return undefined
+  for (const b of live.values()) if (b.instanceId === undefined && b.contact === c.contact) return b.key
+  return undefined
+}
+
+/**
  * @internal The update rules on a snapshot of one AOR's live bindings
  * (RFC 3261 §10.3 steps 6 and 7, RFC 5626 §6, the contact limit). The
  * memory store applies the result; the Redis store's Lua script implements
@@ -389,7 +401,7 @@ export function planUpdate (aor: string, live: ReadonlyMap<string, Binding>, u: 
   const outcomes: BindingOutcome[] = []
   for (let i = 0; i < u.changes.length; i++) {
     const c = u.changes[i]
-    const key = bindingKey(c)
+    const key = refreshedKey(live, c) ?? bindingKey(c)
     // §10.3 step 7, against the bindings as they were before this request
     // (two Contacts of one REGISTER naming one binding do not collide).
     const old = live.get(key)

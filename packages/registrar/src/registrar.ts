@@ -6,7 +6,7 @@
  */
 import { parseUri, SipParseError } from '@sipd/sip-parser'
 import type { DigestCredentials, SipRequest } from '@sipd/sip-parser'
-import type { DigestAuthenticator, DigestFailureReason } from './digest.js'
+import type { DigestAuthenticator, DigestFailureReason, DigestVerifyResult } from './digest.js'
 import { InvalidArgumentError, StoreUnavailableError } from './errors.js'
 import { definedOnly } from './options.js'
 import type { Binding, BindingChange, LocationStore, LocationUpdateResult } from './location-store.js'
@@ -177,29 +177,34 @@ export class Registrar {
    * Answers one REGISTER (RFC 3261 §10.3).
    * @param now milliseconds since the epoch
    */
-  async handleRegister (req: SipRequest, source: RegisterSource, now = Date.now()): Promise<RegisterResponse> {
+  handleRegister (req: SipRequest, source: RegisterSource, now = Date.now()): Promise<RegisterResponse> {
+    // One then() on #handle's promise rather than an async wrapper awaiting it: a promise and a microtask less per REGISTER.
+    return this.#handle(req, source, now).then(this.#settled, this.#failed)
+  }
+
+  readonly #settled = (r: [RegisterOutcome, RegisterResponse]): RegisterResponse => {
+    this.#o.onOutcome?.(r[0])
+    return r[1]
+  }
+
+  readonly #failed = (err: unknown): RegisterResponse => {
     let outcome: RegisterOutcome = 'error'
-    try {
-      const r = await this.#handle(req, source, now)
-      outcome = r[0]
-      return r[1]
-    } catch (err) {
-      if (err instanceof StoreUnavailableError) {
-        outcome = 'unavailable'
-        this.#o.onError?.(err)
-        // RFC 3261 §21.5.4: temporary; the phone retries after Retry-After.
-        return { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', this.#retryAfter]] }
-      }
-      if (err instanceof SipParseError) {
-        outcome = 'bad-request'
-        return { status: 400, reason: 'Bad Request', headers: [] }
-      }
+    let r: RegisterResponse
+    if (err instanceof StoreUnavailableError) {
+      outcome = 'unavailable'
+      this.#o.onError?.(err)
+      // RFC 3261 §21.5.4: temporary; the phone retries after Retry-After.
+      r = { status: 503, reason: 'Service Unavailable', headers: [['Retry-After', this.#retryAfter]] }
+    } else if (err instanceof SipParseError) {
+      outcome = 'bad-request'
+      r = { status: 400, reason: 'Bad Request', headers: [] }
+    } else {
       this.#o.onError?.(err)
       // Never a stack trace on the wire: the details go to onError (the log).
-      return { status: 500, reason: 'Server Internal Error', headers: [] }
-    } finally {
-      this.#o.onOutcome?.(outcome)
+      r = { status: 500, reason: 'Server Internal Error', headers: [] }
     }
+    this.#o.onOutcome?.(outcome)
+    return r
   }
 
   /**
@@ -255,7 +260,16 @@ export class Registrar {
     const { aor, domain } = a
     const userAgent = req.header('User-Agent')
     if (this.#exempt?.(source) !== true) {
-      const refused = await this.#authenticate(req, a.user, domain, userAgent)
+      // §10.3 steps 2-4 (RFC 3261 §22.4), with the subscriber lookup awaited here: one async step less than a helper of its own.
+      const realm = this.#auth.realmFor(domain)
+      const creds = pickCredentials(req, realm)
+      // A challenge names the client's User-Agent: some clients get MD5 alone (DigestAuthenticatorOptions.md5OnlyUserAgents).
+      if (creds === undefined) return ['challenged', this.#challenge(realm, false, userAgent)]
+      const user = creds.username ?? ''
+      // §10.3 step 4: the authenticated user may only change its own AOR. Both
+      // a foreign AOR and an unknown user get the same answer.
+      const sub = user === a.user ? await this.#subscribers.lookup(user, domain) : undefined
+      const refused = this.#refusal(user === a.user ? this.#auth.verify({ method: req.method, credentials: creds, realm, ha1: subscriberHa1(sub, realm) }) : UNKNOWN_USER, realm, userAgent)
       if (refused !== undefined) return refused
     }
 
@@ -352,22 +366,8 @@ export class Registrar {
     return ['ok', { status: 200, reason: 'OK', headers }]
   }
 
-  /** §10.3 steps 2-4 (RFC 3261 §22.4): undefined when the credentials are good, else the answer. */
-  async #authenticate (req: SipRequest, toUser: string, domain: string, userAgent: string | undefined): Promise<[RegisterOutcome, RegisterResponse] | undefined> {
-    const realm = this.#auth.realmFor(domain)
-    const creds = pickCredentials(req, realm)
-    // A challenge names the client's User-Agent: some clients get MD5 alone (DigestAuthenticatorOptions.md5OnlyUserAgents).
-    if (creds === undefined) return ['challenged', this.#challenge(realm, false, userAgent)]
-    const user = creds.username ?? ''
-    let verdict
-    // §10.3 step 4: the authenticated user may only change its own AOR. Both
-    // a foreign AOR and an unknown user get the same answer.
-    if (user !== toUser) {
-      verdict = { ok: false as const, reason: 'unknown-user' as const }
-    } else {
-      const sub = await this.#subscribers.lookup(user, domain)
-      verdict = this.#auth.verify({ method: req.method, credentials: creds, realm, ha1: subscriberHa1(sub, realm) })
-    }
+  /** The answer to refused credentials, or undefined when they are good. */
+  #refusal (verdict: DigestVerifyResult, realm: string, userAgent: string | undefined): [RegisterOutcome, RegisterResponse] | undefined {
     if (verdict.ok) return undefined
     this.#o.onAuthFailure?.(verdict.reason)
     switch (verdict.reason) {
@@ -378,16 +378,14 @@ export class Registrar {
     }
   }
 
-  async #update (aor: string, u: Parameters<LocationStore['update']>[1], now: number): Promise<LocationUpdateResult> {
+  /** The store's update, timed for onStoreLatency by a then() on its promise (no async wrapper of its own). */
+  #update (aor: string, u: Parameters<LocationStore['update']>[1], now: number): Promise<LocationUpdateResult> {
     const onLatency = this.#o.onStoreLatency
-    if (onLatency === undefined) return await this.#locations.update(aor, u, now)
+    if (onLatency === undefined) return this.#locations.update(aor, u, now)
     // performance.now(): a double, where hrtime.bigint() allocated two BigInts per REGISTER.
     const t0 = performance.now()
-    try {
-      return await this.#locations.update(aor, u, now)
-    } finally {
-      onLatency('update', (performance.now() - t0) / 1000)
-    }
+    const done = (): void => { onLatency('update', (performance.now() - t0) / 1000) }
+    return this.#locations.update(aor, u, now).then(r => { done(); return r }, err => { done(); throw err })
   }
 
   /** The Date header value for `now` (RFC 3261 §20.17), built once per second. */
@@ -406,6 +404,8 @@ export class Registrar {
     return { status: 401, reason: 'Unauthorized', headers }
   }
 }
+
+const UNKNOWN_USER: DigestVerifyResult = Object.freeze({ ok: false, reason: 'unknown-user' })
 
 function reply (status: number, reason: string): RegisterResponse {
   return { status, reason, headers: [] }

@@ -364,6 +364,78 @@ t.test('verify: malformed or foreign credentials', async t => {
   t.same(a.verify({ method: 'REGISTER', credentials: { ...ok, opaque: undefined }, ha1: h }), { ok: true, algorithm: 'MD5' }, 'absent opaque is tolerated')
 })
 
+t.test('verify: a response whose lower-casing changes its length is a wrong password, not an exception', async t => {
+  // 'İ'.toLowerCase() is two characters: compared as bytes, the lengths differed and timingSafeEqual threw.
+  const a = new DigestAuthenticator({ secret: SECRET })
+  const ok = answer(a, {})
+  const r = a.verify({ method: 'REGISTER', credentials: { ...ok, response: '\u0130' + (ok.response ?? '').slice(1) }, ha1: ha1Of('alice', 'example.test') })
+  t.same(r, { ok: false, reason: 'wrong-password' })
+  t.same(a.verify({ method: 'REGISTER', credentials: { ...ok, response: 'G' + (ok.response ?? '').slice(1) }, ha1: ha1Of('alice', 'example.test') }), { ok: false, reason: 'wrong-password' }, 'a non-hex letter')
+})
+
+t.test('nonces: unique, one instance id per authenticator, issue numbers counting up; old ones verify in full', async t => {
+  const c = clock()
+  const a = new DigestAuthenticator({ secret: SECRET, now: c.now })
+  const seen = new Set<string>()
+  const nonces: string[] = []
+  for (let i = 0; i < 6000; i++) {
+    const nonce = param(a.challenge('example.test')[0]!, 'nonce')!
+    seen.add(nonce)
+    nonces.push(nonce)
+  }
+  t.equal(seen.size, 6000, 'no nonce issued twice')
+  const bytes = (n: string): Buffer => Buffer.from(n.slice(0, 20), 'base64url')
+  const first = bytes(nonces[0]!)
+  const last = bytes(nonces[5999]!)
+  t.equal(last.readUIntBE(6, 3), first.readUIntBE(6, 3), 'the same instance id')
+  t.equal(last.readUIntBE(9, 6) - first.readUIntBE(9, 6), 5999, 'issue numbers one apart')
+  t.not(bytes(param(new DigestAuthenticator({ secret: SECRET }).challenge('example.test')[0]!, 'nonce')!).subarray(6).toString('hex'), first.subarray(6).toString('hex'), 'another authenticator: another instance id or number')
+  const v = (nonce: string): unknown => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce }), ha1: ha1Of('alice', 'example.test') })
+  // The first has left the recent table (4,096 newest): its MAC is checked again.
+  t.same(v(nonces[0]!), { ok: true, algorithm: 'MD5' }, 'an old nonce of this instance')
+  t.same(v(nonces[5999]!), { ok: true, algorithm: 'MD5' }, 'a recent one')
+  t.same(v(nonces[0]!), { ok: false, reason: 'replay' }, 'counts kept for both')
+  t.same(v(nonces[5999]!), { ok: false, reason: 'replay' })
+  // A recent nonce presented for another realm.
+  const other = param(a.challenge('other.test')[0]!, 'nonce')!
+  t.same(v(other), { ok: false, reason: 'bad-nonce' }, 'a recent nonce of another realm')
+})
+
+t.test('verify: this instance\'s counts by issue number beside another node\'s by text; far more issued than used never lets a replay through', async t => {
+  const c = clock()
+  const a = new DigestAuthenticator({ secret: SECRET, maxNonceCounts: 2, now: c.now })
+  const other = new DigestAuthenticator({ secret: SECRET, now: c.now })
+  const v = (nonce: string, nc: string): unknown => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  const nonceOf = (x: DigestAuthenticator): string => param(x.challenge('example.test')[0]!, 'nonce')!
+  const foreign = nonceOf(other)
+  t.same(v(foreign, '00000001'), { ok: true, algorithm: 'MD5' }, "another node's nonce")
+  t.same(v(foreign, '00000001'), { ok: false, reason: 'replay' }, 'and its replay')
+  const first = nonceOf(a)
+  t.same(v(first, '00000001'), { ok: true, algorithm: 'MD5' })
+  t.same(v(first, '00000001'), { ok: false, reason: 'replay' }, 'ours, found by issue number')
+  t.same(v(foreign, '00000002'), { ok: true, algorithm: 'MD5' }, "the other node's count is kept beside it")
+  t.equal(a.rememberedNonceCounts, 2)
+  // A ring of 2 has an index of 4: the three v() since `first` each issued a challenge, so the
+  // next nonce has the same index as `first` while `first` is still in the ring.
+  c.advance(1)
+  const later = nonceOf(a)
+  t.same(v(later, '00000001'), { ok: true, algorithm: 'MD5' })
+  t.same(v(first, '00000002'), { ok: false, reason: 'stale' }, 'the entry it pushed out is forgotten: stale, never a first use')
+  t.same(v(later, '00000001'), { ok: false, reason: 'replay' })
+  // Many nonces issued, few used: every replay is still caught or answered stale.
+  let let_through = 0
+  const used: string[] = []
+  for (let i = 0; i < 3000; i++) {
+    const n = nonceOf(a)
+    if (i % 7 === 0) {
+      if ((v(n, '00000001') as { ok: boolean }).ok) used.push(n)
+    }
+    c.advance(1)
+  }
+  for (const n of used) if ((v(n, '00000001') as { ok: boolean }).ok) let_through++
+  t.equal(let_through, 0, `no replay of ${used.length} used nonces accepted`)
+})
+
 t.test('verify: a nonce from the future beyond clock skew is forged', async t => {
   const c = clock()
   const ahead = new DigestAuthenticator({ secret: SECRET, now: () => c.now() + 120_000 })
