@@ -168,7 +168,8 @@ class Out {
       let o = this.len
       for (let i = start; i < end; i++) b[o++] = src[i]!
     } else {
-      src.copy(this.buf, this.len, start, end)
+      // A view of the range and TypedArray#set: what Buffer#copy does after its argument checks.
+      this.buf.set(new Uint8Array(src.buffer, src.byteOffset + start, n), this.len)
     }
     this.len += n
   }
