@@ -345,6 +345,14 @@ t.test('the branch of a statelessly forwarded request (RFC 3261 §16.11)', async
   const cookie = 'SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-ack-1'
   const h = statelessBranchHash(ack(cookie))
   t.match(h, /^[0-9a-f]{16}$/, '64 bits in hex')
+  // The two FNV-1a lanes of the LF-joined text, written out here with Number#toString.
+  let a = 0x811c9dc5
+  let b = 0x01000193 ^ 0x5bd1e995
+  for (const c of Buffer.from('z9hG4bK-ack-1\nACK', 'latin1')) {
+    a = Math.imul(a ^ c, 0x01000193)
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15)
+  }
+  t.equal(h, (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0'), 'the hash of the received branch and method')
   t.equal(statelessBranchHash(ack(cookie)), h, 'a retransmission gets the same branch')
   t.not(statelessBranchHash(ack('SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-ack-2')), h, 'another received branch, another branch')
   // With the magic cookie the received branch alone tells transactions apart: the rest is not hashed.
