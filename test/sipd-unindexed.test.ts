@@ -103,6 +103,23 @@ t.test('requests that do not index get a 400 when one can be built, over UDP and
     t.equal(errorsAfter - errorsBefore, 4, 'every header line without a colon counted')
   })
 
+  t.test('UDP: a broken Via as well (sipsak -R): the 400 goes back to the packet\'s source (RFC 4475 §3.1.2.1)', async t => {
+    const sock = dgram.createSocket('udp4')
+    await new Promise<void>(resolve => sock.bind(0, PEER, resolve))
+    t.teardown(() => { sock.close() })
+    const peerPort = sock.address().port
+    let got = ''
+    sock.on('message', m => { got += m.toString('latin1') })
+    // sipsak's random mode: "SIP/2.0" of the Via and a letter of a header name trashed.
+    const bytes = request('UDP', peerPort, 20, l => l.map(x => x.startsWith('Via:') ? x.replace('SIP/2.0/UDP', 'SIP 2.0/UDP') : x).concat('Us\u00ffr-Agent: sipsak 0.9.8.1'))
+    sock.send(bytes, port, '127.0.0.1')
+    const end = Date.now() + 3000
+    while (answers(got).length < 1 && Date.now() < end) await delay(10)
+    const a = answers(got)
+    t.match(a[0], { status: 400, reason: /invalid character .* in header name/, callId: 'unindexed-20@test', cseq: '20 INVITE' }, 'answered 400 naming the header defect')
+    t.match(got, `Via: SIP 2.0/UDP ${PEER}:${peerPort};rport;branch=z9hG4bK-unindexed-20\r\n`, 'the Via copied as it came')
+  })
+
   t.test('TCP: the 400 before the connection closes, whole and split across segments after a sound message', async t => {
     for (const split of [false, true]) {
       const peer = await tcpPeer(t, port)

@@ -145,6 +145,8 @@ export interface Preprocessed {
   ours: boolean
   /** The flow named by a token in a removed entry of ours (RFC 5626 §5.3). @default undefined */
   flow?: SendTarget
+  /** A second flow, when our two entries name one each (the caller's and the callee's): the one the request did not come from is its next hop. @default undefined */
+  otherFlow?: SendTarget
   /** An entry of ours named a flow that is gone (closed, or a token of an earlier process): 430 when it is the next hop. @default false */
   flowFailed?: boolean
 }
@@ -447,6 +449,7 @@ export class ProxyCore {
     }
     let popped = 0
     let flow: SendTarget | undefined
+    let otherFlow: SendTarget | undefined
     let flowFailed = false
     while (popped < 2 && routes.length > popped) {
       const info = this.#uriInfo(routes[popped]!.uri)
@@ -456,8 +459,12 @@ export class ProxyCore {
         // RFC 5626 §5.3: our own Path / Record-Route with a flow token.
         if (!this.isFlowUri(u)) break
         const f = this.#flows!.decode(u.user!)
-        if (f === undefined || this.#flows!.isOpen?.(f) === false) flowFailed = true
-        else flow ??= f
+        if (f === undefined || this.#flows!.isOpen?.(f) === false) {
+          // A caller's flow (`nat`, see startBranch) that is gone: its Contact may still be
+          // reachable (a trunk or media node that closed its connection), so routing goes on by it.
+          if (!u.params.has('nat')) flowFailed = true
+        } else if (flow === undefined) flow = f
+        else otherFlow ??= f
       }
       popped++
     }
@@ -465,6 +472,7 @@ export class ProxyCore {
       routes = routes.slice(popped)
       ours = true
     }
+    if (otherFlow !== undefined) return { requestUri, uriChanged, routes, ours, flow, otherFlow }
     if (flow !== undefined) return { requestUri, uriChanged, routes, ours, flow }
     return flowFailed ? { requestUri, uriChanged, routes, ours, flowFailed } : { requestUri, uriChanged, routes, ours }
   }
@@ -627,12 +635,20 @@ export class ProxyCore {
     if (recordRoute) {
       // RFC 5626 §5.3: toward a registered flow our Record-Route names it, so in-dialog requests come down it too.
       const token = (flow !== undefined || b.target.flow === true) ? this.#flows?.encode(send) : undefined
-      // RFC 3261 §16.6 step 4; two entries when the request changes transport or interface (RFC 5658).
+      // And from a UA behind NAT or on a connection of its own (its sent-by is not where the request came
+      // from, and no proxy in between): the entry facing it names the flow it came on, so the callee's
+      // requests reach it there and not at a private or unlistened Contact (RFC 5626 §5.3; Kamailio's
+      // fix_nated_contact / alias on the first hop).
+      const callerToken = this.#flows !== undefined && !sentFromSentBy(req.topVia!, source) && firstHop(req) ? this.#flows.encode(source) : undefined
+      // RFC 3261 §16.6 step 4; two entries when the request changes transport or interface (RFC 5658),
+      // or when each side has a flow of its own.
       let inbound: string
       // The one-entry list of the socket's own Record-Route, shared by every call through it (an
       // array pushed to per call had room for 17 entries: ~180 B of garbage a call).
       let only: readonly string[] | undefined
-      if (token === undefined) {
+      if (callerToken !== undefined) {
+        inbound = this.#recordRoute(source.transport, source.local.address, source.local.port, callerToken, true)
+      } else if (token === undefined) {
         only = this.#rrByLocal.get(source.local)
         if (only === undefined) {
           only = Object.freeze([this.#recordRoute(source.transport, source.local.address, source.local.port)])
@@ -645,7 +661,9 @@ export class ProxyCore {
       // Leaving by the socket it came in on (the usual case): one entry.
       const same = out !== undefined && out.transport === source.transport && out.port === source.local.port &&
         (out.address === source.local.address || out.address === '0.0.0.0' || out.address === '::')
-      const outbound = out === undefined || same ? inbound : this.#recordRoute(send.transport, out.address === '0.0.0.0' || out.address === '::' ? source.local.address : out.address, out.port, token)
+      const outbound = (out === undefined || same) && (callerToken === undefined || token === undefined)
+        ? inbound
+        : this.#recordRoute(send.transport, out === undefined || out.address === '0.0.0.0' || out.address === '::' ? source.local.address : out.address, out?.port ?? source.local.port, token ?? callerToken, token === undefined)
       rr = outbound !== inbound ? [outbound, inbound] : only ?? [inbound]
     }
     // One object shape for every forward (no spread): absent edits are undefined.
@@ -882,10 +900,11 @@ export class ProxyCore {
     return prefix + branch + ';rport'
   }
 
-  #recordRoute (transport: TransportName, address: string, port: number, token?: string): string {
+  /** Our Record-Route entry; with a flow token, `nat` marks a caller's flow (not a registered one: no 430 once it is gone). */
+  #recordRoute (transport: TransportName, address: string, port: number, token?: string, nat = false): string {
     const host = this.#advertiseHost ?? address
     const p = this.#advertisePort ?? port
-    if (token !== undefined) return '<sip:' + token + '@' + bracket(host) + ':' + String(p) + ';transport=' + transport + ';lr>'
+    if (token !== undefined) return '<sip:' + token + '@' + bracket(host) + ':' + String(p) + ';transport=' + transport + (nat ? ';lr;nat>' : ';lr>')
     const key = transport + ' ' + host + ' ' + String(p)
     let rr = this.#recordRoutes.get(key)
     if (rr === undefined) {
@@ -901,8 +920,34 @@ export class ProxyCore {
 function flowHop (pre: Preprocessed, source: Source): SendTarget | undefined {
   const f = pre.flow
   if (f === undefined) return undefined
-  if (f.transport === source.transport && f.port === source.port && unbracket(f.address) === source.address) return undefined
-  return f
+  if (!sameFlow(f, source)) return f
+  const o = pre.otherFlow
+  return o === undefined || sameFlow(o, source) ? undefined : o
+}
+
+function sameFlow (f: SendTarget, source: Source): boolean {
+  return f.transport === source.transport && f.port === source.port && unbracket(f.address) === source.address
+}
+
+/** True when the request has one Via: it comes from the UA itself, not through a proxy. */
+function firstHop (req: SipRequest): boolean {
+  try {
+    return req.via.length === 1
+  } catch {
+    return false
+  }
+}
+
+/**
+ * True when a request came from the address and port its top Via names
+ * (RFC 3581's received / rport would not be needed): false for a UA behind
+ * NAT, or one on TCP whose connection is not its sent-by port.
+ */
+function sentFromSentBy (via: Via, source: Source): boolean {
+  if ((via.port ?? 5060) !== source.port) return false
+  const host = via.host
+  if (host === source.address) return true
+  return unbracket(host).toLowerCase() === source.address.toLowerCase()
 }
 
 /** The URI of a name-addr (`<sip:p.example;lr>`, with or without a display name) or of a bare URI. */

@@ -322,10 +322,23 @@ export class Sipd {
     let status: number
     try {
       const req = parseMessage(synthetic)
-      if (!req.isRequest || req.topVia === undefined || req.cseq.method === 'ACK' || !copiedFieldsClean(req)) return false
+      if (!req.isRequest || req.cseq.method === 'ACK' || !copiedFieldsClean(req)) return false
       void req.callId // throws for a Call-ID the grammar refuses (§25.1): nothing to copy then
       status = parseErrorStatus(err)
-      this.transactions.replyStateless(req, source, status, status === 513 ? 'Message Too Large' : reasonFrom(err.message))
+      const reason = status === 513 ? 'Message Too Large' : reasonFrom(err.message)
+      let via
+      try {
+        via = req.topVia
+      } catch {
+        // A Via too broken to route by as well (sipsak -R trashes several
+        // bytes at once): back to the packet's source with the Via lines as
+        // they came, as a request whose only defect is its Via gets (RFC 4475 §3.1.2.1).
+        this.metrics.sanity.labels(String(status)).inc()
+        this.#replyToSource(req, source, status, reason)
+        return true
+      }
+      if (via === undefined) return false
+      this.transactions.replyStateless(req, source, status, reason)
     } catch {
       return false
     }
