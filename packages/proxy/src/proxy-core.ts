@@ -12,7 +12,7 @@
 import { networkInterfaces } from 'node:os'
 import { forwardRequest, parseUri, reasonPhrase, stripTopVia } from '@sipd/sip-parser'
 import type { NameAddr, SipRequest, SipResponse, SipUri, Via } from '@sipd/sip-parser'
-import { buildCancel, ClientInviteTransaction, newTag, ownString, ServerInviteTransaction, viaReceivedParams } from '@sipd/sip-stack'
+import { buildCancel, ClientInviteTransaction, hasMagicCookie, newTag, ownString, ServerInviteTransaction, viaReceivedParams } from '@sipd/sip-stack'
 import type { AnyServerTransaction, ClientTransaction, ClientTransactionHandler, ListenerInfo, SendResult, SendTarget, ServerTransactionHandler, Source, TimerWheel, TransactionLayer, TransportName, WheelTimer } from '@sipd/sip-stack'
 
 /** The prefix of branches sipd writes: the magic cookie and `sd` (RFC 3261 §16.6 step 8). */
@@ -205,11 +205,13 @@ class Hash64 {
     // (a response context's, 32 s after a 2xx).
     const a = this.a
     const b = this.b
+    // A table lookup per nibble: about half the time of a compare-and-add (micro: 60 -> 30 ns).
+    const h = HEX_CODES
     return String.fromCharCode(
-      hexDigit(a >>> 28), hexDigit((a >>> 24) & 15), hexDigit((a >>> 20) & 15), hexDigit((a >>> 16) & 15),
-      hexDigit((a >>> 12) & 15), hexDigit((a >>> 8) & 15), hexDigit((a >>> 4) & 15), hexDigit(a & 15),
-      hexDigit(b >>> 28), hexDigit((b >>> 24) & 15), hexDigit((b >>> 20) & 15), hexDigit((b >>> 16) & 15),
-      hexDigit((b >>> 12) & 15), hexDigit((b >>> 8) & 15), hexDigit((b >>> 4) & 15), hexDigit(b & 15))
+      h[a >>> 28]!, h[(a >>> 24) & 15]!, h[(a >>> 20) & 15]!, h[(a >>> 16) & 15]!,
+      h[(a >>> 12) & 15]!, h[(a >>> 8) & 15]!, h[(a >>> 4) & 15]!, h[a & 15]!,
+      h[b >>> 28]!, h[(b >>> 24) & 15]!, h[(b >>> 20) & 15]!, h[(b >>> 16) & 15]!,
+      h[(b >>> 12) & 15]!, h[(b >>> 8) & 15]!, h[(b >>> 4) & 15]!, h[b & 15]!)
   }
 }
 
@@ -221,9 +223,24 @@ const NO_ROUTE_EDITS: RouteEdits = Object.freeze({})
 /** Route edits of a request whose top Route entry, and only it, was ours (an in-dialog request through our Record-Route). */
 const POP_ROUTE_EDITS: RouteEdits = Object.freeze({ popRoute: true })
 
-/** The char code of a lower-case hex digit for a nibble. */
-function hexDigit (n: number): number {
-  return n < 10 ? 0x30 + n : 0x57 + n
+/** Char codes of the lower-case hex digits, by nibble. */
+const HEX_CODES = Uint8Array.from('0123456789abcdef', c => c.charCodeAt(0))
+
+/**
+ * The hash in the branch of a request forwarded statelessly (RFC 3261
+ * §16.11): the same for a retransmission, another for another transaction.
+ * A received branch with the magic cookie is unique per transaction
+ * already, so it and the method are all that is hashed (Call-ID and CSeq
+ * cost a string and ~15% of the hashing, and add nothing); without the
+ * cookie, the fields §16.11 lists: top Via, To and From tags, Call-ID, CSeq
+ * number and Request-URI.
+ */
+export function statelessBranchHash (req: SipRequest): string {
+  const via = req.topVia
+  const branch = via?.branch
+  if (hasMagicCookie(branch)) return new Hash64().field(branch).add(req.method).hex()
+  return new Hash64().field(via?.raw ?? '').field(req.to.tag ?? '').field(req.from.tag ?? '').field(req.callId)
+    .field(String(req.cseq.seq)).field(req.method).add(req.uri).hex()
 }
 
 /**
@@ -298,7 +315,7 @@ export class ProxyCore {
   /** The Via prefix a bound listener writes. */
   readonly #viaByListener = new WeakMap<ListenerInfo, string>()
   /** Our Record-Route for requests that arrived on a local socket address (one object per socket). */
-  readonly #rrByLocal = new WeakMap<object, string>()
+  readonly #rrByLocal = new WeakMap<object, readonly string[]>()
   /**
    * Branch ids: RFC 3261 §8.1.1.7 wants them unique across space and time.
    * 64 random bits drawn once per core and a counter make them so without a
@@ -534,7 +551,7 @@ export class ProxyCore {
       if (hop === undefined || hop.ours || hop.self || hop.target === undefined) return false
       send = hop.target
     }
-    const branch = BRANCH_PREFIX + new Hash64().field(req.topVia?.branch ?? '').field(req.method).field(req.callId).add(String(req.cseq.seq)).hex() + '.s'
+    const branch = BRANCH_PREFIX + statelessBranchHash(req) + '.s'
     const via = this.#via(send.transport, source, branch, this.#listenerFor(send.transport, source, send))
     const mf = req.maxForwards
     if (mf !== undefined && mf <= 0) return false
@@ -614,7 +631,7 @@ export class ProxyCore {
     const branch = BRANCH_PREFIX + ctx.hash + '.' + this.#branchStem + (this.#branchSeq++).toString(36)
     const recordRoute = ctx.options.recordRoute ?? (req.to.tag === undefined && req.method !== 'REGISTER')
     const out = this.#listenerFor(send.transport, source, send)
-    const rr: string[] = []
+    let rr: readonly string[] | undefined
     if (recordRoute) {
       // RFC 5626 §5.3: toward a registered flow our Record-Route names it, so in-dialog requests come down it too.
       const token = (flow !== undefined || b.target.flow === true) ? this.#flows?.encode(send) : undefined
@@ -626,14 +643,18 @@ export class ProxyCore {
       // RFC 3261 §16.6 step 4; two entries when the request changes transport or interface (RFC 5658),
       // or when each side has a flow of its own.
       let inbound: string
+      // The one-entry list of the socket's own Record-Route, shared by every call through it (an
+      // array pushed to per call had room for 17 entries: ~180 B of garbage a call).
+      let only: readonly string[] | undefined
       if (callerToken !== undefined) {
         inbound = this.#recordRoute(source.transport, source.local.address, source.local.port, callerToken, true)
       } else if (token === undefined) {
-        inbound = this.#rrByLocal.get(source.local) ?? ''
-        if (inbound === '') {
-          inbound = this.#recordRoute(source.transport, source.local.address, source.local.port)
-          this.#rrByLocal.set(source.local, inbound)
+        only = this.#rrByLocal.get(source.local)
+        if (only === undefined) {
+          only = Object.freeze([this.#recordRoute(source.transport, source.local.address, source.local.port)])
+          this.#rrByLocal.set(source.local, only)
         }
+        inbound = only[0]!
       } else {
         inbound = this.#recordRoute(source.transport, source.local.address, source.local.port, token)
       }
@@ -643,15 +664,14 @@ export class ProxyCore {
       const outbound = (out === undefined || same) && (callerToken === undefined || token === undefined)
         ? inbound
         : this.#recordRoute(send.transport, out === undefined || out.address === '0.0.0.0' || out.address === '::' ? source.local.address : out.address, out?.port ?? source.local.port, token ?? callerToken, token === undefined)
-      if (outbound !== inbound) rr.push(outbound)
-      rr.push(inbound)
+      rr = outbound !== inbound ? [outbound, inbound] : only ?? [inbound]
     }
     // One object shape for every forward (no spread): absent edits are undefined.
     const edits = this.#routeEdits(pre, req, ctx.options.removeHeaders, pushed)
     const bytes = forwardRequest(req, {
       via: this.#via(send.transport, source, branch, out),
       maxForwards: (req.maxForwards ?? 70) - 1,
-      recordRoute: rr.length > 0 ? rr : undefined,
+      recordRoute: rr,
       requestUri: requestUri !== req.uri ? requestUri : undefined,
       topViaParams: viaReceivedParams(req.topVia!, source),
       removeHeaders: edits.removeHeaders,

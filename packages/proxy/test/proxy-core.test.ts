@@ -9,7 +9,7 @@ import { parseMessage } from '@sipd/sip-parser'
 import type { SipRequest, SipResponse } from '@sipd/sip-parser'
 import { buildCancel, newBranch, TransactionLayer, TransportLayer } from '@sipd/sip-stack'
 import type { AnyServerTransaction, ServerInviteTransaction, Source } from '@sipd/sip-stack'
-import { loopHash, ProxyCore } from '../src/proxy-core.js'
+import { loopHash, ProxyCore, statelessBranchHash } from '../src/proxy-core.js'
 import type { ForwardTarget } from '../src/proxy-core.js'
 
 interface Node {
@@ -328,4 +328,43 @@ t.test('407 from several branches: one 407 upstream carrying every challenge (§
   const realms = holder.resp!.headers('proxy-authenticate').map(v => v.slice(v.indexOf('realm="') + 7, v.indexOf('"', v.indexOf('realm="') + 7))).sort()
   t.same(realms, ['a.test', 'b.test'], 'both challenges, each whole')
   t.equal(holder.resp!.headers('proxy-authenticate').length, 2, 'two Proxy-Authenticate values')
+})
+
+t.test('the branch of a statelessly forwarded request (RFC 3261 §16.11)', async t => {
+  const ack = (via: string, over: Partial<Record<'cseq' | 'callId' | 'to' | 'from' | 'uri', string>> = {}): SipRequest => parseMessage(Buffer.from([
+    `ACK ${over.uri ?? 'sip:bob@192.0.2.9'} SIP/2.0`,
+    `Via: ${via}`,
+    'Max-Forwards: 70',
+    `From: <sip:alice@192.0.2.1>;tag=${over.from ?? 'fa'}`,
+    `To: <sip:bob@192.0.2.9>;tag=${over.to ?? 'tb'}`,
+    `Call-ID: ${over.callId ?? 'sl-1'}`,
+    `CSeq: ${over.cseq ?? '1'} ACK`,
+    'Content-Length: 0',
+    '', ''
+  ].join('\r\n'))) as SipRequest
+  const cookie = 'SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-ack-1'
+  const h = statelessBranchHash(ack(cookie))
+  t.match(h, /^[0-9a-f]{16}$/, '64 bits in hex')
+  // The two FNV-1a lanes of the LF-joined text, written out here with Number#toString.
+  let a = 0x811c9dc5
+  let b = 0x01000193 ^ 0x5bd1e995
+  for (const c of Buffer.from('z9hG4bK-ack-1\nACK', 'latin1')) {
+    a = Math.imul(a ^ c, 0x01000193)
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15)
+  }
+  t.equal(h, (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0'), 'the hash of the received branch and method')
+  t.equal(statelessBranchHash(ack(cookie)), h, 'a retransmission gets the same branch')
+  t.not(statelessBranchHash(ack('SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-ack-2')), h, 'another received branch, another branch')
+  // With the magic cookie the received branch alone tells transactions apart: the rest is not hashed.
+  t.equal(statelessBranchHash(ack(cookie, { cseq: '2', callId: 'sl-2' })), h, 'with the cookie, only the branch (and method) is hashed')
+  // RFC 2543 branch (or none): top Via, tags, Call-ID, CSeq number and Request-URI.
+  const old = 'SIP/2.0/UDP 192.0.2.1:5060;branch=1'
+  const o = statelessBranchHash(ack(old))
+  t.equal(statelessBranchHash(ack(old)), o, 'RFC 2543: a retransmission gets the same branch')
+  t.not(o, h)
+  for (const [name, over] of [['CSeq', { cseq: '2' }], ['Call-ID', { callId: 'sl-2' }], ['To tag', { to: 'tc' }], ['From tag', { from: 'fc' }], ['Request-URI', { uri: 'sip:carol@192.0.2.9' }]] as const) {
+    t.not(statelessBranchHash(ack(old, over)), o, `RFC 2543: another ${name}, another branch`)
+  }
+  t.not(statelessBranchHash(ack('SIP/2.0/UDP 192.0.2.2:5060;branch=1')), o, 'RFC 2543: another top Via, another branch')
+  t.not(statelessBranchHash(ack('SIP/2.0/UDP 192.0.2.1:5060')), o, 'no branch at all: the top Via still counts')
 })

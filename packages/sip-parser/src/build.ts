@@ -66,6 +66,8 @@ function uriText (s: string, what: string): string {
 
 /** Copies up to this many bytes are made by a loop (see Out#bytes). */
 const SHORT_COPY = 32
+/** Text up to this many characters is written by a loop when it is ASCII (see Out#str). */
+const SHORT_TEXT = 32
 
 /**
  * The slab small outputs are cut from, as Buffer.allocUnsafe cuts from its
@@ -113,6 +115,24 @@ class Out {
   /** Write `s` as UTF-8; `n`, when given, is its Buffer.byteLength. */
   str (s: string, n = s.length * 3): void {
     this.fit(n)
+    const len = s.length
+    if (len <= SHORT_TEXT) {
+      // ASCII text (status lines, a Via, Content-Length) by a loop: the
+      // native encoder is a call into C++ that costs more than the loop for
+      // text this short. A non-ASCII character sends the whole text to it.
+      const b = this.buf
+      let o = this.len
+      let i = 0
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i)
+        if (c >= 0x80) break
+        b[o++] = c
+      }
+      if (i === len) {
+        this.len = o
+        return
+      }
+    }
     this.len += writeUtf8(this.buf, s, this.len)
   }
 
@@ -148,7 +168,8 @@ class Out {
       let o = this.len
       for (let i = start; i < end; i++) b[o++] = src[i]!
     } else {
-      src.copy(this.buf, this.len, start, end)
+      // A view of the range and TypedArray#set: what Buffer#copy does after its argument checks.
+      this.buf.set(new Uint8Array(src.buffer, src.byteOffset + start, n), this.len)
     }
     this.len += n
   }
@@ -360,8 +381,12 @@ function ensureCrlf (out: Out): void {
   out.crlf()
 }
 
+const NO_BODY_END = 'Content-Length: 0\r\n\r\n'
+
 /** The header lines a new message ends with, the empty line included: `headers`, Content-Type when there is a body, Content-Length. */
 function finishText (headers: ReadonlyArray<readonly [string, string]> | undefined, b: Buffer | undefined, contentType: string | undefined): string {
+  // The usual end of a 100 Trying or a bodiless answer: one constant, no number turned to text.
+  if (headers === undefined && (b === undefined || b.length === 0)) return NO_BODY_END
   let t = ''
   if (headers !== undefined) for (const [n, v] of headers) t += headerName(n) + ': ' + line(v, n) + '\r\n'
   if (b !== undefined && b.length > 0 && contentType !== undefined) t += 'Content-Type: ' + line(contentType, 'Content-Type') + '\r\n'
