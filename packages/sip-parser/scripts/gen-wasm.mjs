@@ -419,7 +419,21 @@ const index = {
         )
       ),
       get(X.i), c(1), add, set(X.i),
-      get(X.i), get(X.end), c(1), call(1), tee(X.lf), c(0), ltS, if_(c(-1), ret),
+      // The line's LF (findLF, strict, inline): 16 bytes per step, one mask
+      // of CR and LF; the first is the LF, or a CR right before it (any
+      // other CR sends the message to the JS indexer, which names it).
+      get(X.i), set(X.lf),
+      block(loop(
+        get(X.lf), get(X.end), geS, if_(get(X.end), set(X.lf), br(2)),
+        get(X.lf), v128load, tee(X.v), c(LF), splat8, i8eq, get(X.v), c(CR), splat8, i8eq, vOr, bitmask, tee(X.k),
+        if_(
+          get(X.lf), get(X.k), ctz, add, tee(X.lf), load8(), c(LF), eq, brIf(2),
+          get(X.lf), load8(1), c(LF), ne, if_(c(-1), ret),
+          get(X.lf), c(1), add, set(X.lf), br(2)
+        ),
+        get(X.lf), c(16), add, set(X.lf),
+        br(0)
+      )),
       lineFromLf,
       block(loop(
         get(X.i), get(X.lineEnd), geS, brIf(1),
