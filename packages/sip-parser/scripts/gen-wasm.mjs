@@ -45,6 +45,10 @@ const URI_HOST = 9728 // 256 bytes: hostname bytes, 1 digit, 2 lower-case, 3 upp
 const URI_PARAM = 9984 // 256 bytes: 1 for PARAMCHAR bytes but '%' (uri.ts PARAM_BYTE)
 const VIA_HOST = 768 // 256 bytes: Via sent-by host bytes: 1 for '-' '.' '_', digits, lower-case; 2 upper-case
 const OUT = 12288
+// 48 bytes: nibble tables of the token set (RFC 3261 §25.1) for 16-byte
+// scans (see nibbleMask): the low nibble's classes, the high nibble's for a
+// token, the high nibble's for a token or ':'.
+const NIB = 10240
 const IN = 65536
 const HOT_N = 15
 
@@ -89,6 +93,28 @@ for (let c = 0x30; c <= 0x39; c++) data[VIA_HOST + c] = 1
 for (let c = 0x61; c <= 0x7a; c++) data[VIA_HOST + c] = 1
 for (let c = 0x41; c <= 0x5a; c++) data[VIA_HOST + c] = 2
 data[VIA_HOST + 0x2d] = data[VIA_HOST + 0x2e] = data[VIA_HOST + 0x5f] = 1
+// Token bytes as product classes (high nibble x low nibbles): a byte is in
+// the set when lo[its low nibble] & hi[its high nibble] is not 0.
+{
+  const groups = new Map() // high nibble -> bit
+  for (let h = 2; h <= 7; h++) {
+    let lo = 0
+    for (let l = 0; l < 16; l++) if (data[TOKEN + h * 16 + l] === 1) lo |= 1 << l
+    const bit = 1 << (h - 2)
+    data[NIB + 16 + h] = bit
+    data[NIB + 32 + h] = bit
+    for (let l = 0; l < 16; l++) if ((lo >> l) & 1) data[NIB + l] |= bit
+    groups.set(h, bit)
+  }
+  // ':' (0x3a): its own class, for the high-nibble table of gen-values.
+  data[NIB + 0x0a] |= 0x40
+  data[NIB + 32 + 3] |= 0x40
+  for (let ch = 0; ch < 256; ch++) {
+    const inT = (data[NIB + (ch & 15)] & (ch < 128 ? data[NIB + 16 + (ch >> 4)] : 0)) !== 0
+    const inP = (data[NIB + (ch & 15)] & (ch < 128 ? data[NIB + 32 + (ch >> 4)] : 0)) !== 0
+    if (inT !== (data[TOKEN + ch] === 1) || inP !== (data[PVAL + ch] === 1)) throw new Error(`nibble tables disagree at ${ch}`)
+  }
+}
 for (let len = 0; len <= 16; len++) for (let i = 0; i < len; i++) data[LENMASK + len * 16 + i] = 0xff
 for (let ch = 0; ch < 128; ch++) {
   if (ch === 0x25) continue
@@ -179,6 +205,8 @@ const bitmask = simd(0x64)
 const v128zero = [...simd(0x0c), ...new Array(16).fill(0)]
 const v128ones = [...simd(0x0c), ...new Array(16).fill(0xff)]
 const v128loadAt = off => [...simd(0x00), 0, ...uleb(off)]
+const swizzle = simd(0x0e)
+const i8shrU = simd(0x6d)
 const vAnd = simd(0x4e)
 const vOr = simd(0x50)
 const vXor = simd(0x51)
@@ -606,7 +634,18 @@ const nameAddr = {
 // the first tag, branch, received and rport tracked at PT_OUT (start/end;
 // start -1 absent, -2 present without a value). Quoted values and IPv6
 // references take the JS grammar.
-const Q = { i: 0, end: 1, stop: 2, ch: 3, ns: 4, k: 5, t: 6, vs: 7, len: 8 }
+const Q = { i: 0, end: 1, stop: 2, ch: 3, ns: 4, k: 5, t: 6, vs: 7, len: 8, m: 9, v: 10 }
+// i = the first byte at or after i, below end, outside the set whose
+// high-nibble table is at `hi` (NIB: tokens, NIB + 16 for gen-values): 16
+// bytes per step, two table lookups (swizzle) and one mask.
+const nibbleScan = hi => block(loop(
+  get(Q.i), get(Q.end), geS, if_(get(Q.end), set(Q.i), br(2)),
+  c(0), v128loadAt(NIB), get(Q.i), v128load, tee(Q.v), c(15), splat8, vAnd, swizzle,
+  c(0), v128loadAt(hi), get(Q.v), c(4), i8shrU, swizzle,
+  vAnd, v128zero, i8eq, bitmask, tee(Q.m),
+  if_(get(Q.i), get(Q.m), ctz, add, tee(Q.i), get(Q.end), gtS, if_(get(Q.end), set(Q.i)), br(2)),
+  get(Q.i), c(16), add, set(Q.i), br(0)
+))
 const qWs = x => block(loop(
   get(x), get(Q.end), geS, brIf(1),
   get(x), load8(), set(Q.ch), [get(Q.ch), c(SP), eq, get(Q.ch), c(HT), eq, or, get(Q.ch), c(CR), eq, or, get(Q.ch), c(LF), eq, or].flat(), eqz, brIf(1),
@@ -617,7 +656,7 @@ const nameIs = word => [get(Q.len), c(word.length), eq, ...[...word].flatMap((ch
 const params = {
   params: [I32, I32, I32],
   results: [I32],
-  locals: [[6, I32]],
+  locals: [[7, I32], [1, V128]],
   body: [
     c(0), c(-1), store32(PT_OUT), c(0), c(-1), store32(PT_OUT + 8), c(0), c(-1), store32(PT_OUT + 16), c(0), c(-1), store32(PT_OUT + 24),
     loop(
@@ -631,11 +670,7 @@ const params = {
       ),
       get(Q.i), c(1), add, set(Q.i), qWs(Q.i),
       get(Q.i), set(Q.ns),
-      block(loop(
-        get(Q.i), get(Q.end), geS, brIf(1),
-        get(Q.i), load8(), load8(TOKEN), eqz, brIf(1),
-        get(Q.i), c(1), add, set(Q.i), br(0)
-      )),
+      nibbleScan(NIB + 16),
       get(Q.i), get(Q.ns), sub, tee(Q.len), eqz, if_(c(-1), ret),
       c(-1), set(Q.k),
       get(Q.len), c(3), eq, if_(nameIs('tag'), if_(c(0), set(Q.k))),
@@ -651,12 +686,9 @@ const params = {
           get(Q.i), c(1), add, set(Q.i), qWs(Q.i),
           get(Q.i), get(Q.end), ltS, get(Q.i), load8(), c(0x22), eq, and, if_(c(-1), ret),
           get(Q.i), set(Q.vs),
-          block(loop(
-            get(Q.i), get(Q.end), geS, brIf(1),
-            get(Q.i), load8(), load8(PVAL), tee(Q.t), c(2), eq, if_(c(-1), ret),
-            get(Q.t), eqz, brIf(1),
-            get(Q.i), c(1), add, set(Q.i), br(0)
-          )),
+          nibbleScan(NIB + 32),
+          // An IPv6 reference: the JS grammar.
+          get(Q.i), get(Q.end), ltS, get(Q.i), load8(), c(0x5b), eq, and, if_(c(-1), ret),
           get(Q.i), get(Q.vs), eq, if_(c(-1), ret),
           get(Q.k), c(0), geS, if_(get(Q.k), get(Q.vs), store32(PT_OUT), get(Q.k), get(Q.i), store32(PT_OUT + 4))
         ],
