@@ -206,6 +206,7 @@ const v128zero = [...simd(0x0c), ...new Array(16).fill(0)]
 const v128ones = [...simd(0x0c), ...new Array(16).fill(0xff)]
 const v128loadAt = off => [...simd(0x00), 0, ...uleb(off)]
 const swizzle = simd(0x0e)
+const v128const = bytes => [...simd(0x0c), ...bytes]
 const i8shrU = simd(0x6d)
 const vAnd = simd(0x4e)
 const vOr = simd(0x50)
@@ -453,7 +454,7 @@ const index = {
       get(X.i), set(X.lf),
       block(loop(
         get(X.lf), get(X.end), geS, if_(get(X.end), set(X.lf), br(2)),
-        get(X.lf), v128load, tee(X.v), c(LF), splat8, i8eq, get(X.v), c(CR), splat8, i8eq, vOr, bitmask, tee(X.k),
+        v128const(Array.from({ length: 16 }, (_, b) => (b === LF || b === CR) ? 0x80 : 0)), get(X.lf), v128load, swizzle, bitmask, tee(X.k),
         if_(
           get(X.lf), get(X.k), ctz, add, tee(X.lf), load8(), c(LF), eq, brIf(2),
           get(X.lf), load8(1), c(LF), ne, if_(c(-1), ret),
