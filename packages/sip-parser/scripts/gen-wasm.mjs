@@ -346,19 +346,26 @@ const index = {
       get(X.i), set(X.nameEnd),
       get(X.i), c(1), add, tee(X.i), load8(), set(X.ch),
       isWs(X.ch), get(X.ch), c(0x3c), eq, or, brIf(0),
+      // The URI up to its first byte below 0x21 or 0x7f, 16 bytes per step
+      // (the line's CR or LF, or the zeros after the message, end it), h
+      // gathering the high bits of its bytes; it must stop at SP.
       c(0), set(X.h),
       block(loop(
-        get(X.i), get(X.lineEnd), geS, brIf(1),
-        get(X.i), load8(), tee(X.ch), c(SP), eq, brIf(1),
-        get(X.ch), c(0x21), ltU, get(X.ch), c(0x7f), eq, or, brIf(2),
-        get(X.h), get(X.ch), or, set(X.h),
-        get(X.i), c(1), add, set(X.i), br(0)
+        get(X.i), v128load, tee(X.v), c(0x21), splat8, i8ltU, get(X.v), c(0x7f), splat8, i8eq, vOr, bitmask, tee(X.k),
+        if_(
+          get(X.h), get(X.v), bitmask, c(1), get(X.k), ctz, tee(X.k), shl, c(1), sub, and, or, set(X.h),
+          get(X.i), get(X.k), add, set(X.i),
+          br(2)
+        ),
+        get(X.h), get(X.v), bitmask, or, set(X.h),
+        get(X.i), c(16), add, set(X.i), br(0)
       )),
+      get(X.i), load8(), c(SP), ne, brIf(0),
       get(X.lineEnd), get(X.i), sub, c(8), ne, brIf(0),
       [..."SIP/2.0"].map((ch, k) => [get(X.i), load8(k + 1), c(ch.charCodeAt(0)), ne, brIf(0)]),
       c(0), get(X.nameEnd), get(X.adj), add, store32(SL_OUT),
       c(0), get(X.i), get(X.adj), add, store32(SL_OUT + 4),
-      c(0), get(X.h), c(0x80), ltU, store32(SL_OUT + 8)
+      c(0), get(X.h), eqz, store32(SL_OUT + 8)
     ),
     block(loop(
       get(X.pos), get(X.end), geS, brIf(1),

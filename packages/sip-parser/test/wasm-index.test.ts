@@ -29,9 +29,16 @@ const named = NAMES.map(n => Buffer.from(`OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.
 // Request lines the wasm splits, and near misses of them.
 const LINES = ['INVITE sip:a@b SIP/2.0', 'INVITE  sip:a@b SIP/2.0', 'INVITE sip:a@b  SIP/2.0', 'INVITE sip:a@b SIP/2.1', 'INVITE <sip:a@b> SIP/2.0',
   'INVITE sip:a\x7f@b SIP/2.0', 'INVITE sip:a@b SIP/2.0 ', 'INVITE sip:a@b sip/2.0', 'INVITE sip:\xc3\xa9@b SIP/2.0', 'INVITE sip:a\tb SIP/2.0',
-  'FOO/1 sip:a@b SIP/2.0', 'INVITE\tsip:a@b SIP/2.0', 'INVITE sip:a@b', 'INVITE ', 'Invite sip:a@b SIP/2.0', 'X sip:a@b SIP/2.00', 'SIP/2.0 200 OK']
+  'FOO/1 sip:a@b SIP/2.0', 'INVITE\tsip:a@b SIP/2.0', 'INVITE sip:a@b', 'INVITE ', 'Invite sip:a@b SIP/2.0', 'X sip:a@b SIP/2.00', 'SIP/2.0 200 OK',
+  // Request-URIs longer than the wasm's 16-byte steps, with what ends or spoils them past the first step.
+  'INVITE sip:alice-long-user@atlanta.example.com;transport=udp SIP/2.0', 'INVITE sip:abcdefghijkl SIP/2.0', 'INVITE sip:abcdefghijklmnopqrstuvwxyz0123 SIP/2.0',
+  'INVITE sip:alice-long-user@atlanta.exam\x7fple.com SIP/2.0', 'INVITE sip:alice-long-user@atlanta.ex\xc3\xa9mple.com SIP/2.0',
+  'INVITE sip:alice-long-user@atlanta.example.com\tSIP/2.0', 'INVITE sip:alice-long-user@atl\ranta.example.com SIP/2.0',
+  'INVITE sip:alice-long-user@atlanta.example.com\x00 SIP/2.0', 'INVITE sip:alice-long-user@atlanta.example.com']
 const lined = LINES.map(l => Buffer.from(`${l}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n`, 'latin1'))
-const inputs: Buffer[] = [...FIXTURE_NAMES.map(fixture), ...corpus, ...named, ...lined]
+// A start line that runs to the end of the message: the scans stop at the zeros after it.
+const bare = ['INVITE sip:alice-long-user@atlanta.example.com SIP/2.0', 'INVITE sip:alice-long-user@atlanta.example.com'].map(l => Buffer.from(l, 'latin1'))
+const inputs: Buffer[] = [...FIXTURE_NAMES.map(fixture), ...corpus, ...named, ...lined, ...bare]
 
 function outcome (buf: Buffer, wasm: boolean, maxHeaders?: number): unknown {
   const was = useWasmIndexer(wasm)
