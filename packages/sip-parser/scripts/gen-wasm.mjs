@@ -471,12 +471,20 @@ const index = {
         br(0)
       )),
       lineFromLf,
-      block(loop(
-        get(X.i), get(X.lineEnd), geS, brIf(1),
-        get(X.i), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
-        get(X.i), c(1), add, set(X.i), br(0)
-      )),
-      trimVe(X.i),
+      // The usual ": value": one SP then a byte that is not SP or HT (the
+      // line's CR counts; a value is never past lineEnd).
+      get(X.i), load8(), c(SP), eq, get(X.i), load8(1), c(0x21), geU, and,
+      ifElse(
+        [get(X.i), c(1), add, set(X.i)],
+        [block(loop(
+          get(X.i), get(X.lineEnd), geS, brIf(1),
+          get(X.i), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
+          get(X.i), c(1), add, set(X.i), br(0)
+        ))]
+      ),
+      // The usual value ends in a byte that is not SP or HT.
+      get(X.lineEnd), c(1), sub, load8(), c(0x21), geU, get(X.lineEnd), get(X.i), gtS, and,
+      ifElse([get(X.lineEnd), set(X.ve)], [trimVe(X.i)]),
       get(X.count), c(4), shl, c(E0), add, set(X.e),
       get(X.e), get(X.id), store32(0),
       get(X.e), get(X.pos), get(X.adj), add, store32(4),
@@ -820,11 +828,16 @@ const sipUri = {
     ),
     get(U.i), set(U.start),
     // userinfo ends at the URI's first '@'.
+    // 16 bytes per step; past e it reads e (the '@' of another part is not this URI's).
     get(U.i), set(U.at),
     block(loop(
-      get(U.at), get(U.e), geS, brIf(1),
-      get(U.at), load8(), c(0x40), eq, brIf(1),
-      get(U.at), c(1), add, set(U.at), br(0)
+      get(U.at), get(U.e), geS, if_(get(U.e), set(U.at), br(2)),
+      get(U.at), v128load, c(0x40), splat8, i8eq, bitmask, tee(U.t),
+      if_(
+        get(U.at), get(U.t), ctz, add, tee(U.at), get(U.e), gtS, if_(get(U.e), set(U.at)),
+        br(2)
+      ),
+      get(U.at), c(16), add, set(U.at), br(0)
     )),
     c(0), c(-1), store32(URI_OUT + 4),
     get(U.at), get(U.e), ltS,

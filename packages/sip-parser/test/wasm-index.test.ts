@@ -36,9 +36,12 @@ const LINES = ['INVITE sip:a@b SIP/2.0', 'INVITE  sip:a@b SIP/2.0', 'INVITE sip:
   'INVITE sip:alice-long-user@atlanta.example.com\tSIP/2.0', 'INVITE sip:alice-long-user@atl\ranta.example.com SIP/2.0',
   'INVITE sip:alice-long-user@atlanta.example.com\x00 SIP/2.0', 'INVITE sip:alice-long-user@atlanta.example.com']
 const lined = LINES.map(l => Buffer.from(`${l}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n`, 'latin1'))
+// Whitespace around values (the wasm's usual ": value" shortcut and its near misses).
+const VALUES = [' x', '  x', '\tx', ' \tx', 'x', ' x ', ' x\t', ' x \t ', ' ', '', '  ', ' \x01x\x01', ' x\r\n y', ' x \r\n\ty \t']
+const spaced = VALUES.map(v => Buffer.from(`OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nSubject:${v}\r\nCall-ID:${v}\r\nCSeq: 1 OPTIONS\r\n\r\n`, 'latin1'))
 // A start line that runs to the end of the message: the scans stop at the zeros after it.
 const bare = ['INVITE sip:alice-long-user@atlanta.example.com SIP/2.0', 'INVITE sip:alice-long-user@atlanta.example.com'].map(l => Buffer.from(l, 'latin1'))
-const inputs: Buffer[] = [...FIXTURE_NAMES.map(fixture), ...corpus, ...named, ...lined, ...bare]
+const inputs: Buffer[] = [...FIXTURE_NAMES.map(fixture), ...corpus, ...named, ...lined, ...spaced, ...bare]
 
 function outcome (buf: Buffer, wasm: boolean, maxHeaders?: number): unknown {
   const was = useWasmIndexer(wasm)
