@@ -455,22 +455,23 @@ const index = {
         )
       ),
       get(X.i), c(1), add, set(X.i),
-      // The line's LF (findLF, strict, inline): 16 bytes per step, one mask
-      // of CR and LF; the first is the LF, or a CR right before it (any
-      // other CR sends the message to the JS indexer, which names it).
+      // The line's end (findLF, strict, inline): 16 bytes per step, one mask
+      // of CR and LF (a swizzle: bytes 0..15 index the table, the others
+      // read 0). The first is the line's end: an LF, or a CR right before
+      // one (any other CR sends the message to the JS indexer, which names it).
       get(X.i), set(X.lf),
       block(loop(
-        get(X.lf), get(X.end), geS, if_(get(X.end), set(X.lf), br(2)),
+        get(X.lf), get(X.end), geS, if_(get(X.end), set(X.lineEnd), get(X.end), set(X.next), br(2)),
         v128const(Array.from({ length: 16 }, (_, b) => (b === LF || b === CR) ? 0x80 : 0)), get(X.lf), v128load, swizzle, bitmask, tee(X.k),
         if_(
-          get(X.lf), get(X.k), ctz, add, tee(X.lf), load8(), c(LF), eq, brIf(2),
-          get(X.lf), load8(1), c(LF), ne, if_(c(-1), ret),
-          get(X.lf), c(1), add, set(X.lf), br(2)
+          get(X.lf), get(X.k), ctz, add, tee(X.lineEnd), load8(), c(LF), eq,
+          if_(get(X.lineEnd), c(1), add, set(X.next), br(3)),
+          get(X.lineEnd), load8(1), c(LF), ne, if_(c(-1), ret),
+          get(X.lineEnd), c(2), add, set(X.next), br(2)
         ),
         get(X.lf), c(16), add, set(X.lf),
         br(0)
       )),
-      lineFromLf,
       // The usual ": value": one SP then a byte that is not SP or HT (the
       // line's CR counts; a value is never past lineEnd).
       get(X.i), load8(), c(SP), eq, get(X.i), load8(1), c(0x21), geU, and,
