@@ -413,7 +413,7 @@ const index = {
           // The usual line: a known name directly followed by ':' in the first 16 bytes, confirmed in one compare.
           get(X.pos), v128load, tee(X.v), c(COLON), splat8, i8eq, bitmask, tee(X.k), eqz, brIf(0),
           get(X.k), ctz, tee(X.len), eqz, brIf(0),
-          get(X.pos), get(X.len), add, c(1), sub, load8(), set(X.ch), isWs(X.ch), brIf(0),
+          // (SP or HT before the ':' never matches: the compare below folds only letters.)
           slotOf,
           get(X.slot), load8(SLOTS + 1), get(X.len), ne, brIf(0),
           get(X.slot), load16(SLOTS + 2), set(X.noff),
