@@ -370,41 +370,46 @@ const index = {
     block(loop(
       get(X.pos), get(X.end), geS, brIf(1),
       get(X.pos), load8(), set(X.ch),
-      // The empty line: LF, or CRLF.
-      get(X.ch), c(LF), eq,
-      if_(c(0), get(X.pos), get(X.adj), add, store32(OUT + 8), c(0), get(X.pos), c(1), add, get(X.adj), add, store32(OUT + 12), br(2)),
-      get(X.ch), c(CR), eq,
+      // A byte below '!' starts the empty line, a continuation, or a defect
+      // (which the name scan below sends to the JS indexer): one test for the usual line.
+      get(X.ch), c(0x21), ltU,
       if_(
-        get(X.pos), load8(1), c(LF), ne, if_(c(-1), ret),
-        c(0), get(X.pos), get(X.adj), add, store32(OUT + 8), c(0), get(X.pos), c(2), add, get(X.adj), add, store32(OUT + 12), br(2)
-      ),
-      isWs(X.ch),
-      if_(
-        // RFC 3261 §7.3.1 continuation line.
-        get(X.count), eqz, if_(c(-1), ret),
-        get(X.pos), get(X.end), c(1), call(1), tee(X.lf), c(0), ltS, if_(c(-1), ret),
-        lineFromLf,
-        trimVe(X.pos),
-        get(X.ve), get(X.pos), gtS,
+        // The empty line: LF, or CRLF.
+        get(X.ch), c(LF), eq,
+        if_(c(0), get(X.pos), get(X.adj), add, store32(OUT + 8), c(0), get(X.pos), c(1), add, get(X.adj), add, store32(OUT + 12), br(3)),
+        get(X.ch), c(CR), eq,
         if_(
-          get(X.count), c(4), shl, c(E0 - 16), add, set(X.e),
-          get(X.e), load32(8), get(X.e), load32(12), eq,
-          ifElse(
-            [
-              get(X.pos), set(X.vs),
-              block(loop(
-                get(X.vs), get(X.ve), geS, brIf(1),
-                get(X.vs), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
-                get(X.vs), c(1), add, set(X.vs), br(0)
-              )),
-              get(X.e), get(X.vs), get(X.adj), add, store32(8)
-            ],
-            [get(X.e), get(X.e), load32(0), c(0x10000), or, store32(0)]
-          ),
-          get(X.e), get(X.ve), get(X.adj), add, store32(12)
+          get(X.pos), load8(1), c(LF), ne, if_(c(-1), ret),
+          c(0), get(X.pos), get(X.adj), add, store32(OUT + 8), c(0), get(X.pos), c(2), add, get(X.adj), add, store32(OUT + 12), br(3)
         ),
-        get(X.next), set(X.pos),
-        br(1)
+        isWs(X.ch),
+        if_(
+          // RFC 3261 §7.3.1 continuation line.
+          get(X.count), eqz, if_(c(-1), ret),
+          get(X.pos), get(X.end), c(1), call(1), tee(X.lf), c(0), ltS, if_(c(-1), ret),
+          lineFromLf,
+          trimVe(X.pos),
+          get(X.ve), get(X.pos), gtS,
+          if_(
+            get(X.count), c(4), shl, c(E0 - 16), add, set(X.e),
+            get(X.e), load32(8), get(X.e), load32(12), eq,
+            ifElse(
+              [
+                get(X.pos), set(X.vs),
+                block(loop(
+                  get(X.vs), get(X.ve), geS, brIf(1),
+                  get(X.vs), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
+                  get(X.vs), c(1), add, set(X.vs), br(0)
+                )),
+                get(X.e), get(X.vs), get(X.adj), add, store32(8)
+              ],
+              [get(X.e), get(X.e), load32(0), c(0x10000), or, store32(0)]
+            ),
+            get(X.e), get(X.ve), get(X.adj), add, store32(12)
+          ),
+          get(X.next), set(X.pos),
+          br(2)
+        ),
       ),
       get(X.count), get(X.maxH), geS, if_(c(-1), ret),
       c(0xffff), set(X.id),
