@@ -538,17 +538,18 @@ const N = {
   ms: 13, mc: 14, dnS: 15, dnE: 16, dnHigh: 17, dnStop: 18, v: 19
 }
 const DQ = 0x22; const BS = 0x5c; const LT = 0x3c; const SEMI = 0x3b; const COMMA = 0x2c; const EQ = 0x3d
+// The whitespace tests below first ask whether the byte is above SP (the usual case: one test).
 const ws4 = x => [get(x), c(SP), eq, get(x), c(HT), eq, or, get(x), c(CR), eq, or, get(x), c(LF), eq, or].flat()
 // x = first non-whitespace at or after x, below lim
 const skipWs4 = (x, lim) => block(loop(
   get(x), get(lim), geS, brIf(1),
-  get(x), load8(), set(N.ch), ws4(N.ch), eqz, brIf(1),
+  get(x), load8(), tee(N.ch), c(0x20), gtU, brIf(1), ws4(N.ch), eqz, brIf(1),
   get(x), c(1), add, set(x), br(0)
 ))
 // y = end of [x, y) trimmed of whitespace
 const trim4 = (x, y) => block(loop(
   get(y), get(x), leS, brIf(1),
-  get(y), c(1), sub, load8(), set(N.ch), ws4(N.ch), eqz, brIf(1),
+  get(y), c(1), sub, load8(), tee(N.ch), c(0x20), gtU, brIf(1), ws4(N.ch), eqz, brIf(1),
   get(y), c(1), sub, set(y), br(0)
 ))
 const bail = [c(-1), ret]
@@ -670,7 +671,7 @@ const nibbleScan = hi => block(loop(
 ))
 const qWs = x => block(loop(
   get(x), get(Q.end), geS, brIf(1),
-  get(x), load8(), set(Q.ch), [get(Q.ch), c(SP), eq, get(Q.ch), c(HT), eq, or, get(Q.ch), c(CR), eq, or, get(Q.ch), c(LF), eq, or].flat(), eqz, brIf(1),
+  get(x), load8(), tee(Q.ch), c(0x20), gtU, brIf(1), [get(Q.ch), c(SP), eq, get(Q.ch), c(HT), eq, or, get(Q.ch), c(CR), eq, or, get(Q.ch), c(LF), eq, or].flat(), eqz, brIf(1),
   get(x), c(1), add, set(x), br(0)
 ))
 // The name at ns (length len) is `word` (ASCII letters, case-folded).
@@ -730,12 +731,12 @@ const params = {
 const V = { s: 0, e: 1, stop: 2, end: 3, i: 4, ch: 5, start: 6, tS: 7, tE: 8, hS: 9, kinds: 10, j: 11, p: 12, p0: 13, t: 14 }
 const vWs = x => block(loop(
   get(x), get(V.end), geS, brIf(1),
-  get(x), load8(), set(V.ch), [get(V.ch), c(SP), eq, get(V.ch), c(HT), eq, or, get(V.ch), c(CR), eq, or, get(V.ch), c(LF), eq, or].flat(), eqz, brIf(1),
+  get(x), load8(), tee(V.ch), c(0x20), gtU, brIf(1), [get(V.ch), c(SP), eq, get(V.ch), c(HT), eq, or, get(V.ch), c(CR), eq, or, get(V.ch), c(LF), eq, or].flat(), eqz, brIf(1),
   get(x), c(1), add, set(x), br(0)
 ))
 const vTrim = (x, y) => block(loop(
   get(y), get(x), leS, brIf(1),
-  get(y), c(1), sub, load8(), set(V.ch), [get(V.ch), c(SP), eq, get(V.ch), c(HT), eq, or, get(V.ch), c(CR), eq, or, get(V.ch), c(LF), eq, or].flat(), eqz, brIf(1),
+  get(y), c(1), sub, load8(), tee(V.ch), c(0x20), gtU, brIf(1), [get(V.ch), c(SP), eq, get(V.ch), c(HT), eq, or, get(V.ch), c(CR), eq, or, get(V.ch), c(LF), eq, or].flat(), eqz, brIf(1),
   get(y), c(1), sub, set(y), br(0)
 ))
 const via = {
