@@ -182,6 +182,19 @@ const load32 = (off = 0) => [0x28, 2, ...uleb(off)]
 const store32 = (off = 0) => [0x36, 2, ...uleb(off)]
 const store8 = (off = 0) => [0x3a, 0, ...uleb(off)]
 const load16 = (off = 0) => [0x2f, 1, ...uleb(off)]
+// Eight bytes compared as one i64 (little-endian, as wasm loads them).
+const slebBig = v => {
+  const out = []
+  for (;;) {
+    const b = Number(v & 0x7fn)
+    v >>= 7n
+    if ((v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0)) { out.push(b); return out }
+    out.push(b | 0x80)
+  }
+}
+const load64 = (off = 0) => [0x29, 3, ...uleb(off)]
+const c64 = str => [0x42, ...slebBig(BigInt.asIntN(64, [...str].reduce((a, ch, k) => a | (BigInt(ch.charCodeAt(0)) << BigInt(8 * k)), 0n)))]
+const ne64 = [0x52]
 const eqz = [0x45]; const eq = [0x46]; const ne = [0x47]; const ltS = [0x48]; const ltU = [0x49]
 const gtS = [0x4a]; const gtU = [0x4b]; const geS = [0x4e]; const geU = [0x4f]; const leS = [0x4c]
 const ctz = [0x68]; const add = [0x6a]; const sub = [0x6b]; const mul = [0x6c]
@@ -362,7 +375,7 @@ const index = {
       )),
       get(X.i), load8(), c(SP), ne, brIf(0),
       get(X.lineEnd), get(X.i), sub, c(8), ne, brIf(0),
-      [..."SIP/2.0"].map((ch, k) => [get(X.i), load8(k + 1), c(ch.charCodeAt(0)), ne, brIf(0)]),
+      get(X.i), load64(), c64(' SIP/2.0'), ne64, brIf(0),
       c(0), get(X.nameEnd), get(X.adj), add, store32(SL_OUT),
       c(0), get(X.i), get(X.adj), add, store32(SL_OUT + 4),
       c(0), get(X.h), eqz, store32(SL_OUT + 8)
@@ -749,7 +762,7 @@ const via = {
     get(V.i), set(V.start),
     // "SIP/2.0/" then a token (as the JS fast path reads it).
     get(V.end), get(V.i), sub, c(8), leS, if_(c(-1), ret),
-    [..."SIP/2.0/"].map((ch, k) => [get(V.i), load8(k), c(ch.charCodeAt(0)), ne, if_(c(-1), ret)]),
+    get(V.i), load64(), c64('SIP/2.0/'), ne64, if_(c(-1), ret),
     get(V.i), c(8), add, tee(V.i), set(V.tS),
     block(loop(
       get(V.i), get(V.end), geS, brIf(1),
