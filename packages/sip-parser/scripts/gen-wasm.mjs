@@ -46,8 +46,8 @@ const URI_PARAM = 9984 // 256 bytes: 1 for PARAMCHAR bytes but '%' (uri.ts PARAM
 const VIA_HOST = 768 // 256 bytes: Via sent-by host bytes: 1 for '-' '.' '_', digits, lower-case; 2 upper-case
 const OUT = 12288
 // 48 bytes: nibble tables of the token set (RFC 3261 §25.1) for 16-byte
-// scans (see nibbleMask): the low nibble's classes, the high nibble's for a
-// token, the high nibble's for a token or ':'.
+// scans (see nibbleScan): the low nibble's classes, the high nibble's for a
+// token, the high nibble's for a token or ':' (a gen-value here).
 const NIB = 10240
 const IN = 65536
 const HOT_N = 15
@@ -96,7 +96,6 @@ data[VIA_HOST + 0x2d] = data[VIA_HOST + 0x2e] = data[VIA_HOST + 0x5f] = 1
 // Token bytes as product classes (high nibble x low nibbles): a byte is in
 // the set when lo[its low nibble] & hi[its high nibble] is not 0.
 {
-  const groups = new Map() // high nibble -> bit
   for (let h = 2; h <= 7; h++) {
     let lo = 0
     for (let l = 0; l < 16; l++) if (data[TOKEN + h * 16 + l] === 1) lo |= 1 << l
@@ -104,7 +103,6 @@ data[VIA_HOST + 0x2d] = data[VIA_HOST + 0x2e] = data[VIA_HOST + 0x5f] = 1
     data[NIB + 16 + h] = bit
     data[NIB + 32 + h] = bit
     for (let l = 0; l < 16; l++) if ((lo >> l) & 1) data[NIB + l] |= bit
-    groups.set(h, bit)
   }
   // ':' (0x3a): its own class, for the high-nibble table of gen-values.
   data[NIB + 0x0a] |= 0x40
@@ -672,7 +670,7 @@ const nameAddr = {
 // references take the JS grammar.
 const Q = { i: 0, end: 1, stop: 2, ch: 3, ns: 4, k: 5, t: 6, vs: 7, len: 8, m: 9, v: 10 }
 // i = the first byte at or after i, below end, outside the set whose
-// high-nibble table is at `hi` (NIB: tokens, NIB + 16 for gen-values): 16
+// high-nibble table is at `hi` (NIB + 16: tokens, NIB + 32: gen-values): 16
 // bytes per step, two table lookups (swizzle) and one mask.
 const nibbleScan = hi => block(loop(
   get(Q.i), get(Q.end), geS, if_(get(Q.end), set(Q.i), br(2)),
