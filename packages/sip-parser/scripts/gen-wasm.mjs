@@ -38,7 +38,7 @@ const PVAL = 512 // 256 bytes: gen-value bytes: 1 token or ':', 2 '['
 const NA_OUT = 12032 // nameAddr's output: 8 i32
 const PT_OUT = 12096 // params' tracked values: tag, branch, received, rport as start/end pairs (start -1 absent, -2 no value)
 const VIA_OUT = 12160 // via's output: 9 i32
-const SL_OUT = 12224 // index's request line: method end, URI end, URI is ASCII
+const SL_OUT = 12224 // index's start line: method end, URI end, URI is ASCII (a request); the status code (a response)
 const URI_OUT = 12240 // sipUri's output: 9 i32
 const URI_USER = 9472 // 256 bytes: 1 for USER bytes but '%' (uri.ts USER_BYTE)
 const URI_HOST = 9728 // 256 bytes: hostname bytes, 1 digit, 2 lower-case, 3 upper-case, 4 '-', 5 '.' (uri.ts HOST_BYTE)
@@ -377,6 +377,20 @@ const index = {
       c(0), get(X.nameEnd), get(X.adj), add, store32(SL_OUT),
       c(0), get(X.i), get(X.adj), add, store32(SL_OUT + 4),
       c(0), get(X.h), eqz, store32(SL_OUT + 8)
+    ),
+    // The usual status line, "SIP/2.0" SP 3DIGIT [SP Reason-Phrase] (RFC
+    // 3261 §25.1, status 100..699): SL_OUT + 12 gets the code; -1 leaves
+    // the line to the JS.
+    c(0), c(-1), store32(SL_OUT + 12),
+    block(
+      c(0), load32(SL_OUT), c(0), geS, brIf(0),
+      get(X.lineEnd), c(IN + 11), ltS, brIf(0),
+      c(IN), load64(), c64('SIP/2.0 '), ne64, brIf(0),
+      c(IN + 8), load8(), c(0x31), sub, tee(X.k), c(5), gtU, brIf(0),
+      c(IN + 9), load8(), c(0x30), sub, tee(X.ch), c(9), gtU, brIf(0),
+      c(IN + 10), load8(), c(0x30), sub, tee(X.h), c(9), gtU, brIf(0),
+      get(X.lineEnd), c(IN + 11), gtS, if_(c(IN + 11), load8(), c(SP), ne, brIf(1)),
+      c(0), get(X.k), c(1), add, c(100), mul, get(X.ch), c(10), mul, add, get(X.h), add, store32(SL_OUT + 12)
     ),
     block(loop(
       get(X.pos), get(X.end), geS, brIf(1),

@@ -1220,6 +1220,13 @@ function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean,
     if (W[SL_I + 2] === 1) req.uriAscii = true
     return frame(buf, limit, datagram, req, index, ix, headersEnd, bodyStart)
   }
+  const status = W[SL_I + 3]!
+  if (status >= 0) {
+    // The usual status line ("SIP/2.0" SP 3DIGIT, then SP or its end), checked by the wasm.
+    const sle = W[OUT_I]!
+    const res = new SipResponse(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit, status, start + 11 < sle ? start + 12 : sle, sle, 'SIP/2.0')
+    return frame(buf, limit, datagram, res, index, ix, headersEnd, bodyStart)
+  }
   return finish(buf, start, limit, datagram, W[OUT_I]!, startLineNext, index, ix, count, headersEnd, bodyStart, undefined, -1, 0)
 }
 
