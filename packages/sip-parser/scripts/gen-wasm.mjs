@@ -38,13 +38,17 @@ const PVAL = 512 // 256 bytes: gen-value bytes: 1 token or ':', 2 '['
 const NA_OUT = 12032 // nameAddr's output: 8 i32
 const PT_OUT = 12096 // params' tracked values: tag, branch, received, rport as start/end pairs (start -1 absent, -2 no value)
 const VIA_OUT = 12160 // via's output: 9 i32
-const SL_OUT = 12224 // index's request line: method end, URI end, URI is ASCII
+const SL_OUT = 12224 // index's start line: method end, URI end, URI is ASCII (a request); the status code (a response)
 const URI_OUT = 12240 // sipUri's output: 9 i32
 const URI_USER = 9472 // 256 bytes: 1 for USER bytes but '%' (uri.ts USER_BYTE)
 const URI_HOST = 9728 // 256 bytes: hostname bytes, 1 digit, 2 lower-case, 3 upper-case, 4 '-', 5 '.' (uri.ts HOST_BYTE)
 const URI_PARAM = 9984 // 256 bytes: 1 for PARAMCHAR bytes but '%' (uri.ts PARAM_BYTE)
 const VIA_HOST = 768 // 256 bytes: Via sent-by host bytes: 1 for '-' '.' '_', digits, lower-case; 2 upper-case
 const OUT = 12288
+// 48 bytes: nibble tables of the token set (RFC 3261 §25.1) for 16-byte
+// scans (see nibbleScan): the low nibble's classes, the high nibble's for a
+// token, the high nibble's for a token or ':' (a gen-value here).
+const NIB = 10240
 const IN = 65536
 const HOT_N = 15
 
@@ -89,6 +93,26 @@ for (let c = 0x30; c <= 0x39; c++) data[VIA_HOST + c] = 1
 for (let c = 0x61; c <= 0x7a; c++) data[VIA_HOST + c] = 1
 for (let c = 0x41; c <= 0x5a; c++) data[VIA_HOST + c] = 2
 data[VIA_HOST + 0x2d] = data[VIA_HOST + 0x2e] = data[VIA_HOST + 0x5f] = 1
+// Token bytes as product classes (high nibble x low nibbles): a byte is in
+// the set when lo[its low nibble] & hi[its high nibble] is not 0.
+{
+  for (let h = 2; h <= 7; h++) {
+    let lo = 0
+    for (let l = 0; l < 16; l++) if (data[TOKEN + h * 16 + l] === 1) lo |= 1 << l
+    const bit = 1 << (h - 2)
+    data[NIB + 16 + h] = bit
+    data[NIB + 32 + h] = bit
+    for (let l = 0; l < 16; l++) if ((lo >> l) & 1) data[NIB + l] |= bit
+  }
+  // ':' (0x3a): its own class, for the high-nibble table of gen-values.
+  data[NIB + 0x0a] |= 0x40
+  data[NIB + 32 + 3] |= 0x40
+  for (let ch = 0; ch < 256; ch++) {
+    const inT = (data[NIB + (ch & 15)] & (ch < 128 ? data[NIB + 16 + (ch >> 4)] : 0)) !== 0
+    const inP = (data[NIB + (ch & 15)] & (ch < 128 ? data[NIB + 32 + (ch >> 4)] : 0)) !== 0
+    if (inT !== (data[TOKEN + ch] === 1) || inP !== (data[PVAL + ch] === 1)) throw new Error(`nibble tables disagree at ${ch}`)
+  }
+}
 for (let len = 0; len <= 16; len++) for (let i = 0; i < len; i++) data[LENMASK + len * 16 + i] = 0xff
 for (let ch = 0; ch < 128; ch++) {
   if (ch === 0x25) continue
@@ -156,6 +180,19 @@ const load32 = (off = 0) => [0x28, 2, ...uleb(off)]
 const store32 = (off = 0) => [0x36, 2, ...uleb(off)]
 const store8 = (off = 0) => [0x3a, 0, ...uleb(off)]
 const load16 = (off = 0) => [0x2f, 1, ...uleb(off)]
+// Eight bytes compared as one i64 (little-endian, as wasm loads them).
+const slebBig = v => {
+  const out = []
+  for (;;) {
+    const b = Number(v & 0x7fn)
+    v >>= 7n
+    if ((v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0)) { out.push(b); return out }
+    out.push(b | 0x80)
+  }
+}
+const load64 = (off = 0) => [0x29, 3, ...uleb(off)]
+const c64 = str => [0x42, ...slebBig(BigInt.asIntN(64, [...str].reduce((a, ch, k) => a | (BigInt(ch.charCodeAt(0)) << BigInt(8 * k)), 0n)))]
+const ne64 = [0x52]
 const eqz = [0x45]; const eq = [0x46]; const ne = [0x47]; const ltS = [0x48]; const ltU = [0x49]
 const gtS = [0x4a]; const gtU = [0x4b]; const geS = [0x4e]; const geU = [0x4f]; const leS = [0x4c]
 const ctz = [0x68]; const add = [0x6a]; const sub = [0x6b]; const mul = [0x6c]
@@ -179,6 +216,9 @@ const bitmask = simd(0x64)
 const v128zero = [...simd(0x0c), ...new Array(16).fill(0)]
 const v128ones = [...simd(0x0c), ...new Array(16).fill(0xff)]
 const v128loadAt = off => [...simd(0x00), 0, ...uleb(off)]
+const swizzle = simd(0x0e)
+const v128const = bytes => [...simd(0x0c), ...bytes]
+const i8shrU = simd(0x6d)
 const vAnd = simd(0x4e)
 const vOr = simd(0x50)
 const vXor = simd(0x51)
@@ -317,58 +357,84 @@ const index = {
       get(X.i), set(X.nameEnd),
       get(X.i), c(1), add, tee(X.i), load8(), set(X.ch),
       isWs(X.ch), get(X.ch), c(0x3c), eq, or, brIf(0),
+      // The URI up to its first byte below 0x21 or 0x7f, 16 bytes per step
+      // (the line's CR or LF, or the zeros after the message, end it), h
+      // gathering the high bits of its bytes; it must stop at SP.
       c(0), set(X.h),
       block(loop(
-        get(X.i), get(X.lineEnd), geS, brIf(1),
-        get(X.i), load8(), tee(X.ch), c(SP), eq, brIf(1),
-        get(X.ch), c(0x21), ltU, get(X.ch), c(0x7f), eq, or, brIf(2),
-        get(X.h), get(X.ch), or, set(X.h),
-        get(X.i), c(1), add, set(X.i), br(0)
+        get(X.i), v128load, tee(X.v), c(0x21), splat8, i8ltU, get(X.v), c(0x7f), splat8, i8eq, vOr, bitmask, tee(X.k),
+        if_(
+          get(X.h), get(X.v), bitmask, c(1), get(X.k), ctz, tee(X.k), shl, c(1), sub, and, or, set(X.h),
+          get(X.i), get(X.k), add, set(X.i),
+          br(2)
+        ),
+        get(X.h), get(X.v), bitmask, or, set(X.h),
+        get(X.i), c(16), add, set(X.i), br(0)
       )),
+      get(X.i), load8(), c(SP), ne, brIf(0),
       get(X.lineEnd), get(X.i), sub, c(8), ne, brIf(0),
-      [..."SIP/2.0"].map((ch, k) => [get(X.i), load8(k + 1), c(ch.charCodeAt(0)), ne, brIf(0)]),
+      get(X.i), load64(), c64(' SIP/2.0'), ne64, brIf(0),
       c(0), get(X.nameEnd), get(X.adj), add, store32(SL_OUT),
       c(0), get(X.i), get(X.adj), add, store32(SL_OUT + 4),
-      c(0), get(X.h), c(0x80), ltU, store32(SL_OUT + 8)
+      c(0), get(X.h), eqz, store32(SL_OUT + 8)
+    ),
+    // The usual status line, "SIP/2.0" SP 3DIGIT [SP Reason-Phrase] (RFC
+    // 3261 §25.1, status 100..699): SL_OUT + 12 gets the code; -1 leaves
+    // the line to the JS.
+    c(0), c(-1), store32(SL_OUT + 12),
+    block(
+      c(0), load32(SL_OUT), c(0), geS, brIf(0),
+      get(X.lineEnd), c(IN + 11), ltS, brIf(0),
+      c(IN), load64(), c64('SIP/2.0 '), ne64, brIf(0),
+      c(IN + 8), load8(), c(0x31), sub, tee(X.k), c(5), gtU, brIf(0),
+      c(IN + 9), load8(), c(0x30), sub, tee(X.ch), c(9), gtU, brIf(0),
+      c(IN + 10), load8(), c(0x30), sub, tee(X.h), c(9), gtU, brIf(0),
+      get(X.lineEnd), c(IN + 11), gtS, if_(c(IN + 11), load8(), c(SP), ne, brIf(1)),
+      c(0), get(X.k), c(1), add, c(100), mul, get(X.ch), c(10), mul, add, get(X.h), add, store32(SL_OUT + 12)
     ),
     block(loop(
       get(X.pos), get(X.end), geS, brIf(1),
       get(X.pos), load8(), set(X.ch),
-      // The empty line: LF, or CRLF.
-      get(X.ch), c(LF), eq,
-      if_(c(0), get(X.pos), get(X.adj), add, store32(OUT + 8), c(0), get(X.pos), c(1), add, get(X.adj), add, store32(OUT + 12), br(2)),
-      get(X.ch), c(CR), eq,
+      // A byte below '!' starts the empty line, a continuation, or a defect
+      // (which the name scan below sends to the JS indexer): one test for the usual line.
+      get(X.ch), c(0x21), ltU,
       if_(
-        get(X.pos), load8(1), c(LF), ne, if_(c(-1), ret),
-        c(0), get(X.pos), get(X.adj), add, store32(OUT + 8), c(0), get(X.pos), c(2), add, get(X.adj), add, store32(OUT + 12), br(2)
-      ),
-      isWs(X.ch),
-      if_(
-        // RFC 3261 §7.3.1 continuation line.
-        get(X.count), eqz, if_(c(-1), ret),
-        get(X.pos), get(X.end), c(1), call(1), tee(X.lf), c(0), ltS, if_(c(-1), ret),
-        lineFromLf,
-        trimVe(X.pos),
-        get(X.ve), get(X.pos), gtS,
+        // The empty line: LF, or CRLF.
+        get(X.ch), c(LF), eq,
+        if_(c(0), get(X.pos), get(X.adj), add, store32(OUT + 8), c(0), get(X.pos), c(1), add, get(X.adj), add, store32(OUT + 12), br(3)),
+        get(X.ch), c(CR), eq,
         if_(
-          get(X.count), c(4), shl, c(E0 - 16), add, set(X.e),
-          get(X.e), load32(8), get(X.e), load32(12), eq,
-          ifElse(
-            [
-              get(X.pos), set(X.vs),
-              block(loop(
-                get(X.vs), get(X.ve), geS, brIf(1),
-                get(X.vs), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
-                get(X.vs), c(1), add, set(X.vs), br(0)
-              )),
-              get(X.e), get(X.vs), get(X.adj), add, store32(8)
-            ],
-            [get(X.e), get(X.e), load32(0), c(0x10000), or, store32(0)]
-          ),
-          get(X.e), get(X.ve), get(X.adj), add, store32(12)
+          get(X.pos), load8(1), c(LF), ne, if_(c(-1), ret),
+          c(0), get(X.pos), get(X.adj), add, store32(OUT + 8), c(0), get(X.pos), c(2), add, get(X.adj), add, store32(OUT + 12), br(3)
         ),
-        get(X.next), set(X.pos),
-        br(1)
+        isWs(X.ch),
+        if_(
+          // RFC 3261 §7.3.1 continuation line.
+          get(X.count), eqz, if_(c(-1), ret),
+          get(X.pos), get(X.end), c(1), call(1), tee(X.lf), c(0), ltS, if_(c(-1), ret),
+          lineFromLf,
+          trimVe(X.pos),
+          get(X.ve), get(X.pos), gtS,
+          if_(
+            get(X.count), c(4), shl, c(E0 - 16), add, set(X.e),
+            get(X.e), load32(8), get(X.e), load32(12), eq,
+            ifElse(
+              [
+                get(X.pos), set(X.vs),
+                block(loop(
+                  get(X.vs), get(X.ve), geS, brIf(1),
+                  get(X.vs), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
+                  get(X.vs), c(1), add, set(X.vs), br(0)
+                )),
+                get(X.e), get(X.vs), get(X.adj), add, store32(8)
+              ],
+              [get(X.e), get(X.e), load32(0), c(0x10000), or, store32(0)]
+            ),
+            get(X.e), get(X.ve), get(X.adj), add, store32(12)
+          ),
+          get(X.next), set(X.pos),
+          br(2)
+        ),
       ),
       get(X.count), get(X.maxH), geS, if_(c(-1), ret),
       c(0xffff), set(X.id),
@@ -377,7 +443,7 @@ const index = {
           // The usual line: a known name directly followed by ':' in the first 16 bytes, confirmed in one compare.
           get(X.pos), v128load, tee(X.v), c(COLON), splat8, i8eq, bitmask, tee(X.k), eqz, brIf(0),
           get(X.k), ctz, tee(X.len), eqz, brIf(0),
-          get(X.pos), get(X.len), add, c(1), sub, load8(), set(X.ch), isWs(X.ch), brIf(0),
+          // (SP or HT before the ':' never matches: the compare below folds only letters.)
           slotOf,
           get(X.slot), load8(SLOTS + 1), get(X.len), ne, brIf(0),
           get(X.slot), load16(SLOTS + 2), set(X.noff),
@@ -419,14 +485,37 @@ const index = {
         )
       ),
       get(X.i), c(1), add, set(X.i),
-      get(X.i), get(X.end), c(1), call(1), tee(X.lf), c(0), ltS, if_(c(-1), ret),
-      lineFromLf,
+      // The line's end (findLF, strict, inline): 16 bytes per step, one mask
+      // of CR and LF (a swizzle: bytes 0..15 index the table, the others
+      // read 0). The first is the line's end: an LF, or a CR right before
+      // one (any other CR sends the message to the JS indexer, which names it).
+      get(X.i), set(X.lf),
       block(loop(
-        get(X.i), get(X.lineEnd), geS, brIf(1),
-        get(X.i), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
-        get(X.i), c(1), add, set(X.i), br(0)
+        get(X.lf), get(X.end), geS, if_(get(X.end), set(X.lineEnd), get(X.end), set(X.next), br(2)),
+        v128const(Array.from({ length: 16 }, (_, b) => (b === LF || b === CR) ? 0x80 : 0)), get(X.lf), v128load, swizzle, bitmask, tee(X.k),
+        if_(
+          get(X.lf), get(X.k), ctz, add, tee(X.lineEnd), load8(), c(LF), eq,
+          if_(get(X.lineEnd), c(1), add, set(X.next), br(3)),
+          get(X.lineEnd), load8(1), c(LF), ne, if_(c(-1), ret),
+          get(X.lineEnd), c(2), add, set(X.next), br(2)
+        ),
+        get(X.lf), c(16), add, set(X.lf),
+        br(0)
       )),
-      trimVe(X.i),
+      // The usual ": value": one SP then a byte that is not SP or HT (the
+      // line's CR counts; a value is never past lineEnd).
+      get(X.i), load8(), c(SP), eq, get(X.i), load8(1), c(0x21), geU, and,
+      ifElse(
+        [get(X.i), c(1), add, set(X.i)],
+        [block(loop(
+          get(X.i), get(X.lineEnd), geS, brIf(1),
+          get(X.i), load8(), set(X.ch), isWs(X.ch), eqz, brIf(1),
+          get(X.i), c(1), add, set(X.i), br(0)
+        ))]
+      ),
+      // The usual value ends in a byte that is not SP or HT.
+      get(X.lineEnd), c(1), sub, load8(), c(0x21), geU, get(X.lineEnd), get(X.i), gtS, and,
+      ifElse([get(X.lineEnd), set(X.ve)], [trimVe(X.i)]),
       get(X.count), c(4), shl, c(E0), add, set(X.e),
       get(X.e), get(X.id), store32(0),
       get(X.e), get(X.pos), get(X.adj), add, store32(4),
@@ -474,17 +563,18 @@ const N = {
   ms: 13, mc: 14, dnS: 15, dnE: 16, dnHigh: 17, dnStop: 18, v: 19
 }
 const DQ = 0x22; const BS = 0x5c; const LT = 0x3c; const SEMI = 0x3b; const COMMA = 0x2c; const EQ = 0x3d
+// The whitespace tests below first ask whether the byte is above SP (the usual case: one test).
 const ws4 = x => [get(x), c(SP), eq, get(x), c(HT), eq, or, get(x), c(CR), eq, or, get(x), c(LF), eq, or].flat()
 // x = first non-whitespace at or after x, below lim
 const skipWs4 = (x, lim) => block(loop(
   get(x), get(lim), geS, brIf(1),
-  get(x), load8(), set(N.ch), ws4(N.ch), eqz, brIf(1),
+  get(x), load8(), tee(N.ch), c(0x20), gtU, brIf(1), ws4(N.ch), eqz, brIf(1),
   get(x), c(1), add, set(x), br(0)
 ))
 // y = end of [x, y) trimmed of whitespace
 const trim4 = (x, y) => block(loop(
   get(y), get(x), leS, brIf(1),
-  get(y), c(1), sub, load8(), set(N.ch), ws4(N.ch), eqz, brIf(1),
+  get(y), c(1), sub, load8(), tee(N.ch), c(0x20), gtU, brIf(1), ws4(N.ch), eqz, brIf(1),
   get(y), c(1), sub, set(y), br(0)
 ))
 const bail = [c(-1), ret]
@@ -592,10 +682,21 @@ const nameAddr = {
 // the first tag, branch, received and rport tracked at PT_OUT (start/end;
 // start -1 absent, -2 present without a value). Quoted values and IPv6
 // references take the JS grammar.
-const Q = { i: 0, end: 1, stop: 2, ch: 3, ns: 4, k: 5, t: 6, vs: 7, len: 8 }
+const Q = { i: 0, end: 1, stop: 2, ch: 3, ns: 4, k: 5, t: 6, vs: 7, len: 8, m: 9, v: 10 }
+// i = the first byte at or after i, below end, outside the set whose
+// high-nibble table is at `hi` (NIB + 16: tokens, NIB + 32: gen-values): 16
+// bytes per step, two table lookups (swizzle) and one mask.
+const nibbleScan = hi => block(loop(
+  get(Q.i), get(Q.end), geS, if_(get(Q.end), set(Q.i), br(2)),
+  c(0), v128loadAt(NIB), get(Q.i), v128load, tee(Q.v), c(15), splat8, vAnd, swizzle,
+  c(0), v128loadAt(hi), get(Q.v), c(4), i8shrU, swizzle,
+  vAnd, v128zero, i8eq, bitmask, tee(Q.m),
+  if_(get(Q.i), get(Q.m), ctz, add, tee(Q.i), get(Q.end), gtS, if_(get(Q.end), set(Q.i)), br(2)),
+  get(Q.i), c(16), add, set(Q.i), br(0)
+))
 const qWs = x => block(loop(
   get(x), get(Q.end), geS, brIf(1),
-  get(x), load8(), set(Q.ch), [get(Q.ch), c(SP), eq, get(Q.ch), c(HT), eq, or, get(Q.ch), c(CR), eq, or, get(Q.ch), c(LF), eq, or].flat(), eqz, brIf(1),
+  get(x), load8(), tee(Q.ch), c(0x20), gtU, brIf(1), [get(Q.ch), c(SP), eq, get(Q.ch), c(HT), eq, or, get(Q.ch), c(CR), eq, or, get(Q.ch), c(LF), eq, or].flat(), eqz, brIf(1),
   get(x), c(1), add, set(x), br(0)
 ))
 // The name at ns (length len) is `word` (ASCII letters, case-folded).
@@ -603,7 +704,7 @@ const nameIs = word => [get(Q.len), c(word.length), eq, ...[...word].flatMap((ch
 const params = {
   params: [I32, I32, I32],
   results: [I32],
-  locals: [[6, I32]],
+  locals: [[7, I32], [1, V128]],
   body: [
     c(0), c(-1), store32(PT_OUT), c(0), c(-1), store32(PT_OUT + 8), c(0), c(-1), store32(PT_OUT + 16), c(0), c(-1), store32(PT_OUT + 24),
     loop(
@@ -617,11 +718,7 @@ const params = {
       ),
       get(Q.i), c(1), add, set(Q.i), qWs(Q.i),
       get(Q.i), set(Q.ns),
-      block(loop(
-        get(Q.i), get(Q.end), geS, brIf(1),
-        get(Q.i), load8(), load8(TOKEN), eqz, brIf(1),
-        get(Q.i), c(1), add, set(Q.i), br(0)
-      )),
+      nibbleScan(NIB + 16),
       get(Q.i), get(Q.ns), sub, tee(Q.len), eqz, if_(c(-1), ret),
       c(-1), set(Q.k),
       get(Q.len), c(3), eq, if_(nameIs('tag'), if_(c(0), set(Q.k))),
@@ -637,12 +734,9 @@ const params = {
           get(Q.i), c(1), add, set(Q.i), qWs(Q.i),
           get(Q.i), get(Q.end), ltS, get(Q.i), load8(), c(0x22), eq, and, if_(c(-1), ret),
           get(Q.i), set(Q.vs),
-          block(loop(
-            get(Q.i), get(Q.end), geS, brIf(1),
-            get(Q.i), load8(), load8(PVAL), tee(Q.t), c(2), eq, if_(c(-1), ret),
-            get(Q.t), eqz, brIf(1),
-            get(Q.i), c(1), add, set(Q.i), br(0)
-          )),
+          nibbleScan(NIB + 32),
+          // An IPv6 reference: the JS grammar.
+          get(Q.i), get(Q.end), ltS, get(Q.i), load8(), c(0x5b), eq, and, if_(c(-1), ret),
           get(Q.i), get(Q.vs), eq, if_(c(-1), ret),
           get(Q.k), c(0), geS, if_(get(Q.k), get(Q.vs), store32(PT_OUT), get(Q.k), get(Q.i), store32(PT_OUT + 4))
         ],
@@ -662,12 +756,12 @@ const params = {
 const V = { s: 0, e: 1, stop: 2, end: 3, i: 4, ch: 5, start: 6, tS: 7, tE: 8, hS: 9, kinds: 10, j: 11, p: 12, p0: 13, t: 14 }
 const vWs = x => block(loop(
   get(x), get(V.end), geS, brIf(1),
-  get(x), load8(), set(V.ch), [get(V.ch), c(SP), eq, get(V.ch), c(HT), eq, or, get(V.ch), c(CR), eq, or, get(V.ch), c(LF), eq, or].flat(), eqz, brIf(1),
+  get(x), load8(), tee(V.ch), c(0x20), gtU, brIf(1), [get(V.ch), c(SP), eq, get(V.ch), c(HT), eq, or, get(V.ch), c(CR), eq, or, get(V.ch), c(LF), eq, or].flat(), eqz, brIf(1),
   get(x), c(1), add, set(x), br(0)
 ))
 const vTrim = (x, y) => block(loop(
   get(y), get(x), leS, brIf(1),
-  get(y), c(1), sub, load8(), set(V.ch), [get(V.ch), c(SP), eq, get(V.ch), c(HT), eq, or, get(V.ch), c(CR), eq, or, get(V.ch), c(LF), eq, or].flat(), eqz, brIf(1),
+  get(y), c(1), sub, load8(), tee(V.ch), c(0x20), gtU, brIf(1), [get(V.ch), c(SP), eq, get(V.ch), c(HT), eq, or, get(V.ch), c(CR), eq, or, get(V.ch), c(LF), eq, or].flat(), eqz, brIf(1),
   get(y), c(1), sub, set(y), br(0)
 ))
 const via = {
@@ -680,7 +774,7 @@ const via = {
     get(V.i), set(V.start),
     // "SIP/2.0/" then a token (as the JS fast path reads it).
     get(V.end), get(V.i), sub, c(8), leS, if_(c(-1), ret),
-    [..."SIP/2.0/"].map((ch, k) => [get(V.i), load8(k), c(ch.charCodeAt(0)), ne, if_(c(-1), ret)]),
+    get(V.i), load64(), c64('SIP/2.0/'), ne64, if_(c(-1), ret),
     get(V.i), c(8), add, tee(V.i), set(V.tS),
     block(loop(
       get(V.i), get(V.end), geS, brIf(1),
@@ -766,11 +860,16 @@ const sipUri = {
     ),
     get(U.i), set(U.start),
     // userinfo ends at the URI's first '@'.
+    // 16 bytes per step; past e it reads e (the '@' of another part is not this URI's).
     get(U.i), set(U.at),
     block(loop(
-      get(U.at), get(U.e), geS, brIf(1),
-      get(U.at), load8(), c(0x40), eq, brIf(1),
-      get(U.at), c(1), add, set(U.at), br(0)
+      get(U.at), get(U.e), geS, if_(get(U.e), set(U.at), br(2)),
+      get(U.at), v128load, c(0x40), splat8, i8eq, bitmask, tee(U.t),
+      if_(
+        get(U.at), get(U.t), ctz, add, tee(U.at), get(U.e), gtS, if_(get(U.e), set(U.at)),
+        br(2)
+      ),
+      get(U.at), c(16), add, set(U.at), br(0)
     )),
     c(0), c(-1), store32(URI_OUT + 4),
     get(U.at), get(U.e), ltS,

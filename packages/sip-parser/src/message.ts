@@ -538,12 +538,18 @@ export abstract class SipMessage {
       const numEnd = i
       while (i < ve && (buf[i] === SP || buf[i] === HT)) i++
       const mStart = i
-      while (i < ve && IS_TOKEN[buf[i]!] === 1) i++
-      if (numEnd === vs || seq > 0x7fffffff || mStart === numEnd || mStart === ve || i !== ve || (this.index[o + F_ID]! & FOLDED) !== 0) {
+      const usual = numEnd > vs && seq <= 0x7fffffff && mStart > numEnd && mStart < ve && (this.index[o + F_ID]! & FOLDED) === 0
+      // A known method is a token: only another needs the token check.
+      let method = usual ? knownMethodAt(buf, mStart, ve) : undefined
+      if (usual && method === undefined) {
+        while (i < ve && IS_TOKEN[buf[i]!] === 1) i++
+        if (i === ve) method = latin1(buf, mStart, ve)
+      }
+      if (method === undefined) {
         // Anything unusual takes the string grammar, which names the defect.
         this.#cseq = this.#cseqAt(k)
       } else {
-        this.#cseq = { seq, method: methodAt(buf, mStart, ve) }
+        this.#cseq = { seq, method }
       }
     }
     return this.#cseq
@@ -914,8 +920,13 @@ for (let k = 0; k < METHODS.length; k++) {
  * cost ~20 ns per CSeq read.
  */
 function methodAt (buf: Buffer, s: number, e: number): string {
+  return knownMethodAt(buf, s, e) ?? latin1(buf, s, e)
+}
+
+/** The interned method string for buf[s..e) (see methodAt), undefined when it is not one of them. */
+function knownMethodAt (buf: Buffer, s: number, e: number): string | undefined {
   const n = e - s
-  if (n < 3 || n > 9) return latin1(buf, s, e)
+  if (n < 3 || n > 9) return undefined
   const w0 = buf[s]! | buf[s + 1]! << 8 | buf[s + 2]! << 16 | (n > 3 ? buf[s + 3]! << 24 : 0)
   let w1 = 0
   for (let i = 4; i < n && i < 8; i++) w1 |= buf[s + i]! << (8 * (i - 4))
@@ -923,7 +934,7 @@ function methodAt (buf: Buffer, s: number, e: number): string {
   for (let k = M_FROM[n]!, to = M_TO[n]!; k < to; k++) {
     if (M_W0[k] === w0 && M_W1[k] === w1 && M_B8[k] === b8) return METHODS[k]!
   }
-  return latin1(buf, s, e)
+  return undefined
 }
 
 /** Find the end of a line starting at `pos`: returns the offset of its line break (CR of CRLF, or LF), or -1. */
@@ -1208,6 +1219,13 @@ function fromWasm (buf: Buffer, start: number, limit: number, datagram: boolean,
     const req = new SipRequest(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit, methodAt(buf, start, methodEnd), methodEnd + 1, W[SL_I + 1]!, 'SIP/2.0')
     if (W[SL_I + 2] === 1) req.uriAscii = true
     return frame(buf, limit, datagram, req, index, ix, headersEnd, bodyStart)
+  }
+  const status = W[SL_I + 3]!
+  if (status >= 0) {
+    // The usual status line ("SIP/2.0" SP 3DIGIT, then SP or its end), checked by the wasm.
+    const sle = W[OUT_I]!
+    const res = new SipResponse(buf, start, startLineNext, index, ix, count, headersEnd, bodyStart, limit, status, start + 11 < sle ? start + 12 : sle, sle, 'SIP/2.0')
+    return frame(buf, limit, datagram, res, index, ix, headersEnd, bodyStart)
   }
   return finish(buf, start, limit, datagram, W[OUT_I]!, startLineNext, index, ix, count, headersEnd, bodyStart, undefined, -1, 0)
 }

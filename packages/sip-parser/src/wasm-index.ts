@@ -32,7 +32,7 @@ let u8 = wasm === undefined ? new Uint8Array(0) : new Uint8Array(wasm.mem.buffer
 export let wasmOut = wasm === undefined ? new Int32Array(0) : new Int32Array(wasm.mem.buffer)
 /** Index of the first output slot in wasmOut. */
 export const OUT_I = WASM_OUT >> 2
-/** Index in wasmOut of the usual request line's split (method end, URI end, URI ASCII; -1 first when not one). */
+/** Index in wasmOut of the usual request line's split (method end, URI end, URI ASCII; -1 first when not one), then the usual status line's code (-1 when not one). */
 export const SL_I = WASM_SL_OUT >> 2
 /** Header lines the prebuilt views of the store layout cover (see wasmStores). */
 export const WASM_FIXED_LINES = 32

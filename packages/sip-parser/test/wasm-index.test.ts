@@ -29,9 +29,22 @@ const named = NAMES.map(n => Buffer.from(`OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.
 // Request lines the wasm splits, and near misses of them.
 const LINES = ['INVITE sip:a@b SIP/2.0', 'INVITE  sip:a@b SIP/2.0', 'INVITE sip:a@b  SIP/2.0', 'INVITE sip:a@b SIP/2.1', 'INVITE <sip:a@b> SIP/2.0',
   'INVITE sip:a\x7f@b SIP/2.0', 'INVITE sip:a@b SIP/2.0 ', 'INVITE sip:a@b sip/2.0', 'INVITE sip:\xc3\xa9@b SIP/2.0', 'INVITE sip:a\tb SIP/2.0',
-  'FOO/1 sip:a@b SIP/2.0', 'INVITE\tsip:a@b SIP/2.0', 'INVITE sip:a@b', 'INVITE ', 'Invite sip:a@b SIP/2.0', 'X sip:a@b SIP/2.00', 'SIP/2.0 200 OK']
+  'FOO/1 sip:a@b SIP/2.0', 'INVITE\tsip:a@b SIP/2.0', 'INVITE sip:a@b', 'INVITE ', 'Invite sip:a@b SIP/2.0', 'X sip:a@b SIP/2.00', 'SIP/2.0 200 OK',
+  // Request-URIs longer than the wasm's 16-byte steps, with what ends or spoils them past the first step.
+  'INVITE sip:alice-long-user@atlanta.example.com;transport=udp SIP/2.0', 'INVITE sip:abcdefghijkl SIP/2.0', 'INVITE sip:abcdefghijklmnopqrstuvwxyz0123 SIP/2.0',
+  'INVITE sip:alice-long-user@atlanta.exam\x7fple.com SIP/2.0', 'INVITE sip:alice-long-user@atlanta.ex\xc3\xa9mple.com SIP/2.0',
+  'INVITE sip:alice-long-user@atlanta.example.com\tSIP/2.0', 'INVITE sip:alice-long-user@atl\ranta.example.com SIP/2.0',
+  'INVITE sip:alice-long-user@atlanta.example.com\x00 SIP/2.0', 'INVITE sip:alice-long-user@atlanta.example.com',
+  // Status lines the wasm reads, and near misses of them.
+  'SIP/2.0 200', 'SIP/2.0 200 ', 'SIP/2.0 100', 'SIP/2.0 699 X', 'SIP/2.0 180 Ringing more words', 'SIP/2.0 2000 OK', 'SIP/2.0 099 X', 'SIP/2.0 700 X',
+  'sip/2.0 200 OK', 'SIP/2.0  200 OK', 'SIP/2.0 20 OK', 'SIP/2.0 200\tOK', 'SIP/2.1 200 OK', 'SIP/2.0 2x0 OK', 'SIP/2.0 20', 'SIP/2.0 486 Busy H\xc3\xa9re']
 const lined = LINES.map(l => Buffer.from(`${l}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n`, 'latin1'))
-const inputs: Buffer[] = [...FIXTURE_NAMES.map(fixture), ...corpus, ...named, ...lined]
+// Whitespace around values (the wasm's usual ": value" shortcut and its near misses).
+const VALUES = [' x', '  x', '\tx', ' \tx', 'x', ' x ', ' x\t', ' x \t ', ' ', '', '  ', ' \x01x\x01', ' x\r\n y', ' x \r\n\ty \t']
+const spaced = VALUES.map(v => Buffer.from(`OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nSubject:${v}\r\nCall-ID:${v}\r\nCSeq: 1 OPTIONS\r\n\r\n`, 'latin1'))
+// A start line that runs to the end of the message: the scans stop at the zeros after it.
+const bare = ['INVITE sip:alice-long-user@atlanta.example.com SIP/2.0', 'INVITE sip:alice-long-user@atlanta.example.com', 'SIP/2.0 200', 'SIP/2.0 200 OK'].map(l => Buffer.from(l, 'latin1'))
+const inputs: Buffer[] = [...FIXTURE_NAMES.map(fixture), ...corpus, ...named, ...lined, ...spaced, ...bare]
 
 function outcome (buf: Buffer, wasm: boolean, maxHeaders?: number): unknown {
   const was = useWasmIndexer(wasm)
