@@ -58,6 +58,18 @@ async function tcpPeer (t: Test, port: number): Promise<TcpPeer> {
   return peer
 }
 
+/** A UDP socket on PEER collecting what sipd sends it, closed at the end of the test. */
+interface UdpPeer { sock: dgram.Socket, port: number, got: string }
+
+async function udpPeer (t: Test): Promise<UdpPeer> {
+  const sock = dgram.createSocket('udp4')
+  await new Promise<void>(resolve => sock.bind(0, PEER, resolve))
+  t.teardown(() => { sock.close() })
+  const peer: UdpPeer = { sock, port: sock.address().port, got: '' }
+  sock.on('message', m => { peer.got += m.toString('latin1') })
+  return peer
+}
+
 function answers (bytes: string): Array<{ status: number, reason: string, callId: string, cseq: string, toTag: string | undefined }> {
   const out = []
   for (const text of bytes.split(/(?=SIP\/2\.0 \d{3} )/).filter(s => s.length > 0)) {
@@ -74,50 +86,43 @@ t.test('requests that do not index get a 400 when one can be built, over UDP and
   t.teardown(async () => { await sipd.stop() })
 
   t.test('UDP', async t => {
-    const sock = dgram.createSocket('udp4')
-    await new Promise<void>(resolve => sock.bind(0, PEER, resolve))
-    t.teardown(() => { sock.close() })
-    const peerPort = sock.address().port
-    let got = ''
-    sock.on('message', m => { got += m.toString('latin1') })
+    const peer = await udpPeer(t)
+    const sock = peer.sock
+    const peerPort = peer.port
     const send = async (b: Buffer): Promise<void> => { await new Promise<void>((resolve, reject) => sock.send(b, port, '127.0.0.1', e => { if (e != null) reject(e); else resolve() })) }
     const errorsBefore = await metricValue(sipd, 'sipd_parse_errors_total{reason="SIP_ERR_BAD_HEADER"}')
 
     await send(request('UDP', peerPort, 1, noColon))
     await send(request('UDP', peerPort, 2, badStart))
     const end = Date.now() + 3000
-    while (answers(got).length < 2 && Date.now() < end) await delay(10)
-    const a = answers(got)
+    while (answers(peer.got).length < 2 && Date.now() < end) await delay(10)
+    const a = answers(peer.got)
     t.equal(a.length, 2, 'two answers')
     t.match(a[0], { status: 400, reason: /missing ":" in header line "This line has no colon"/, callId: 'unindexed-1@test', cseq: '1 INVITE' })
     t.ok(a[0]?.toTag, 'a To tag (RFC 3261 §8.2.6.2)')
     t.match(a[1], { status: 400, reason: /invalid start line/, callId: 'unindexed-2@test', cseq: '2 OPTIONS' })
-    t.match(got, `received=${PEER}`, 'the top Via gets received')
-    t.match(got, `rport=${peerPort}`, 'and rport (RFC 3581)')
+    t.match(peer.got, `received=${PEER}`, 'the top Via gets received')
+    t.match(peer.got, `rport=${peerPort}`, 'and rport (RFC 3581)')
 
-    got = ''
+    peer.got = ''
     for (const [i, edit] of [ack, response, noCseq].entries()) await send(request('UDP', peerPort, 10 + i, edit))
     await delay(300)
-    t.equal(got, '', 'an ACK, a response and a request without CSeq: nothing')
+    t.equal(peer.got, '', 'an ACK, a response and a request without CSeq: nothing')
     const errorsAfter = await metricValue(sipd, 'sipd_parse_errors_total{reason="SIP_ERR_BAD_HEADER"}')
     t.equal(errorsAfter - errorsBefore, 4, 'every header line without a colon counted')
   })
 
   t.test('UDP: a broken Via as well (sipsak -R): the 400 goes back to the packet\'s source (RFC 4475 §3.1.2.1)', async t => {
-    const sock = dgram.createSocket('udp4')
-    await new Promise<void>(resolve => sock.bind(0, PEER, resolve))
-    t.teardown(() => { sock.close() })
-    const peerPort = sock.address().port
-    let got = ''
-    sock.on('message', m => { got += m.toString('latin1') })
+    const peer = await udpPeer(t)
+    const peerPort = peer.port
     // sipsak's random mode: "SIP/2.0" of the Via and a letter of a header name trashed.
     const bytes = request('UDP', peerPort, 20, l => l.map(x => x.startsWith('Via:') ? x.replace('SIP/2.0/UDP', 'SIP 2.0/UDP') : x).concat('Us\u00ffr-Agent: sipsak 0.9.8.1'))
-    sock.send(bytes, port, '127.0.0.1')
+    peer.sock.send(bytes, port, '127.0.0.1')
     const end = Date.now() + 3000
-    while (answers(got).length < 1 && Date.now() < end) await delay(10)
-    const a = answers(got)
+    while (answers(peer.got).length < 1 && Date.now() < end) await delay(10)
+    const a = answers(peer.got)
     t.match(a[0], { status: 400, reason: /invalid character .* in header name/, callId: 'unindexed-20@test', cseq: '20 INVITE' }, 'answered 400 naming the header defect')
-    t.match(got, `Via: SIP 2.0/UDP ${PEER}:${peerPort};rport;branch=z9hG4bK-unindexed-20\r\n`, 'the Via copied as it came')
+    t.match(peer.got, `Via: SIP 2.0/UDP ${PEER}:${peerPort};rport;branch=z9hG4bK-unindexed-20\r\n`, 'the Via copied as it came')
   })
 
   t.test('TCP: the 400 before the connection closes, whole and split across segments after a sound message', async t => {
