@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createHash, createHmac } from 'node:crypto'
-import { DigestAuthenticator, digestResponse, ha1, type DigestAlgorithm, type DigestCredentialsInput } from '../src/digest.js'
+import { DigestAuthenticator, digestResponse, ha1, type DigestAlgorithm, type DigestCredentialsInput, type DigestVerifyResult } from '../src/digest.js'
 import { InvalidArgumentError } from '../src/errors.js'
 
 const SECRET = 'test-secret-0123456789abcdef'
@@ -140,6 +140,16 @@ function answer (a: DigestAuthenticator, o: { user?: string, pass?: string, real
   return { username: user, realm, nonce, uri, response, algorithm: alg, cnonce: qop === undefined && !alg.endsWith('-sess') ? undefined : cnonce, qop, nc, opaque: param(ch, 'opaque') }
 }
 
+/** The nonce of a fresh challenge for example.test. */
+function freshNonce (a: DigestAuthenticator): string {
+  return param(a.challenge('example.test')[0], 'nonce') ?? ''
+}
+
+/** alice's REGISTER answering `nonce` with nonce-count `nc`, verified by `a`. */
+function verifier (a: DigestAuthenticator): (nonce: string, nc: string) => DigestVerifyResult {
+  return (nonce, nc) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+}
+
 t.test('verify: MD5 and SHA-256, qop=auth', async t => {
   for (const alg of ['MD5', 'SHA-256'] as const) {
     const a = new DigestAuthenticator({ secret: SECRET, algorithms: [alg] })
@@ -206,7 +216,7 @@ t.test('verify: stale nonce only when the digest is right', async t => {
 
 t.test('verify: nonce-count must increase (replay)', async t => {
   const a = new DigestAuthenticator({ secret: SECRET })
-  const nonce = param(a.challenge('example.test')[0], 'nonce') ?? ''
+  const nonce = freshNonce(a)
   const v = (nc: string) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
   t.same(v('00000001'), { ok: true, algorithm: 'MD5' })
   t.same(v('00000001'), { ok: false, reason: 'replay' })
@@ -224,16 +234,16 @@ t.test('verify: the nonce-count table is bounded and never lets a replay through
   const a = new DigestAuthenticator({ secret: SECRET, maxNonceCounts: 2, now: c.now })
   const nonces: string[] = []
   for (let i = 0; i < 3; i++) {
-    nonces.push(param(a.challenge('example.test')[0], 'nonce') ?? '')
+    nonces.push(freshNonce(a))
     c.advance(10)
   }
-  const v = (nonce: string, nc: string) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  const v = verifier(a)
   t.same(v(nonces[0], '00000001'), { ok: true, algorithm: 'MD5' })
   t.same(v(nonces[1], '00000001'), { ok: true, algorithm: 'MD5' })
   t.same(v(nonces[2], '00000001'), { ok: true, algorithm: 'MD5' }, 'third nonce pushes the first out')
   t.same(v(nonces[0], '00000001'), { ok: false, reason: 'stale' }, 'a forgotten nonce is sent back for a fresh one, not replayed')
   t.same(v(nonces[2], '00000001'), { ok: false, reason: 'replay' })
-  const later = param(a.challenge('example.test')[0], 'nonce') ?? ''
+  const later = freshNonce(a)
   t.same(v(later, '00000001'), { ok: true, algorithm: 'MD5' })
 })
 
@@ -242,16 +252,16 @@ t.test('verify: nonce counts are let go once their nonces expire, not only when 
   // maxNonceCounts (65,536): an expired nonce is answered stale anyway.
   const c = clock()
   const a = new DigestAuthenticator({ secret: SECRET, nonceTtlSec: 30, now: c.now })
-  const v = (nonce: string, nc: string) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  const v = verifier(a)
   const burst: string[] = []
   for (let i = 0; i < 50; i++) {
-    const nonce = param(a.challenge('example.test')[0], 'nonce') ?? ''
+    const nonce = freshNonce(a)
     t.same(v(nonce, '00000001'), { ok: true, algorithm: 'MD5' })
     burst.push(nonce)
   }
   t.equal(a.rememberedNonceCounts, 50, 'the burst\'s counts are remembered while its nonces live')
   c.advance(30_001)
-  const later = param(a.challenge('example.test')[0], 'nonce') ?? ''
+  const later = freshNonce(a)
   t.same(v(later, '00000001'), { ok: true, algorithm: 'MD5' })
   t.equal(a.rememberedNonceCounts, 1, 'the next use lets the expired ones go')
   t.same(v(burst[0] as string, '00000002'), { ok: false, reason: 'stale' }, 'an expired nonce is stale, as before')
@@ -263,11 +273,11 @@ t.test('verify: the bounded tables keep their order through many evictions (ring
   // newest three are remembered (replay caught), the one before is forgotten.
   const c = clock()
   const a = new DigestAuthenticator({ secret: SECRET, maxNonceCounts: 3, now: c.now })
-  const v = (nonce: string, nc: string) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  const v = verifier(a)
   const used: string[] = []
   let failures = 0
   for (let i = 0; i < 10_000; i++) {
-    const nonce = param(a.challenge('example.test')[0], 'nonce') ?? ''
+    const nonce = freshNonce(a)
     if (v(nonce, '00000001').ok !== true) failures++
     used.push(nonce)
     c.advance(1)
@@ -282,10 +292,10 @@ t.test('verify: the bounded tables keep their order through many evictions (ring
 t.test('verify: the nonce-count table grows past its first slots and keeps every count (1,500 of at most 1,700), then evicts in order', async t => {
   const c = clock()
   const a = new DigestAuthenticator({ secret: SECRET, maxNonceCounts: 1700, nonceTtlSec: 3600, now: c.now })
-  const v = (nonce: string, nc: string) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  const v = verifier(a)
   const used: string[] = []
   for (let i = 0; i < 1500; i++) {
-    const nonce = param(a.challenge('example.test')[0], 'nonce') ?? ''
+    const nonce = freshNonce(a)
     v(nonce, '00000005')
     used.push(nonce)
     c.advance(1)
@@ -301,7 +311,7 @@ t.test('verify: the nonce-count table grows past its first slots and keeps every
   t.same(v(used[0] as string, 'ffffffff'), { ok: false, reason: 'replay' })
   // 300 more fill the table (1,700) and push the 100 oldest out.
   for (let i = 0; i < 300; i++) {
-    const nonce = param(a.challenge('example.test')[0], 'nonce') ?? ''
+    const nonce = freshNonce(a)
     v(nonce, '00000001')
     used.push(nonce)
     c.advance(1)
@@ -313,23 +323,23 @@ t.test('verify: the nonce-count table grows past its first slots and keeps every
 t.test('verify: once full, expired nonce counts make room first (the live ones stay remembered)', async t => {
   const c = clock()
   const a = new DigestAuthenticator({ secret: SECRET, maxNonceCounts: 4, nonceTtlSec: 30, now: c.now })
-  const v = (nonce: string, nc: string) => a.verify({ method: 'REGISTER', credentials: answer(a, { nonce, nc }), ha1: ha1Of('alice', 'example.test') })
+  const v = verifier(a)
   const old: string[] = []
   for (let i = 0; i < 2; i++) {
-    old.push(param(a.challenge('example.test')[0], 'nonce') ?? '')
+    old.push(freshNonce(a))
     t.same(v(old[i] as string, '00000001'), { ok: true, algorithm: 'MD5' })
   }
   c.advance(20_000)
   const live: string[] = []
   for (let i = 0; i < 2; i++) {
-    live.push(param(a.challenge('example.test')[0], 'nonce') ?? '')
+    live.push(freshNonce(a))
     t.same(v(live[i] as string, '00000001'), { ok: true, algorithm: 'MD5' })
   }
   c.advance(15_000)
   // The table is full (4); the two old nonces have expired: a new one takes their room.
-  const fresh = param(a.challenge('example.test')[0], 'nonce') ?? ''
+  const fresh = freshNonce(a)
   t.same(v(fresh, '00000001'), { ok: true, algorithm: 'MD5' })
-  const fresh2 = param(a.challenge('example.test')[0], 'nonce') ?? ''
+  const fresh2 = freshNonce(a)
   t.same(v(fresh2, '00000001'), { ok: true, algorithm: 'MD5' })
   for (const nonce of live) t.same(v(nonce, '00000001'), { ok: false, reason: 'replay' }, 'a live nonce is still remembered')
   t.same(v(fresh, '00000001'), { ok: false, reason: 'replay' })
